@@ -1,0 +1,1 @@
+SELECT symbol FROM seen_symbols ORDER BY symbol;

@@ -1,0 +1,247 @@
+//! The command line: clap types and the thin glue from each subcommand to the library.
+//! Exit codes: 0 success, 1 runtime failure, 2 bad input (arguments, configuration, trace).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::engine::{Config, ConfigError, FeatureRegistry};
+use crate::replay::{self, ReplayError, ReplayOptions, ReplaySummary, Trace};
+
+#[derive(Debug, Parser)]
+#[command(name = "cachescope", version, about = "Feature-store cache engine, and the facts behind its cache misses")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a CSV trace through the real engine on a virtual clock and summarise hits and misses.
+    Replay {
+        /// The trace (docs/trace-format.md).
+        trace: PathBuf,
+        /// Engine configuration (cachescope.toml). Without it: defaults, with a temporary cache
+        /// directory that is removed afterwards.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Cache directory (overrides the configuration's; kept after the replay).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// The engine log to write (truncated first).
+        #[arg(long)]
+        log: PathBuf,
+        /// Seed of the synthetic market data.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write the final metrics (Prometheus text format) here.
+        #[arg(long)]
+        metrics_out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// List the built-in feature sets with their configuration and its hash.
+    FeatureSets {
+        /// Configuration whose `[feature_sets.*]` overrides apply.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// (internal) Hold the manifest's lock until stdin closes; used by `replay` for `lock_manifest`.
+    #[command(name = "__hold-manifest-lock", hide = true)]
+    HoldManifestLock { manifest: PathBuf },
+}
+
+/// Parses the command line, runs it, maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return 2;
+        }
+        if let Some(r) = cause.downcast_ref::<ReplayError>() {
+            return match r {
+                ReplayError::Row { .. } | ReplayError::Read { .. } => 2,
+                ReplayError::Open(crate::engine::EngineError::Config(_)) => 2,
+                _ => 1,
+            };
+        }
+    }
+    1
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Replay {
+            trace,
+            config,
+            cache_dir,
+            log,
+            seed,
+            metrics_out,
+            format,
+        } => cmd_replay(&trace, config.as_deref(), cache_dir, log, seed, metrics_out, format),
+        Command::FeatureSets { config, format } => cmd_feature_sets(config.as_deref(), format),
+        Command::HoldManifestLock { manifest } => replay::hold_manifest_lock(&manifest)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("holding the lock of {}", manifest.display())),
+    }
+}
+
+fn cmd_replay(
+    trace: &Path,
+    config: Option<&Path>,
+    cache_dir: Option<PathBuf>,
+    log: PathBuf,
+    seed: u64,
+    metrics_out: Option<PathBuf>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let parsed = Trace::from_path(trace)?;
+    let mut cfg = match config {
+        Some(p) => Config::load(Some(p))?,
+        None => defaults_without_file()?,
+    };
+    let mut _temp = None;
+    match (cache_dir, config) {
+        (Some(dir), _) => {
+            cfg.manifest_path = dir.join("manifest.duckdb");
+            cfg.cache_dir = dir;
+        }
+        (None, None) => {
+            let t = tempfile::Builder::new()
+                .prefix("cachescope-replay-")
+                .tempdir()
+                .context("creating a temporary cache directory")?;
+            cfg.cache_dir = t.path().to_path_buf();
+            cfg.manifest_path = t.path().join("manifest.duckdb");
+            _temp = Some(t);
+        }
+        (None, Some(_)) => {}
+    }
+    let opts = ReplayOptions {
+        config: cfg,
+        log,
+        seed,
+        lock_helper: std::env::current_exe().context("locating the cachescope binary")?,
+        metrics_out,
+    };
+    let started = std::time::Instant::now();
+    let sum = replay::replay(&parsed, &opts)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&sum)?),
+        Format::Text => print!("{}", render_summary(&sum, elapsed, _temp.is_some())),
+    }
+    Ok(())
+}
+
+fn defaults_without_file() -> anyhow::Result<Config> {
+    let env = std::env::vars().collect();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    Ok(Config::from_parts(None, None, &env, Some(home.as_deref().unwrap_or(Path::new("/tmp"))))?)
+}
+
+/// The human summary of a replay.
+pub fn render_summary(s: &ReplaySummary, elapsed_s: f64, temp_cache: bool) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "replayed {} rows ({} .. {}) in {:.2} s",
+        s.rows,
+        s.first_ts.as_deref().unwrap_or("-"),
+        s.last_ts.as_deref().unwrap_or("-"),
+        elapsed_s
+    );
+    let ratio = s
+        .hit_ratio
+        .map(|r| format!("{:.2}% ({})", r * 100.0, if r >= 0.95 { "SLO >= 95%: met" } else { "SLO >= 95%: BREACHED" }))
+        .unwrap_or_else(|| "n/a (no requests)".into());
+    let _ = writeln!(o, "requests {}  hits {}  misses {}  hit ratio {}", s.requests, s.hits, s.misses, ratio);
+    if s.failed_requests > 0 {
+        let _ = writeln!(o, "failed requests (computation errors): {}", s.failed_requests);
+    }
+    let _ = writeln!(o, "misses by reason:");
+    let mut reasons: Vec<_> = s.misses_by_reason.iter().filter(|(_, n)| **n > 0).collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if reasons.is_empty() {
+        let _ = writeln!(o, "  (none)");
+    }
+    for (r, n) in reasons {
+        let share = if s.misses > 0 { *n as f64 * 100.0 / s.misses as f64 } else { 0.0 };
+        let _ = writeln!(o, "  {r:<22}{n:>8}  {share:5.1}%");
+    }
+    let _ = writeln!(
+        o,
+        "invalidated {}  cleanup removed {}  warmed {}  files deleted externally {}",
+        s.invalidated, s.cleanup_removed_files, s.warmed, s.files_deleted
+    );
+    let _ = writeln!(
+        o,
+        "cache at end: {} files, {} bytes in {}{}",
+        s.cached_files_at_end,
+        s.cached_bytes_at_end,
+        s.cache_dir,
+        if temp_cache { " (temporary, removed)" } else { "" }
+    );
+    let _ = writeln!(o, "log: {}", s.log);
+    o
+}
+
+fn cmd_feature_sets(config: Option<&Path>, format: Format) -> anyhow::Result<()> {
+    let overrides = match config {
+        Some(p) => Config::load(Some(p))?.feature_sets,
+        None => Default::default(),
+    };
+    let reg = FeatureRegistry::with_builtins(&overrides).context("applying [feature_sets] overrides")?;
+    match format {
+        Format::Json => {
+            let v: Vec<_> = reg
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "name": c.set.name(),
+                        "description": c.set.description(),
+                        "params": c.params,
+                        "config_hash": c.config_hash,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Text => {
+            println!("{:<15} {:<17} {:<22} description", "name", "config_hash", "params");
+            for c in reg.iter() {
+                let p = c.params_string();
+                println!(
+                    "{:<15} {:<17} {:<22} {}",
+                    c.set.name(),
+                    c.config_hash,
+                    if p.is_empty() { "-".to_string() } else { p },
+                    c.set.description()
+                );
+            }
+        }
+    }
+    Ok(())
+}

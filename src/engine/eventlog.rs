@@ -1,0 +1,317 @@
+//! The engine's log: one line per event, the contract every later stage parses
+//! (`docs/log-format.md`):
+//!
+//! ```text
+//! 2026-11-26T09:30:00.250000Z INFO cachescope::engine: Cache MISS for AAPL event=miss op=get_or_compute symbol=AAPL ...
+//! ```
+//!
+//! UTC timestamp with microseconds, level, target, a message without `=`, then `key=value`
+//! fields. A value (or a symbol inside the message) that is empty or contains a space, `=`,
+//! `"`, `\` or a control character is written as a double-quoted string with `\"`, `\\`,
+//! `\n`, `\r`, `\t` and `\u{XX}` escapes.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use chrono::NaiveDateTime;
+
+use super::clock::fmt_ts;
+
+/// Severity of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+/// The log target of engine events.
+pub const TARGET: &str = "cachescope::engine";
+
+/// Whether a value must be quoted.
+fn needs_quotes(v: &str) -> bool {
+    v.is_empty()
+        || v
+            .chars()
+            .any(|c| c == ' ' || c == '=' || c == '"' || c == '\\' || c.is_control())
+}
+
+/// Appends `v`, quoted and escaped when needed.
+pub fn push_value(out: &mut String, v: &str) {
+    if !needs_quotes(v) {
+        out.push_str(v);
+        return;
+    }
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A value as it appears in the log (quoted when needed).
+pub fn quote(v: &str) -> String {
+    let mut s = String::new();
+    push_value(&mut s, v);
+    s
+}
+
+/// Where the log goes, and how eagerly it is flushed.
+pub struct EventLog {
+    out: Box<dyn Write + Send>,
+    flush_each_line: bool,
+    line: String,
+    failed: bool,
+}
+
+impl EventLog {
+    /// A log that flushes after each line (for files other processes tail).
+    pub fn new(out: Box<dyn Write + Send>, flush_each_line: bool) -> EventLog {
+        EventLog {
+            out,
+            flush_each_line,
+            line: String::with_capacity(512),
+            failed: false,
+        }
+    }
+
+    /// Appends to (or creates) a log file.
+    pub fn append_to(path: &std::path::Path, flush_each_line: bool) -> io::Result<EventLog> {
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let out: Box<dyn Write + Send> = if flush_each_line {
+            Box::new(f)
+        } else {
+            Box::new(io::BufWriter::with_capacity(1 << 20, f))
+        };
+        Ok(EventLog::new(out, flush_each_line))
+    }
+
+    /// Creates (truncating) a log file.
+    pub fn create(path: &std::path::Path, flush_each_line: bool) -> io::Result<EventLog> {
+        let f = std::fs::File::create(path)?;
+        let out: Box<dyn Write + Send> = if flush_each_line {
+            Box::new(f)
+        } else {
+            Box::new(io::BufWriter::with_capacity(1 << 20, f))
+        };
+        Ok(EventLog::new(out, flush_each_line))
+    }
+
+    /// A log that discards everything.
+    pub fn sink() -> EventLog {
+        EventLog::new(Box::new(io::sink()), false)
+    }
+
+    /// Writes one event line. Fields are `(name, value)`; values are quoted when needed.
+    /// A failing log never fails the request: the first failure is reported on stderr.
+    pub fn write(&mut self, ts: NaiveDateTime, level: Level, message: &str, fields: &[(&str, &dyn std::fmt::Display)]) {
+        let line = &mut self.line;
+        line.clear();
+        line.push_str(&fmt_ts(ts));
+        line.push(' ');
+        line.push_str(level.as_str());
+        line.push(' ');
+        line.push_str(TARGET);
+        line.push_str(": ");
+        // The message never contains `=`; callers quote any untrusted part with `quote`.
+        line.push_str(&message.replace('=', ":"));
+        let mut buf = String::new();
+        for (k, v) in fields {
+            line.push(' ');
+            line.push_str(k);
+            line.push('=');
+            buf.clear();
+            let _ = write!(buf, "{v}");
+            push_value(line, &buf);
+        }
+        line.push('\n');
+        let r = self.out.write_all(line.as_bytes()).and_then(|_| {
+            if self.flush_each_line {
+                self.out.flush()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = r {
+            if !self.failed {
+                eprintln!("cachescope: cannot write the engine log: {e}; further log lines may be lost");
+                self.failed = true;
+            }
+        }
+    }
+
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+/// Parses the fields part of a log line back into `(name, value)` pairs (used by tests and
+/// as the reference for the ingestion parser): returns the message and the fields.
+pub fn parse_line(line: &str) -> Option<(String, String, String, Vec<(String, String)>)> {
+    let (ts, rest) = line.split_once(' ')?;
+    let (level, rest) = rest.split_once(' ')?;
+    let (_target, rest) = rest.split_once(": ")?;
+    let mut fields = Vec::new();
+    let mut message_end = rest.len();
+    // Scan tokens: a field starts at a token `[a-z_][a-z0-9_]*=` outside quotes.
+    let bytes = rest.as_bytes();
+    let mut i = 0;
+    let mut in_fields = false;
+    while i < bytes.len() {
+        // at token start
+        let tok_start = i;
+        let name_end = rest[i..]
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .map(|n| i + n)
+            .unwrap_or(bytes.len());
+        let is_field = name_end > tok_start
+            && name_end < bytes.len()
+            && bytes[name_end] == b'='
+            && (bytes[tok_start] as char).is_ascii_lowercase();
+        if is_field {
+            if !in_fields {
+                message_end = tok_start.saturating_sub(1);
+                in_fields = true;
+            }
+            let name = rest[tok_start..name_end].to_string();
+            let (value, next) = read_value(rest, name_end + 1)?;
+            fields.push((name, value));
+            i = next;
+        } else if in_fields {
+            return None; // garbage after fields
+        } else {
+            // skip a message token (quoted or not)
+            if bytes[i] == b'"' {
+                let (_, next) = read_value(rest, i)?;
+                i = next;
+            } else {
+                i = rest[i..].find(' ').map(|n| i + n).unwrap_or(bytes.len());
+            }
+        }
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+    }
+    Some((ts.to_string(), level.to_string(), rest[..message_end].to_string(), fields))
+}
+
+fn read_value(s: &str, start: usize) -> Option<(String, usize)> {
+    let b = s.as_bytes();
+    if start < b.len() && b[start] == b'"' {
+        let mut out = String::new();
+        let mut chars = s[start + 1..].char_indices();
+        while let Some((j, c)) = chars.next() {
+            match c {
+                '"' => return Some((out, start + 1 + j + 1)),
+                '\\' => match chars.next()?.1 {
+                    'n' => out.push('\n'),
+                    'r' => out.push('\r'),
+                    't' => out.push('\t'),
+                    'u' => {
+                        let rest = &s[start + 1 + j + 2..];
+                        let close = rest.find('}')?;
+                        let code = u32::from_str_radix(&rest[1..close], 16).ok()?;
+                        out.push(char::from_u32(code)?);
+                        for _ in 0..close + 1 {
+                            chars.next();
+                        }
+                    }
+                    c => out.push(c),
+                },
+                c => out.push(c),
+            }
+        }
+        None
+    } else {
+        let end = s[start..].find(' ').map(|n| start + n).unwrap_or(s.len());
+        Some((s[start..end].to_string(), end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::clock::parse_ts;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_have_the_documented_shape_and_parse_back() {
+        let buf = Buf::default();
+        let mut log = EventLog::new(Box::new(buf.clone()), true);
+        let t = parse_ts("2026-11-26T09:30:00.25Z").unwrap();
+        let weird = "BRK B=\"x\"\n\u{1b}";
+        log.write(
+            t,
+            Level::Info,
+            &format!("Cache MISS for {}", quote(weird)),
+            &[("event", &"miss"), ("symbol", &weird), ("bytes", &42), ("empty", &"")],
+        );
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.starts_with("2026-11-26T09:30:00.250000Z INFO cachescope::engine: Cache MISS for \"BRK B"), "{text}");
+        let (ts, level, msg, fields) = parse_line(text.trim_end()).unwrap();
+        assert_eq!(ts, "2026-11-26T09:30:00.250000Z");
+        assert_eq!(level, "INFO");
+        assert!(msg.starts_with("Cache MISS for \""), "{msg}");
+        assert_eq!(
+            fields,
+            vec![
+                ("event".to_string(), "miss".to_string()),
+                ("symbol".to_string(), weird.to_string()),
+                ("bytes".to_string(), "42".to_string()),
+                ("empty".to_string(), "".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn equals_signs_never_reach_the_message() {
+        let buf = Buf::default();
+        let mut log = EventLog::new(Box::new(buf.clone()), true);
+        log.write(parse_ts("2026-11-26T09:30:00Z").unwrap(), Level::Warn, "a=b", &[("k", &"v")]);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let (_, _, msg, fields) = parse_line(text.trim_end()).unwrap();
+        assert_eq!(msg, "a:b");
+        assert_eq!(fields.len(), 1);
+    }
+}

@@ -1,0 +1,273 @@
+//! Prometheus metrics of the engine (prefix `featurestore_`) and an optional `/metrics`
+//! exporter on 127.0.0.1 by default.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+type Labels = [(&'static str, String); 1];
+
+/// Every metric the engine exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    requests: Family<Labels, Counter>,
+    misses: Family<Labels, Counter>,
+    evictions: Family<Labels, Counter>,
+    evicted_bytes: Family<Labels, Counter>,
+    invalidations: Family<Labels, Counter>,
+    write_failures: Counter,
+    compute_failures: Counter,
+    hit_ratio: Gauge<f64, AtomicU64>,
+    cache_bytes: Gauge,
+    cache_files: Gauge,
+    manifest_available: Gauge,
+    latency: Family<Labels, Histogram>,
+    hits: Arc<AtomicU64>,
+    total: Arc<AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut r = Registry::default();
+        let m = Metrics {
+            registry: Arc::new(Registry::default()),
+            requests: Family::default(),
+            misses: Family::default(),
+            evictions: Family::default(),
+            evicted_bytes: Family::default(),
+            invalidations: Family::default(),
+            write_failures: Counter::default(),
+            compute_failures: Counter::default(),
+            hit_ratio: Gauge::default(),
+            cache_bytes: Gauge::default(),
+            cache_files: Gauge::default(),
+            manifest_available: Gauge::default(),
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_025, 2.0, 18))
+            }),
+            hits: Arc::default(),
+            total: Arc::default(),
+        };
+        r.register("featurestore_requests", "get_or_compute requests by result (hit or miss)", m.requests.clone());
+        r.register("featurestore_misses", "Cache misses by the engine's reason", m.misses.clone());
+        r.register("featurestore_evictions", "Cache files evicted, by reason (capacity or retention)", m.evictions.clone());
+        r.register("featurestore_evicted_bytes", "Bytes of cache files evicted, by reason", m.evicted_bytes.clone());
+        r.register("featurestore_invalidations", "Cache keys invalidated, by reason (market_data or config)", m.invalidations.clone());
+        r.register("featurestore_write_failures", "Cache files that could not be written", m.write_failures.clone());
+        r.register("featurestore_compute_failures", "Feature computations that failed", m.compute_failures.clone());
+        r.register("featurestore_hit_ratio", "Hits over requests since the engine started", m.hit_ratio.clone());
+        r.register("featurestore_cache_bytes", "Bytes of cache files the manifest holds", m.cache_bytes.clone());
+        r.register("featurestore_cache_files", "Cache files the manifest holds", m.cache_files.clone());
+        r.register("featurestore_manifest_available", "1 when the manifest is usable, 0 while the engine runs uncached", m.manifest_available.clone());
+        r.register("featurestore_get_or_compute_duration_seconds", "Latency of get_or_compute by result", m.latency.clone());
+        Metrics {
+            registry: Arc::new(r),
+            ..m
+        }
+    }
+
+    pub fn hit(&self, seconds: f64) {
+        self.requests.get_or_create(&[("result", "hit".into())]).inc();
+        self.latency.get_or_create(&[("result", "hit".into())]).observe(seconds);
+        self.bump(true);
+    }
+
+    pub fn miss(&self, reason: &str, seconds: f64) {
+        self.requests.get_or_create(&[("result", "miss".into())]).inc();
+        self.misses.get_or_create(&[("reason", reason.into())]).inc();
+        self.latency.get_or_create(&[("result", "miss".into())]).observe(seconds);
+        self.bump(false);
+    }
+
+    fn bump(&self, hit: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let t = self.total.fetch_add(1, Relaxed) + 1;
+        let h = self.hits.fetch_add(hit as u64, Relaxed) + hit as u64;
+        self.hit_ratio.set(h as f64 / t as f64);
+    }
+
+    pub fn eviction(&self, reason: &str, bytes: u64) {
+        self.evictions.get_or_create(&[("reason", reason.into())]).inc();
+        self.evicted_bytes.get_or_create(&[("reason", reason.into())]).inc_by(bytes);
+    }
+
+    pub fn invalidation(&self, reason: &str) {
+        self.invalidations.get_or_create(&[("reason", reason.into())]).inc();
+    }
+
+    pub fn write_failure(&self) {
+        self.write_failures.inc();
+    }
+
+    pub fn compute_failure(&self) {
+        self.compute_failures.inc();
+    }
+
+    pub fn set_cache(&self, files: u64, bytes: u64) {
+        self.cache_files.set(files as i64);
+        self.cache_bytes.set(bytes as i64);
+    }
+
+    pub fn set_manifest_available(&self, up: bool) {
+        self.manifest_available.set(up as i64);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        encode(&mut s, &self.registry).expect("writing to a String cannot fail");
+        s
+    }
+}
+
+/// Failure to start the exporter.
+#[derive(Debug, thiserror::Error)]
+pub enum ExporterError {
+    #[error("cannot listen on {addr} for /metrics: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running `/metrics` endpoint; dropping or `stop()`ping it shuts it down.
+pub struct MetricsExporter {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MetricsExporter {
+    /// Serves `metrics` at `http://addr/metrics` on a thread of its own.
+    pub fn start(metrics: Metrics, addr: SocketAddr) -> Result<MetricsExporter, ExporterError> {
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| ExporterError::Bind { addr, source })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ExporterError::Bind { addr, source })?;
+        let bound = listener.local_addr().map_err(|source| ExporterError::Bind { addr, source })?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("metrics-exporter".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!("cachescope: metrics exporter cannot start: {e}");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            eprintln!("cachescope: metrics exporter cannot start: {e}");
+                            return;
+                        }
+                    };
+                    let app = axum::Router::new().route(
+                        "/metrics",
+                        axum::routing::get(move || {
+                            let m = metrics.clone();
+                            async move {
+                                (
+                                    [(
+                                        axum::http::header::CONTENT_TYPE,
+                                        "text/plain; version=0.0.4; charset=utf-8",
+                                    )],
+                                    m.encode(),
+                                )
+                            }
+                        }),
+                    );
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })
+            .map_err(|source| ExporterError::Bind { addr, source })?;
+        Ok(MetricsExporter {
+            addr: bound,
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MetricsExporter {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn counts_and_ratio_are_exported() {
+        let m = Metrics::new();
+        m.hit(0.0001);
+        m.hit(0.0001);
+        m.hit(0.0001);
+        m.miss("new_symbol", 0.01);
+        m.eviction("capacity", 100);
+        let text = m.encode();
+        assert!(text.contains("featurestore_requests_total{result=\"hit\"} 3"), "{text}");
+        assert!(text.contains("featurestore_requests_total{result=\"miss\"} 1"), "{text}");
+        assert!(text.contains("featurestore_misses_total{reason=\"new_symbol\"} 1"), "{text}");
+        assert!(text.contains("featurestore_hit_ratio 0.75"), "{text}");
+        assert!(text.contains("featurestore_evicted_bytes_total{reason=\"capacity\"} 100"), "{text}");
+        assert!(text.contains("featurestore_get_or_compute_duration_seconds_bucket"), "{text}");
+    }
+
+    #[test]
+    fn exporter_serves_metrics_on_loopback_and_stops() {
+        let m = Metrics::new();
+        m.hit(0.001);
+        let ex = MetricsExporter::start(m, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut s = std::net::TcpStream::connect(ex.addr()).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        assert!(body.contains("featurestore_requests_total{result=\"hit\"} 1"), "{body}");
+        let addr = ex.addr();
+        ex.stop();
+        assert!(std::net::TcpStream::connect(addr).is_err());
+    }
+}

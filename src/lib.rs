@@ -1,0 +1,16 @@
+//! cachescope: a feature-store cache engine and the log-driven pipeline that explains its
+//! cache misses.
+//!
+//! Stages, one module each:
+//! - [`engine`]: `FeatureStore::get_or_compute` over Parquet+zstd cache files and a DuckDB
+//!   manifest, instrumented with a line-per-event log (the contract in `docs/log-format.md`)
+//!   and Prometheus metrics.
+//! - [`replay`]: drives the real engine from a CSV trace on a virtual clock, injecting faults
+//!   at the boundary (`docs/trace-format.md`).
+//! - [`queries`]: every SQL statement the crate runs, loaded from `queries/*.sql`.
+//! - [`cli`]: the command-line interface (clap types live only there).
+
+pub mod cli;
+pub mod engine;
+pub mod queries;
+pub mod replay;

@@ -1,0 +1,137 @@
+//! Helpers shared by the integration tests: run the real binary on real files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use cachescope::engine::eventlog::parse_line;
+
+pub const HEADER: &str = "ts,op,symbol,feature_set,start,end,value\n";
+pub const DAY: (&str, &str) = ("2026-11-25T14:30:00Z", "2026-11-25T21:00:00Z");
+
+/// A parsed engine log line: message and fields.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub raw: String,
+    pub level: String,
+    pub message: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Line {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+    pub fn event(&self) -> &str {
+        self.get("event").unwrap_or("")
+    }
+}
+
+pub struct Run {
+    pub dir: PathBuf,
+    pub cache: PathBuf,
+    pub log: PathBuf,
+    pub metrics: PathBuf,
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn lines(&self) -> Vec<Line> {
+        read_log(&self.log)
+    }
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {}", self.stdout))
+    }
+    pub fn metrics_text(&self) -> String {
+        std::fs::read_to_string(&self.metrics).unwrap()
+    }
+    /// The `reason=` of every miss line, in order, and `hit` for hits.
+    pub fn outcomes(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.get("op") == Some("get_or_compute"))
+            .map(|l| l.get("reason").unwrap_or("hit").to_string())
+            .collect()
+    }
+    pub fn cache_files(&self) -> Vec<PathBuf> {
+        cachescope::engine::cachefile::scan(&self.cache).unwrap().0
+    }
+}
+
+pub fn read_log(p: &Path) -> Vec<Line> {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    text.lines()
+        .map(|raw| {
+            let (_, level, message, fields) =
+                parse_line(raw).unwrap_or_else(|| panic!("log line does not parse: {raw}"));
+            Line {
+                raw: raw.to_string(),
+                level,
+                message,
+                fields,
+            }
+        })
+        .collect()
+}
+
+/// `ts,request,SYM,FS,day`.
+pub fn req(ts: &str, sym: &str, fs: &str) -> String {
+    format!("{ts},request,{sym},{fs},{},{},\n", DAY.0, DAY.1)
+}
+
+pub fn op(ts: &str, op: &str, value: &str) -> String {
+    format!("{ts},{op},,,,,{value}\n")
+}
+
+/// Replays `body` (rows after the header) into `dir` (cache in `dir/cache`).
+pub fn replay_in(dir: &Path, body: &str, extra: &[&str]) -> Run {
+    let trace = dir.join("trace.csv");
+    std::fs::write(&trace, format!("{HEADER}{body}")).unwrap();
+    let cache = dir.join("cache");
+    let log = dir.join("engine.log");
+    let metrics = dir.join("metrics.prom");
+    let out = Command::cargo_bin("cachescope")
+        .unwrap()
+        .arg("replay")
+        .arg(&trace)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("--log")
+        .arg(&log)
+        .arg("--metrics-out")
+        .arg(&metrics)
+        .args(["--format", "json"])
+        .args(extra)
+        .env_remove("CACHESCOPE_CONFIG")
+        .env_remove("FEATURE_CACHE_RETENTION_DAYS")
+        .output()
+        .unwrap();
+    Run {
+        dir: dir.to_path_buf(),
+        cache,
+        log,
+        metrics,
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+pub fn replay(body: &str) -> (tempfile::TempDir, Run) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = replay_in(dir.path(), body, &[]);
+    assert_eq!(run.status, 0, "replay failed: {}\n{}", run.stderr, run.stdout);
+    (dir, run)
+}
+
+/// The value of a metric sample line `name{labels} value`.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|r| r.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no sample `{sample}` in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
