@@ -307,7 +307,7 @@ fn the_runbook_greps_work_on_the_example_log() {
         let in_log = lines.iter().filter(|l| l.event() == "miss" && l.get("reason") == Some(reason.as_str())).count() as u64;
         assert_eq!(in_log, n.as_u64().unwrap(), "{reason}");
     }
-    for reason in ["new_symbol", "new_key", "invalidated_data", "invalidated_config", "evicted_capacity", "evicted_retention", "manifest_unavailable", "missing_file"] {
+    for reason in cachescope::engine::MissReason::ALL.map(|r| r.as_str()) {
         assert!(by_reason[reason].as_u64().unwrap() > 0, "example exercises {reason}: {s}");
     }
 }

@@ -129,6 +129,8 @@ pub enum EngineError {
         symbol: String,
         feature_set: String,
         key: String,
+        /// The reason of the miss that led to the computation.
+        reason: Option<MissReason>,
         source: ComputeError,
     },
     #[error("bad request: {0}")]
@@ -623,9 +625,12 @@ impl FeatureStore {
                     outcome: Outcome::Miss { reason, stored },
                 })
             }
-            Err(e) => {
+            Err(mut e) => {
                 self.log_request(now, "Cache MISS", "miss", &key, &id, 0, secs, Some((reason, "compute_failed")));
                 self.maybe_flush(now);
+                if let EngineError::Compute { reason: r, .. } = &mut e {
+                    *r = Some(reason);
+                }
                 Err(e)
             }
         }
@@ -778,6 +783,7 @@ impl FeatureStore {
                 symbol: key.symbol.clone(),
                 feature_set: key.feature_set.clone(),
                 key: id.to_string(),
+                reason: None,
                 source,
             }
         })

@@ -399,9 +399,12 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
                             *sum.misses_by_reason.entry(reason.as_str().into()).or_default() += 1;
                         }
                     },
-                    Err(EngineError::Compute { .. }) => {
+                    Err(EngineError::Compute { reason, .. }) => {
                         sum.misses += 1;
                         sum.failed_requests += 1;
+                        if let Some(r) = reason {
+                            *sum.misses_by_reason.entry(r.as_str().into()).or_default() += 1;
+                        }
                     }
                     Err(e) => return Err(engine(e)),
                 }
