@@ -45,6 +45,9 @@ pub enum Command {
         /// Write the final metrics (Prometheus text format) here.
         #[arg(long)]
         metrics_out: Option<PathBuf>,
+        /// Serve /metrics while replaying, e.g. `127.0.0.1:9187` (`:9187` binds 127.0.0.1).
+        #[arg(long, value_parser = parse_addr)]
+        metrics_addr: Option<std::net::SocketAddr>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -98,8 +101,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             log,
             seed,
             metrics_out,
+            metrics_addr,
             format,
-        } => cmd_replay(&trace, config.as_deref(), cache_dir, log, seed, metrics_out, format),
+        } => cmd_replay(&trace, config.as_deref(), cache_dir, log, seed, metrics_out, metrics_addr, format),
         Command::FeatureSets { config, format } => cmd_feature_sets(config.as_deref(), format),
         Command::HoldManifestLock { manifest } => replay::hold_manifest_lock(&manifest)
             .map_err(anyhow::Error::msg)
@@ -107,6 +111,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `HOST:PORT`, or `:PORT` for 127.0.0.1.
+fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    let full = if s.starts_with(':') { format!("127.0.0.1{s}") } else { s.to_string() };
+    full.parse().map_err(|_| format!("`{s}` is not HOST:PORT (e.g. 127.0.0.1:9187)"))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn cmd_replay(
     trace: &Path,
     config: Option<&Path>,
@@ -114,6 +125,7 @@ fn cmd_replay(
     log: PathBuf,
     seed: u64,
     metrics_out: Option<PathBuf>,
+    metrics_addr: Option<std::net::SocketAddr>,
     format: Format,
 ) -> anyhow::Result<()> {
     let parsed = Trace::from_path(trace)?;
@@ -144,6 +156,7 @@ fn cmd_replay(
         seed,
         lock_helper: std::env::current_exe().context("locating the cachescope binary")?,
         metrics_out,
+        metrics_addr,
     };
     let started = std::time::Instant::now();
     let sum = replay::replay(&parsed, &opts)?;

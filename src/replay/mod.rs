@@ -19,8 +19,8 @@ use crate::engine::features::{parse_params, FeatureRegistry, Params};
 use crate::engine::market_data::MAX_BARS;
 use crate::engine::Clock;
 use crate::engine::{
-    Config, DiskFaults, EngineError, EventLog, FeatureRequest, FeatureStore, MissReason, Outcome,
-    SyntheticMarketData, VirtualClock,
+    Config, DiskFaults, EngineError, EventLog, FeatureRequest, FeatureStore, Metrics, MetricsExporter,
+    MissReason, Outcome, SyntheticMarketData, VirtualClock,
 };
 
 /// The trace's columns, in order.
@@ -51,6 +51,8 @@ pub enum ReplayError {
     },
     #[error(transparent)]
     Open(#[from] EngineError),
+    #[error("{0}")]
+    Exporter(String),
     #[error("cannot hold the manifest lock with a helper process ({program}): {message}")]
     LockHelper { program: String, message: String },
 }
@@ -322,6 +324,8 @@ pub struct ReplayOptions {
     pub lock_helper: PathBuf,
     /// Where to write the final metrics in Prometheus text format.
     pub metrics_out: Option<PathBuf>,
+    /// Serve `/metrics` here while replaying.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// What a replay did.
@@ -362,7 +366,13 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
         path: opts.log.clone(),
         source,
     })?;
+    let metrics = Metrics::new();
+    let _exporter = match opts.metrics_addr {
+        Some(addr) => Some(MetricsExporter::start(metrics.clone(), addr).map_err(|e| ReplayError::Exporter(e.to_string()))?),
+        None => None,
+    };
     let mut store = FeatureStore::builder(opts.config.clone())
+        .metrics(metrics)
         .clock(clock.clone())
         .market_data(source.clone())
         .faults(faults.clone())
