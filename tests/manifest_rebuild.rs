@@ -81,3 +81,37 @@ fn a_foreign_file_in_the_cache_is_reported_not_fatal() {
     assert_eq!(second.outcomes(), ["hit", "hit", "hit", "hit"]);
     assert!(second.lines().iter().any(|l| l.event() == "unreadable_file"));
 }
+
+#[test]
+fn a_manifest_locked_at_open_runs_uncached_until_released_then_loads_it() {
+    use cachescope::engine::clock::parse_ts;
+    use cachescope::engine::{Config, EventLog, FeatureRequest, FeatureStore, MissReason, Outcome, VirtualClock};
+    use cachescope::replay::LockHolder;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let first = replay_in(dir.path(), &warm_body(), &[]);
+    assert_eq!(first.status, 0, "{}", first.stderr);
+    let mut cfg = Config::with_cache_dir(first.cache.clone());
+    cfg.manifest_probe_interval_s = 0.0;
+    let bin = assert_cmd::cargo::cargo_bin("cachescope");
+    let holder = LockHolder::start(&bin, &cfg.manifest_path).unwrap();
+    let clock = Arc::new(VirtualClock::new(parse_ts("2026-11-26T16:00:00Z").unwrap()));
+    let log_path = dir.path().join("lib.log");
+    let mut store = FeatureStore::builder(cfg)
+        .clock(clock.clone())
+        .log(EventLog::create(&log_path, true).unwrap())
+        .open()
+        .unwrap();
+    assert!(!store.manifest_available());
+    let req = FeatureRequest::new("AAPL", "returns", parse_ts(DAY.0).unwrap(), parse_ts(DAY.1).unwrap());
+    let got = store.get_or_compute(&req).unwrap();
+    assert_eq!(got.outcome, Outcome::Miss { reason: MissReason::ManifestUnavailable, stored: false });
+    let down = read_log(&log_path).into_iter().find(|l| l.event() == "manifest_unavailable").unwrap();
+    assert_eq!(down.get("pid").unwrap(), holder.pid().to_string(), "{}", down.raw);
+    holder.release();
+    clock.set(parse_ts("2026-11-26T16:00:01Z").unwrap());
+    let got = store.get_or_compute(&req).unwrap();
+    assert_eq!(got.outcome, Outcome::Hit, "the manifest was loaded once released");
+    assert_eq!(store.stats().cached_files, 4);
+}

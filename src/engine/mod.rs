@@ -322,7 +322,7 @@ impl FeatureStore {
         store.remove_stale_temps(now, None);
         match store.manifest.probe() {
             LockStatus::Free => store.load_manifest(now)?,
-            held => store.enter_unavailable(now, held.describe(), None),
+            LockStatus::HeldBy { .. } => store.enter_unavailable(now, None),
         }
         store.publish_gauges();
         Ok(store)
@@ -375,7 +375,7 @@ impl FeatureStore {
                 }
             }
             Err(ManifestError::Locked { holder, .. }) => {
-                self.enter_unavailable(now, holder, None);
+                self.enter_unavailable(now, Some(holder));
                 return Ok(());
             }
             Err(ManifestError::Corrupt { message, .. }) => {
@@ -1328,22 +1328,21 @@ impl FeatureStore {
                 );
                 self.flush_now(now);
             }
-            (held @ LockStatus::HeldBy { .. }, Mode::Available) => {
-                let pid = match &held {
-                    LockStatus::HeldBy { pid, .. } => Some(*pid),
-                    LockStatus::Free => None,
-                };
-                self.enter_unavailable(now, held.describe(), pid);
-            }
+            (LockStatus::HeldBy { .. }, Mode::Available) => self.enter_unavailable(now, None),
             _ => {}
         }
     }
 
-    fn enter_unavailable(&mut self, now: NaiveDateTime, holder: String, pid: Option<i32>) {
+    /// Switches to uncached mode, naming the lock holder: from the kernel's lock table when
+    /// it knows, else from DuckDB's error text.
+    fn enter_unavailable(&mut self, now: NaiveDateTime, reported: Option<String>) {
         if matches!(self.mode, Mode::Unavailable { .. }) {
             return;
         }
-        let pid = pid.map(|p| p.to_string()).unwrap_or_default();
+        let (holder, pid) = match self.manifest.probe() {
+            held @ LockStatus::HeldBy { pid, .. } => (held.describe(), pid.to_string()),
+            LockStatus::Free => (reported.unwrap_or_else(|| "unknown process".into()), String::new()),
+        };
         self.log.write(
             now,
             Level::Error,
@@ -1394,13 +1393,7 @@ impl FeatureStore {
                 self.dirty.clear();
                 self.new_symbols.clear();
             }
-            Err(ManifestError::Locked { holder, .. }) => {
-                let pid = match self.manifest.probe() {
-                    LockStatus::HeldBy { pid, .. } => Some(pid),
-                    LockStatus::Free => None,
-                };
-                self.enter_unavailable(now, holder, pid);
-            }
+            Err(ManifestError::Locked { holder, .. }) => self.enter_unavailable(now, Some(holder)),
             Err(e) => {
                 self.log.write(
                     now,
