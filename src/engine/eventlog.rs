@@ -100,23 +100,21 @@ impl EventLog {
     /// Appends to (or creates) a log file.
     pub fn append_to(path: &std::path::Path, flush_each_line: bool) -> io::Result<EventLog> {
         let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        let out: Box<dyn Write + Send> = if flush_each_line {
-            Box::new(f)
-        } else {
-            Box::new(io::BufWriter::with_capacity(1 << 20, f))
-        };
-        Ok(EventLog::new(out, flush_each_line))
+        Ok(EventLog::on_file(f, flush_each_line))
     }
 
     /// Creates (truncating) a log file.
     pub fn create(path: &std::path::Path, flush_each_line: bool) -> io::Result<EventLog> {
-        let f = std::fs::File::create(path)?;
+        Ok(EventLog::on_file(std::fs::File::create(path)?, flush_each_line))
+    }
+
+    fn on_file(f: std::fs::File, flush_each_line: bool) -> EventLog {
         let out: Box<dyn Write + Send> = if flush_each_line {
             Box::new(f)
         } else {
             Box::new(io::BufWriter::with_capacity(1 << 20, f))
         };
-        Ok(EventLog::new(out, flush_each_line))
+        EventLog::new(out, flush_each_line)
     }
 
     /// A log that discards everything.

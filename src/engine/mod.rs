@@ -939,6 +939,20 @@ impl FeatureStore {
         );
     }
 
+    /// Invalidates every cached key matching `stale`, least recently used first; returns how many.
+    fn invalidate_where(&mut self, state: EntryState, now: NaiveDateTime, stale: impl Fn(&CacheKey) -> bool) -> u64 {
+        let ids: Vec<String> = self
+            .lru
+            .values()
+            .filter(|id| self.entries.get(*id).is_some_and(|e| stale(&e.key)))
+            .cloned()
+            .collect();
+        for id in &ids {
+            self.invalidate(id, state, now);
+        }
+        ids.len() as u64
+    }
+
     fn evict(&mut self, id: &str, state: EntryState, now: NaiveDateTime) -> u64 {
         let bytes = self.delete_file(id);
         self.uncache(id, state, now);
@@ -1012,16 +1026,9 @@ impl FeatureStore {
             symbol: symbol.to_string(),
             source,
         })?;
-        let mut stale: Vec<(u64, String)> = self
-            .entries
-            .values()
-            .filter(|e| e.state == EntryState::Cached && e.key.symbol == symbol && e.key.data_version != version)
-            .map(|e| (self.lru_pos.get(&e.id).copied().unwrap_or(0), e.id.clone()))
-            .collect();
-        stale.sort();
-        for (_, id) in &stale {
-            self.invalidate(id, EntryState::InvalidatedData, now);
-        }
+        let stale = self.invalidate_where(EntryState::InvalidatedData, now, |k| {
+            k.symbol == symbol && k.data_version != version
+        });
         self.log.write(
             now,
             Level::Info,
@@ -1030,11 +1037,11 @@ impl FeatureStore {
                 ("event", &"market_data_update"),
                 ("symbol", &symbol),
                 ("data_version", &version),
-                ("invalidated", &stale.len()),
+                ("invalidated", &stale),
             ],
         );
         self.maybe_flush(now);
-        Ok(stale.len() as u64)
+        Ok(stale)
     }
 
     /// Changes a feature set's configuration; every cached key of the set with another
@@ -1045,16 +1052,9 @@ impl FeatureStore {
         let previous = self.features.get(name)?.config_hash.clone();
         let hash = self.features.configure(name, changes)?;
         let params = self.features.get(name)?.params_string();
-        let mut stale: Vec<(u64, String)> = self
-            .entries
-            .values()
-            .filter(|e| e.state == EntryState::Cached && e.key.feature_set == name && e.key.config_hash != hash)
-            .map(|e| (self.lru_pos.get(&e.id).copied().unwrap_or(0), e.id.clone()))
-            .collect();
-        stale.sort();
-        for (_, id) in &stale {
-            self.invalidate(id, EntryState::InvalidatedConfig, now);
-        }
+        let stale = self.invalidate_where(EntryState::InvalidatedConfig, now, |k| {
+            k.feature_set == name && k.config_hash != hash
+        });
         self.log.write(
             now,
             Level::Info,
@@ -1065,11 +1065,11 @@ impl FeatureStore {
                 ("config", &hash),
                 ("previous_config", &previous),
                 ("params", &params),
-                ("invalidated", &stale.len()),
+                ("invalidated", &stale),
             ],
         );
         self.maybe_flush(now);
-        Ok((hash, stale.len() as u64))
+        Ok((hash, stale))
     }
 
     /// Changes the capacity; shrinking it evicts at once.
