@@ -48,6 +48,10 @@ pub enum Command {
         /// Serve /metrics while replaying, e.g. `127.0.0.1:9187` (`:9187` binds 127.0.0.1).
         #[arg(long, value_parser = parse_addr)]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Reproducible log: modelled latencies, the cache directory shown as /mnt/feature_cache,
+        /// the lock helper's PID as 4242.
+        #[arg(long)]
+        deterministic: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -102,8 +106,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             metrics_out,
             metrics_addr,
+            deterministic,
             format,
-        } => cmd_replay(&trace, config.as_deref(), cache_dir, log, seed, metrics_out, metrics_addr, format),
+        } => cmd_replay(&trace, config.as_deref(), cache_dir, log, seed, metrics_out, metrics_addr, deterministic, format),
         Command::FeatureSets { config, format } => cmd_feature_sets(config.as_deref(), format),
         Command::HoldManifestLock { manifest } => replay::hold_manifest_lock(&manifest)
             .map_err(anyhow::Error::msg)
@@ -126,6 +131,7 @@ fn cmd_replay(
     seed: u64,
     metrics_out: Option<PathBuf>,
     metrics_addr: Option<std::net::SocketAddr>,
+    deterministic: bool,
     format: Format,
 ) -> anyhow::Result<()> {
     let parsed = Trace::from_path(trace)?;
@@ -157,6 +163,7 @@ fn cmd_replay(
         lock_helper: std::env::current_exe().context("locating the cachescope binary")?,
         metrics_out,
         metrics_addr,
+        deterministic,
     };
     let started = std::time::Instant::now();
     let sum = replay::replay(&parsed, &opts)?;

@@ -84,6 +84,8 @@ pub struct EventLog {
     flush_each_line: bool,
     line: String,
     failed: bool,
+    redactions: Vec<(String, String)>,
+    field_redactions: Vec<(String, String, String)>,
 }
 
 impl EventLog {
@@ -94,6 +96,8 @@ impl EventLog {
             flush_each_line,
             line: String::with_capacity(512),
             failed: false,
+            redactions: Vec::new(),
+            field_redactions: Vec::new(),
         }
     }
 
@@ -117,6 +121,28 @@ impl EventLog {
         EventLog::new(out, flush_each_line)
     }
 
+    /// Replaces `from` by `to` wherever it appears in a message or a value. Used to make
+    /// simulated logs reproducible (temporary paths, helper process paths).
+    pub fn redact(&mut self, from: impl Into<String>, to: impl Into<String>) {
+        let from = from.into();
+        if !from.is_empty() {
+            self.redactions.push((from, to.into()));
+        }
+    }
+
+    /// Replaces the whole value `from` of field `field` by `to` (e.g. a helper's PID).
+    pub fn redact_field(&mut self, field: &str, from: impl Into<String>, to: impl Into<String>) {
+        self.field_redactions.push((field.to_string(), from.into(), to.into()));
+    }
+
+    fn apply_redactions(&self, s: &mut String) {
+        for (from, to) in &self.redactions {
+            if s.contains(from.as_str()) {
+                *s = s.replace(from.as_str(), to);
+            }
+        }
+    }
+
     /// A log that discards everything.
     pub fn sink() -> EventLog {
         EventLog::new(Box::new(io::sink()), false)
@@ -125,7 +151,7 @@ impl EventLog {
     /// Writes one event line. Fields are `(name, value)`; values are quoted when needed.
     /// A failing log never fails the request: the first failure is reported on stderr.
     pub fn write(&mut self, ts: NaiveDateTime, level: Level, message: &str, fields: &[(&str, &dyn std::fmt::Display)]) {
-        let line = &mut self.line;
+        let mut line = std::mem::take(&mut self.line);
         line.clear();
         line.push_str(&fmt_ts(ts));
         line.push(' ');
@@ -134,7 +160,9 @@ impl EventLog {
         line.push_str(TARGET);
         line.push_str(": ");
         // The message never contains `=`; callers quote any untrusted part with `quote`.
-        line.push_str(&message.replace('=', ":"));
+        let mut msg = message.replace('=', ":");
+        self.apply_redactions(&mut msg);
+        line.push_str(&msg);
         let mut buf = String::new();
         for (k, v) in fields {
             line.push(' ');
@@ -142,7 +170,13 @@ impl EventLog {
             line.push('=');
             buf.clear();
             let _ = write!(buf, "{v}");
-            push_value(line, &buf);
+            self.apply_redactions(&mut buf);
+            for (field, from, to) in &self.field_redactions {
+                if field == k && buf == *from {
+                    buf.clone_from(to);
+                }
+            }
+            push_value(&mut line, &buf);
         }
         line.push('\n');
         let r = self.out.write_all(line.as_bytes()).and_then(|_| {
@@ -152,6 +186,7 @@ impl EventLog {
                 Ok(())
             }
         });
+        self.line = line;
         if let Err(e) = r {
             if !self.failed {
                 eprintln!("cachescope: cannot write the engine log: {e}; further log lines may be lost");

@@ -74,6 +74,21 @@ impl Metrics {
         r.register("featurestore_cache_files", "Cache files the manifest holds", m.cache_files.clone());
         r.register("featurestore_manifest_available", "1 when the manifest is usable, 0 while the engine runs uncached", m.manifest_available.clone());
         r.register("featurestore_get_or_compute_duration_seconds", "Latency of get_or_compute by result", m.latency.clone());
+        // Every series exists from the start (at zero), so rates and alerts see it.
+        for r in ["hit", "miss"] {
+            let _ = m.requests.get_or_create(&[("result", r.into())]);
+        }
+        for r in super::MissReason::ALL {
+            let _ = m.misses.get_or_create(&[("reason", r.as_str().into())]);
+        }
+        for r in ["capacity", "retention"] {
+            let _ = m.evictions.get_or_create(&[("reason", r.into())]);
+            let _ = m.evicted_bytes.get_or_create(&[("reason", r.into())]);
+        }
+        for r in ["market_data", "config"] {
+            let _ = m.invalidations.get_or_create(&[("reason", r.into())]);
+        }
+        m.set_manifest_available(true);
         Metrics {
             registry: Arc::new(r),
             ..m
@@ -126,12 +141,51 @@ impl Metrics {
         self.manifest_available.set(up as i64);
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric, series in a stable order.
     pub fn encode(&self) -> String {
         let mut s = String::new();
         encode(&mut s, &self.registry).expect("writing to a String cannot fail");
-        s
+        canonical_order(&s)
     }
+}
+
+/// Sorts the series of each metric family by their labels (ignoring `le`, whose buckets keep
+/// their order), so the same values always encode to the same text.
+fn canonical_order(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    let flush = |groups: &mut Vec<(String, Vec<&str>)>, out: &mut String| {
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, lines) in groups.drain(..) {
+            for l in lines {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+    };
+    for line in text.lines() {
+        if line.starts_with('#') {
+            flush(&mut groups, &mut out);
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let labels = line
+            .find('{')
+            .and_then(|a| line[a..].find('}').map(|b| &line[a + 1..a + b]))
+            .unwrap_or("");
+        let key: String = labels
+            .split(',')
+            .filter(|kv| !kv.starts_with("le="))
+            .collect::<Vec<_>>()
+            .join(",");
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, lines)) => lines.push(line),
+            None => groups.push((key, vec![line])),
+        }
+    }
+    flush(&mut groups, &mut out);
+    out
 }
 
 /// Failure to start the exporter.
@@ -253,6 +307,24 @@ mod tests {
         assert!(text.contains("featurestore_hit_ratio 0.75"), "{text}");
         assert!(text.contains("featurestore_evicted_bytes_total{reason=\"capacity\"} 100"), "{text}");
         assert!(text.contains("featurestore_get_or_compute_duration_seconds_bucket"), "{text}");
+    }
+
+    #[test]
+    fn series_come_out_in_a_stable_order_and_exist_from_the_start() {
+        let m = Metrics::new();
+        for r in ["write_failed", "new_key", "compute_failed", "new_symbol"] {
+            m.miss(r, 0.001);
+        }
+        let text = m.encode();
+        let misses: Vec<&str> = text.lines().filter(|l| l.starts_with("featurestore_misses_total{")).collect();
+        let mut sorted = misses.clone();
+        sorted.sort();
+        assert_eq!(misses, sorted);
+        assert_eq!(misses.len(), 10);
+        assert!(text.contains("featurestore_requests_total{result=\"hit\"} 0"), "{text}");
+        let buckets: Vec<&str> = text.lines().filter(|l| l.contains("duration_seconds_bucket{")).collect();
+        assert!(buckets.last().unwrap().contains("le=\"+Inf\""), "{buckets:?}");
+        assert_eq!(Metrics::new().encode(), Metrics::new().encode());
     }
 
     #[test]

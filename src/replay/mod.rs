@@ -20,7 +20,7 @@ use crate::engine::market_data::MAX_BARS;
 use crate::engine::Clock;
 use crate::engine::{
     Config, DiskFaults, EngineError, EventLog, FeatureRequest, FeatureStore, Metrics, MetricsExporter,
-    MissReason, Outcome, SyntheticMarketData, VirtualClock,
+    LatencyMode, MissReason, Outcome, SyntheticMarketData, VirtualClock,
 };
 
 /// The trace's columns, in order.
@@ -326,7 +326,15 @@ pub struct ReplayOptions {
     pub metrics_out: Option<PathBuf>,
     /// Serve `/metrics` here while replaying.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Reproducible output: modelled latencies, the cache directory logged as
+    /// [`SIM_CACHE_DIR`], the lock helper as `cachescope` with PID [`SIM_HELPER_PID`].
+    pub deterministic: bool,
 }
+
+/// How a deterministic replay names its cache directory in the log.
+pub const SIM_CACHE_DIR: &str = "/mnt/feature_cache";
+/// How a deterministic replay names the lock helper's PID in the log.
+pub const SIM_HELPER_PID: &str = "4242";
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -361,11 +369,20 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
     let clock = Arc::new(VirtualClock::new(start));
     let source = Arc::new(SyntheticMarketData::new(opts.seed));
     let faults = Arc::new(DiskFaults::default());
-    let log = EventLog::create(&opts.log, false).map_err(|source| ReplayError::Write {
+    let mut log = EventLog::create(&opts.log, false).map_err(|source| ReplayError::Write {
         what: "log",
         path: opts.log.clone(),
         source,
     })?;
+    if opts.deterministic {
+        log.redact(opts.config.cache_dir.display().to_string(), SIM_CACHE_DIR);
+        if let Some(dir) = opts.config.manifest_path.parent() {
+            if dir != opts.config.cache_dir {
+                log.redact(dir.display().to_string(), SIM_CACHE_DIR);
+            }
+        }
+        log.redact(opts.lock_helper.display().to_string(), "cachescope");
+    }
     let metrics = Metrics::new();
     let _exporter = match opts.metrics_addr {
         Some(addr) => Some(MetricsExporter::start(metrics.clone(), addr).map_err(|e| ReplayError::Exporter(e.to_string()))?),
@@ -376,6 +393,7 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
         .clock(clock.clone())
         .market_data(source.clone())
         .faults(faults.clone())
+        .latency(if opts.deterministic { LatencyMode::Modelled } else { LatencyMode::Measured })
         .log(log)
         .open()?;
     let mut sum = ReplaySummary {
@@ -447,7 +465,12 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
             Op::LockManifest => {
                 if holder.is_none() {
                     store.flush();
-                    holder = Some(LockHolder::start(&opts.lock_helper, &opts.config.manifest_path)?);
+                    let h = LockHolder::start(&opts.lock_helper, &opts.config.manifest_path)?;
+                    if opts.deterministic {
+                        store.redact_log(format!("PID {} (", h.pid()), format!("PID {SIM_HELPER_PID} ("));
+                        store.redact_log_field("pid", h.pid().to_string(), SIM_HELPER_PID);
+                    }
+                    holder = Some(h);
                     store.check_manifest(row.ts);
                 }
             }
