@@ -7,6 +7,8 @@
 //!   and Prometheus metrics.
 //! - [`replay`]: drives the real engine from a CSV trace on a virtual clock, injecting faults
 //!   at the boundary (`docs/trace-format.md`).
+//! - [`sim`]: scenario simulator: realistic traces with injected episodes, replayed through
+//!   the engine, with the ground truth in `scenario.json`.
 //! - [`queries`]: every SQL statement the crate runs, loaded from `queries/*.sql`.
 //! - [`cli`]: the command-line interface (clap types live only there).
 
@@ -14,3 +16,4 @@ pub mod cli;
 pub mod engine;
 pub mod queries;
 pub mod replay;
+pub mod sim;
