@@ -9,11 +9,14 @@
 //!   at the boundary (`docs/trace-format.md`).
 //! - [`sim`]: scenario simulator: realistic traces with injected episodes, replayed through
 //!   the engine, with the ground truth in `scenario.json`.
+//! - [`ingest`]: log files into a DuckDB events database, exactly once (checkpoints
+//!   committed with the rows; rotation, truncation and archives handled).
 //! - [`queries`]: every SQL statement the crate runs, loaded from `queries/*.sql`.
 //! - [`cli`]: the command-line interface (clap types live only there).
 
 pub mod cli;
 pub mod engine;
+pub mod ingest;
 pub mod queries;
 pub mod replay;
 pub mod sim;

@@ -11,3 +11,9 @@ pub const MANIFEST_LOAD: &str = include_str!("../queries/manifest_load.sql");
 pub const SYMBOLS_LOAD: &str = include_str!("../queries/symbols_load.sql");
 /// Keys and bytes per state.
 pub const MANIFEST_SUMMARY: &str = include_str!("../queries/manifest_summary.sql");
+/// Creates the events database's tables and views.
+pub const EVENTS_SCHEMA: &str = include_str!("../queries/schema.sql");
+/// Upserts one file's checkpoint.
+pub const INGEST_CHECKPOINT: &str = include_str!("../queries/ingest_checkpoint.sql");
+/// Reads every file checkpoint.
+pub const INGEST_FILES_LOAD: &str = include_str!("../queries/ingest_files_load.sql");

@@ -74,6 +74,31 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Ingest log files into the events database, exactly once, from where the last run stopped.
+    Ingest {
+        /// Log files (plain, .gz or .zst).
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// Events database (default: $CACHESCOPE_DB, else ~/.local/share/cachescope/events.duckdb).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Also backfill each log's rotated archives (NAME.1, NAME.2.gz, NAME.3.zst, ...).
+        #[arg(long)]
+        rotated: bool,
+        /// Read every file with this format instead of detecting it (engine, python, json, or a
+        /// --format-file's name).
+        #[arg(long)]
+        format: Option<String>,
+        /// A user-defined format (TOML of named-capture regexes); may be repeated.
+        #[arg(long = "format-file")]
+        format_files: Vec<PathBuf>,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = crate::ingest::DEFAULT_BATCH_LINES)]
+        batch_lines: usize,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the built-in feature sets with their configuration and its hash.
     FeatureSets {
         /// Configuration whose `[feature_sets.*]` overrides apply.
@@ -101,6 +126,15 @@ pub fn main() -> ExitCode {
 
 fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
+        if cause.downcast_ref::<PartialIngest>().is_some() {
+            return EXIT_INGEST_PARTIAL;
+        }
+        if let Some(crate::ingest::IngestError::UnknownFormat(_)) = cause.downcast_ref::<crate::ingest::IngestError>() {
+            return 2;
+        }
+        if cause.downcast_ref::<crate::ingest::formats::FormatError>().is_some() {
+            return 2;
+        }
         if cause.downcast_ref::<ConfigError>().is_some() {
             return 2;
         }
@@ -154,6 +188,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Ingest {
+            logs,
+            db,
+            rotated,
+            format,
+            format_files,
+            batch_lines,
+            json,
+        } => return cmd_ingest(logs, db, rotated, format, format_files, batch_lines, json),
         Command::FeatureSets { config, format } => cmd_feature_sets(config.as_deref(), format),
         Command::HoldManifestLock { manifest } => replay::hold_manifest_lock(&manifest)
             .map_err(anyhow::Error::msg)
@@ -219,6 +262,65 @@ fn cmd_replay(
     }
     Ok(())
 }
+
+/// Exit code when ingestion finished but quarantined lines or skipped files need a look.
+pub const EXIT_INGEST_PARTIAL: u8 = 3;
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_ingest(
+    logs: Vec<PathBuf>,
+    db: Option<PathBuf>,
+    rotated: bool,
+    format: Option<String>,
+    format_files: Vec<PathBuf>,
+    batch_lines: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::ingest::{formats::Formats, formats::RegexFormat, Ingester};
+    use std::io::IsTerminal;
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let custom = format_files
+        .iter()
+        .map(|p| RegexFormat::from_toml(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ing = Ingester::open(&db, Formats::with_custom(custom))?;
+    if let Some(f) = &format {
+        ing.force_format(f)?;
+    }
+    ing.set_batch_lines(batch_lines);
+    let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let sum = ing.ingest(&logs, rotated, |n| {
+        if let Some(b) = &bar {
+            b.inc(n);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sum)?);
+    } else {
+        println!("{}", sum.line());
+        println!("database: {}", db.display());
+    }
+    if sum.quarantined > 0 || sum.files.iter().any(|f| !matches!(f.status.as_str(), "read" | "up to date" | "waiting for a first line")) {
+        return Err(PartialIngest(sum.quarantined, sum.unrecognized().len()).into());
+    }
+    Ok(())
+}
+
+/// Ingestion finished, but not everything became events.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} lines quarantined (see table ingest_errors), {1} files in no known format")]
+pub struct PartialIngest(pub u64, pub usize);
 
 fn defaults_without_file() -> anyhow::Result<Config> {
     let env = std::env::vars().collect();

@@ -1,0 +1,498 @@
+//! Log line formats: the engine's (`docs/log-format.md`), Python's default logging layout
+//! (`%(asctime)s - %(name)s - %(levelname)s - %(message)s`, as the original trading system
+//! writes), JSON lines, and user-defined formats (a TOML file of named-capture regexes).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use regex::Regex;
+use serde::Deserialize;
+
+/// One parsed line, before it becomes a row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    /// Microseconds since the Unix epoch (naive UTC).
+    pub ts: Option<i64>,
+    pub level: Option<String>,
+    pub event: String,
+    pub symbol: Option<String>,
+    pub feature_set: Option<String>,
+    pub key: Option<String>,
+    pub slot: Option<String>,
+    pub reason: Option<String>,
+    pub outcome: Option<String>,
+    pub config: Option<String>,
+    pub data_version: Option<String>,
+    pub bytes: Option<i64>,
+    pub latency_us: Option<i64>,
+    pub error: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Parsed {
+    /// Sets a column by name; unknown names are ignored. Numbers that do not parse are an error.
+    fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let s = || Some(value.to_string());
+        match name {
+            "event" => self.event = value.to_string(),
+            "level" => self.level = s(),
+            "symbol" => self.symbol = s(),
+            "feature_set" => self.feature_set = s(),
+            "key" => self.key = s(),
+            "slot" => self.slot = s(),
+            "reason" => self.reason = s(),
+            "outcome" => self.outcome = s(),
+            "config" => self.config = s(),
+            "data_version" => self.data_version = s(),
+            "error" => self.error = s(),
+            "message" => self.message = s(),
+            "bytes" => self.bytes = Some(value.parse().map_err(|_| format!("bytes=`{value}` is not an integer"))?),
+            "latency_us" => {
+                self.latency_us = Some(value.parse().map_err(|_| format!("latency_us=`{value}` is not an integer"))?)
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (or with a space) quickly; falls back to chrono
+/// for other RFC 3339 shapes. Returns microseconds since the epoch.
+pub fn parse_ts_micros(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in b.get(r)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + (c - b'0') as i64;
+        }
+        Some(v)
+    };
+    let fast = (|| {
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+        let (h, mi, sec) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+        let mut i = 19;
+        let mut frac = 0i64;
+        if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            let n = i - start;
+            if n == 0 {
+                return None;
+            }
+            let mut v = digits(start..start + n.min(6))?;
+            for _ in n.min(6)..6 {
+                v *= 10;
+            }
+            frac = v;
+        }
+        if i != b.len() && !(i + 1 == b.len() && b[i] == b'Z') {
+            return None;
+        }
+        let date = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32)?;
+        let t = date.and_hms_opt(h as u32, mi as u32, sec as u32)?;
+        Some(t.and_utc().timestamp() * 1_000_000 + frac)
+    })();
+    fast.or_else(|| crate::engine::clock::parse_ts(s).map(|t| t.and_utc().timestamp_micros()))
+}
+
+/// The engine's format. Returns `Err` with a reason when the line is not in it.
+pub fn parse_engine(line: &str) -> Result<Parsed, String> {
+    let (ts, rest) = line.split_once(' ').ok_or("no timestamp")?;
+    let ts = parse_ts_micros(ts).ok_or_else(|| format!("`{}` is not a timestamp", truncate(ts, 40)))?;
+    let (level, rest) = rest.split_once(' ').ok_or("no level")?;
+    if !matches!(level, "DEBUG" | "INFO" | "WARN" | "ERROR" | "TRACE") {
+        return Err(format!("`{}` is not a level", truncate(level, 20)));
+    }
+    let (_target, rest) = rest.split_once(": ").ok_or("no `target: `")?;
+    let mut p = Parsed {
+        ts: Some(ts),
+        level: Some(level.to_string()),
+        ..Default::default()
+    };
+    let b = rest.as_bytes();
+    let mut i = 0;
+    let mut message_end = None;
+    while i < b.len() {
+        let tok = i;
+        let mut j = i;
+        while j < b.len() && (b[j].is_ascii_lowercase() || b[j].is_ascii_digit() || b[j] == b'_') {
+            j += 1;
+        }
+        let is_field = j > tok && j < b.len() && b[j] == b'=' && b[tok].is_ascii_lowercase();
+        if is_field {
+            if message_end.is_none() {
+                message_end = Some(tok.saturating_sub(1));
+            }
+            let name = &rest[tok..j];
+            let (value, next) = read_value(rest, j + 1)?;
+            p.set(name, &value)?;
+            i = next;
+        } else if message_end.is_some() {
+            return Err(format!("unexpected text after the fields at column {}", tok + 1));
+        } else if b[i] == b'"' {
+            i = read_value(rest, i)?.1;
+        } else {
+            i = rest[i..].find(' ').map_or(b.len(), |n| i + n);
+        }
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+    }
+    if p.event.is_empty() {
+        return Err("no `event=` field".into());
+    }
+    p.message = Some(rest[..message_end.unwrap_or(rest.len())].to_string());
+    Ok(p)
+}
+
+fn read_value(s: &str, start: usize) -> Result<(String, usize), String> {
+    let b = s.as_bytes();
+    if b.get(start) != Some(&b'"') {
+        let end = s[start..].find(' ').map_or(s.len(), |n| start + n);
+        return Ok((s[start..end].to_string(), end));
+    }
+    let mut out = String::new();
+    let mut it = s[start + 1..].char_indices();
+    while let Some((j, c)) = it.next() {
+        match c {
+            '"' => return Ok((out, start + 1 + j + 1)),
+            '\\' => match it.next().map(|x| x.1) {
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('t') => out.push('\t'),
+                Some('u') => {
+                    let rest = &s[start + 1 + j + 2..];
+                    let close = rest.find('}').ok_or("bad \\u escape")?;
+                    let code = u32::from_str_radix(rest.get(1..close).ok_or("bad \\u escape")?, 16)
+                        .map_err(|_| "bad \\u escape")?;
+                    out.push(char::from_u32(code).ok_or("bad \\u escape")?);
+                    for _ in 0..close + 1 {
+                        it.next();
+                    }
+                }
+                Some(c) => out.push(c),
+                None => return Err("unterminated quoted value".into()),
+            },
+            c => out.push(c),
+        }
+    }
+    Err("unterminated quoted value".into())
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// A message rule: a regex whose named groups fill columns, and the event it means.
+#[derive(Debug, Clone)]
+struct Rule {
+    event: String,
+    re: Regex,
+}
+
+/// A regex-defined format (Python's built in, or a user's TOML).
+#[derive(Debug, Clone)]
+pub struct RegexFormat {
+    pub name: String,
+    line: Regex,
+    ts_format: Option<String>,
+    rules: Vec<Rule>,
+}
+
+/// The user-defined format file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormatFile {
+    name: String,
+    line: String,
+    ts_format: Option<String>,
+    #[serde(default)]
+    events: BTreeMap<String, String>,
+}
+
+/// Failure to load a user-defined format.
+#[derive(Debug, thiserror::Error)]
+#[error("format file {path}: {message}")]
+pub struct FormatError {
+    pub path: String,
+    pub message: String,
+}
+
+impl RegexFormat {
+    /// Python's default logging layout and the trading system's messages.
+    pub fn python() -> RegexFormat {
+        let r = |p: &str| Regex::new(p).expect("built-in regex");
+        RegexFormat {
+            name: "python".into(),
+            line: r(r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:,\d{1,6})?) - (?P<name>\S+) - (?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) - (?P<message>.*)$"),
+            ts_format: None,
+            rules: vec![
+                Rule { event: "hit".into(), re: r(r"Cache HIT for (?P<symbol>\S+)") },
+                Rule { event: "miss".into(), re: r(r"Cache MISS for (?P<symbol>\S+)") },
+                Rule { event: "invalidation".into(), re: r(r"Cache key (?P<key>\S+) invalidated") },
+                Rule { event: "eviction".into(), re: r(r"(?i)Cache key (?P<key>\S+) evicted|evict") },
+                Rule { event: "write_failed".into(), re: r(r"(?i)no space left|ENOSPC|disk full") },
+                Rule { event: "compute_failed".into(), re: r(r"(?i)memory|\boom\b") },
+            ],
+        }
+    }
+
+    /// Loads a user-defined format from TOML:
+    ///
+    /// ```toml
+    /// name = "myapp"
+    /// line = '^(?P<ts>\S+ \S+) \[(?P<level>\w+)\] (?P<message>.*)$'
+    /// ts_format = "%Y-%m-%d %H:%M:%S%.f"      # optional; default RFC 3339
+    /// [events]
+    /// hit = 'cache hit (?P<symbol>\S+)'
+    /// miss = 'cache miss (?P<symbol>\S+) because (?P<reason>\w+)'
+    /// ```
+    pub fn from_toml(path: &Path) -> Result<RegexFormat, FormatError> {
+        let err = |m: String| FormatError {
+            path: path.display().to_string(),
+            message: m,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let f: FormatFile = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let line = Regex::new(&f.line).map_err(|e| err(format!("`line`: {e}")))?;
+        if !line.capture_names().any(|n| n == Some("message")) {
+            return Err(err("`line` needs a `(?P<message>...)` group".into()));
+        }
+        let mut rules = Vec::new();
+        for (event, re) in f.events {
+            rules.push(Rule {
+                re: Regex::new(&re).map_err(|e| err(format!("`events.{event}`: {e}")))?,
+                event,
+            });
+        }
+        Ok(RegexFormat {
+            name: f.name,
+            line,
+            ts_format: f.ts_format,
+            rules,
+        })
+    }
+
+    pub fn parse(&self, line: &str) -> Result<Parsed, String> {
+        let caps = self.line.captures(line).ok_or_else(|| format!("does not match the {} format", self.name))?;
+        let mut p = Parsed::default();
+        if let Some(ts) = caps.name("ts") {
+            let t = match &self.ts_format {
+                Some(f) => chrono::NaiveDateTime::parse_from_str(ts.as_str(), f)
+                    .ok()
+                    .map(|t| t.and_utc().timestamp_micros()),
+                None => parse_ts_micros(ts.as_str()),
+            };
+            p.ts = Some(t.ok_or_else(|| format!("`{}` is not a timestamp", truncate(ts.as_str(), 40)))?);
+        }
+        for name in self.line.capture_names().flatten() {
+            if name != "ts" {
+                if let Some(m) = caps.name(name) {
+                    p.set(name, m.as_str())?;
+                }
+            }
+        }
+        if let Some(l) = &p.level {
+            if l == "WARNING" {
+                p.level = Some("WARN".into());
+            }
+        }
+        let message = p.message.clone().unwrap_or_default();
+        p.event = "other".into();
+        for rule in &self.rules {
+            if let Some(c) = rule.re.captures(&message) {
+                p.event = rule.event.clone();
+                for name in rule.re.capture_names().flatten() {
+                    if let Some(m) = c.name(name) {
+                        p.set(name, m.as_str())?;
+                    }
+                }
+                break;
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// JSON lines: an object per line with `ts`/`timestamp`/`time`, `level`, `event`,
+/// `message`/`msg` and any of the event columns.
+pub fn parse_json(line: &str) -> Result<Parsed, String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("not a JSON object")?;
+    let mut p = Parsed::default();
+    for (k, val) in obj {
+        let text = match val {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => continue,
+            other => other.to_string(),
+        };
+        match k.as_str() {
+            "ts" | "timestamp" | "time" => {
+                p.ts = Some(parse_ts_micros(&text).ok_or_else(|| format!("`{}` is not a timestamp", truncate(&text, 40)))?)
+            }
+            "msg" => p.message = Some(text),
+            name => p.set(name, &text)?,
+        }
+    }
+    if p.event.is_empty() {
+        p.event = "other".into();
+    }
+    Ok(p)
+}
+
+/// A format a file is read with.
+#[derive(Debug, Clone)]
+pub enum Format {
+    Engine,
+    Json,
+    Regex(RegexFormat),
+}
+
+impl Format {
+    pub fn name(&self) -> &str {
+        match self {
+            Format::Engine => "engine",
+            Format::Json => "json",
+            Format::Regex(r) => &r.name,
+        }
+    }
+
+    pub fn parse(&self, line: &str) -> Result<Parsed, String> {
+        match self {
+            Format::Engine => parse_engine(line),
+            Format::Json => parse_json(line),
+            Format::Regex(r) => r.parse(line),
+        }
+    }
+}
+
+/// The formats to try, in order, on a file's first line.
+#[derive(Debug, Clone)]
+pub struct Formats {
+    list: Vec<Format>,
+}
+
+impl Default for Formats {
+    fn default() -> Self {
+        Formats {
+            list: vec![Format::Engine, Format::Json, Format::Regex(RegexFormat::python())],
+        }
+    }
+}
+
+impl Formats {
+    /// Only `f` (no detection).
+    pub fn only(f: Format) -> Formats {
+        Formats { list: vec![f] }
+    }
+
+    /// The built-ins, after user-defined ones.
+    pub fn with_custom(custom: Vec<RegexFormat>) -> Formats {
+        let mut list: Vec<Format> = custom.into_iter().map(Format::Regex).collect();
+        list.extend(Formats::default().list);
+        Formats { list }
+    }
+
+    /// The first format that parses `first_line`.
+    pub fn detect(&self, first_line: &str) -> Option<&Format> {
+        self.list.iter().find(|f| f.parse(first_line).is_ok())
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Format> {
+        self.list.iter().find(|f| f.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_lines_parse_into_columns() {
+        let l = r#"2026-11-26T14:45:35.500000Z ERROR cachescope::engine: Cache write failed for GOOGL (disk full); result served uncached event=write_failed symbol=GOOGL feature_set=returns key=05da354664213b0e slot=e5927e2fdd5cc517 os_error=28 error="writing cache file /x: No space left on device (os error 28)""#;
+        let p = parse_engine(l).unwrap();
+        assert_eq!(p.event, "write_failed");
+        assert_eq!(p.level.as_deref(), Some("ERROR"));
+        assert_eq!(p.symbol.as_deref(), Some("GOOGL"));
+        assert_eq!(p.error.as_deref(), Some("writing cache file /x: No space left on device (os error 28)"));
+        assert_eq!(p.message.as_deref(), Some("Cache write failed for GOOGL (disk full); result served uncached"));
+        assert_eq!(p.ts, Some(crate::engine::clock::parse_ts("2026-11-26T14:45:35.5Z").unwrap().and_utc().timestamp_micros()));
+        assert!(parse_engine("2026-11-26 garbage").is_err());
+        assert!(parse_engine("2026-11-26T14:45:35.500000Z INFO x: no fields here").is_err());
+        assert!(parse_engine("2026-11-26T14:45:35.500000Z INFO x: m event=hit bytes=lots").is_err());
+    }
+
+    #[test]
+    fn python_lines_and_messages() {
+        let f = RegexFormat::python();
+        let p = f.parse("2026-11-26 09:30:00,123 - src.shared.feature_store - INFO - Cache MISS for AAPL").unwrap();
+        assert_eq!((p.event.as_str(), p.symbol.as_deref()), ("miss", Some("AAPL")));
+        assert_eq!(p.ts, parse_ts_micros("2026-11-26T09:30:00.123Z"));
+        let p = f.parse("2026-11-26 09:30:01,000 - fs - INFO - Cache key AAPL_returns_1 invalidated").unwrap();
+        assert_eq!((p.event.as_str(), p.key.as_deref()), ("invalidation", Some("AAPL_returns_1")));
+        let p = f.parse("2026-11-26 09:30:02,000 - fs - ERROR - MemoryError while computing features").unwrap();
+        assert_eq!(p.event, "compute_failed");
+        assert_eq!(p.level.as_deref(), Some("ERROR"));
+        let p = f.parse("2026-11-26 09:30:02,000 - fs - WARNING - something else").unwrap();
+        assert_eq!((p.event.as_str(), p.level.as_deref()), ("other", Some("WARN")));
+        assert!(f.parse("not python").is_err());
+    }
+
+    #[test]
+    fn json_lines() {
+        let p = parse_json(r#"{"ts":"2026-11-26T09:30:00Z","level":"INFO","event":"miss","symbol":"AAPL","reason":"new_key","bytes":12}"#).unwrap();
+        assert_eq!((p.event.as_str(), p.bytes), ("miss", Some(12)));
+        assert!(parse_json("[1,2]").is_err());
+        assert!(parse_json(r#"{"ts":"yesterday"}"#).is_err());
+    }
+
+    #[test]
+    fn detection_picks_the_right_format() {
+        let f = Formats::default();
+        assert_eq!(f.detect("2026-11-26T14:30:00.000000Z INFO cachescope::engine: FeatureStore started event=startup").unwrap().name(), "engine");
+        assert_eq!(f.detect(r#"{"event":"hit"}"#).unwrap().name(), "json");
+        assert_eq!(f.detect("2026-11-26 09:30:00,123 - a - INFO - hello").unwrap().name(), "python");
+        assert!(f.detect("\u{0}\u{1}binary").is_none());
+    }
+
+    #[test]
+    fn custom_formats_load_and_name_their_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.toml");
+        std::fs::write(&p, "name = \"myapp\"\nline = '^(?P<ts>\\S+ \\S+) \\[(?P<level>\\w+)\\] (?P<message>.*)$'\nts_format = \"%Y-%m-%d %H:%M:%S\"\n[events]\nmiss = 'cache miss (?P<symbol>\\S+) because (?P<reason>\\w+)'\n").unwrap();
+        let f = RegexFormat::from_toml(&p).unwrap();
+        let x = f.parse("2026-11-26 09:30:00 [INFO] cache miss AAPL because evicted").unwrap();
+        assert_eq!((x.event.as_str(), x.symbol.as_deref(), x.reason.as_deref()), ("miss", Some("AAPL"), Some("evicted")));
+        std::fs::write(&p, "name = \"x\"\nline = '(unclosed'\n").unwrap();
+        let e = RegexFormat::from_toml(&p).unwrap_err().to_string();
+        assert!(e.contains("`line`") && e.contains("f.toml"), "{e}");
+    }
+
+    #[test]
+    fn fast_timestamps_agree_with_chrono() {
+        for (s, norm) in [
+            ("2026-11-26T14:30:00Z", "2026-11-26T14:30:00Z"),
+            ("2026-11-26T14:30:00.25Z", "2026-11-26T14:30:00.25Z"),
+            ("2026-11-26T14:30:00.123456Z", "2026-11-26T14:30:00.123456Z"),
+            ("2026-11-26 14:30:00,123", "2026-11-26T14:30:00.123Z"),
+            ("2026-11-26T15:30:00+01:00", "2026-11-26T14:30:00Z"),
+        ] {
+            let want = crate::engine::clock::parse_ts(norm).unwrap().and_utc().timestamp_micros();
+            assert_eq!(parse_ts_micros(s), Some(want), "{s}");
+        }
+        assert_eq!(parse_ts_micros("2026-13-26T14:30:00Z"), None);
+        assert_eq!(parse_ts_micros("yesterday"), None);
+    }
+}

@@ -1,0 +1,604 @@
+//! Log ingestion into DuckDB, exactly once. [`Ingester`] reads each file from its checkpoint,
+//! parses lines ([`formats`]), and commits the rows *and* the new checkpoint in one DuckDB
+//! transaction, so a crash at any moment loses nothing and duplicates nothing. Files are
+//! identified by the fingerprint of their first line ([`source`]), which is the same for a
+//! live file, its renamed copy and its compressed archive: a line read from one is never
+//! counted again from another. A file rewritten under the same identity (truncated and
+//! grown back) is detected by the hash of the bytes before the checkpoint.
+
+pub mod formats;
+pub mod source;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use duckdb::{params, Connection};
+use serde::Serialize;
+
+use crate::queries;
+use formats::{Format, Formats, Parsed};
+use source::{Item, LineReader};
+
+/// Lines per transaction.
+pub const DEFAULT_BATCH_LINES: usize = 100_000;
+/// Bytes of a quarantined line that are kept.
+const ERROR_PREFIX: usize = 512;
+
+/// Failure of ingestion.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("events database {db} is in use by {holder}; if that is `cachescope tail`, let it ingest, or stop it first")]
+    Locked { db: PathBuf, holder: String },
+    #[error("events database {db}: {message}")]
+    Db { db: PathBuf, message: String },
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("unknown format `{0}` (engine, python, json, or the name in a --format-file)")]
+    UnknownFormat(String),
+    #[error("injected commit failure (test)")]
+    InjectedFailure,
+}
+
+/// The default events database: `$CACHESCOPE_DB`, else `$XDG_DATA_HOME/cachescope/events.duckdb`,
+/// else `~/.local/share/cachescope/events.duckdb`.
+pub fn default_db() -> PathBuf {
+    if let Some(p) = std::env::var_os("CACHESCOPE_DB") {
+        return PathBuf::from(p);
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("cachescope").join("events.duckdb")
+}
+
+/// Where a file stands.
+#[derive(Debug, Clone, Default)]
+struct FileState {
+    file_id: String,
+    path: String,
+    paths: Vec<String>,
+    dev: u64,
+    inode: u64,
+    format: Option<String>,
+    offset: u64,
+    line_no: u64,
+    tail_hash: String,
+    events: u64,
+    quarantined: u64,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FileReport {
+    pub path: String,
+    pub file_id: Option<String>,
+    pub format: Option<String>,
+    pub lines: u64,
+    pub events: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+    /// `read`, `up to date`, `waiting for a first line`, `vanished`, `no known format`,
+    /// `rewritten; read again from the start`.
+    pub status: String,
+}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct IngestSummary {
+    pub files: Vec<FileReport>,
+    pub lines: u64,
+    pub events: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+    pub elapsed_s: f64,
+}
+
+impl IngestSummary {
+    /// Files no format recognised.
+    pub fn unrecognized(&self) -> Vec<&FileReport> {
+        self.files.iter().filter(|f| f.status == "no known format").collect()
+    }
+    /// The one-line summary for logs and cron mail.
+    pub fn line(&self) -> String {
+        let rate = if self.elapsed_s > 0.0 { self.lines as f64 / self.elapsed_s } else { 0.0 };
+        let mut s = format!(
+            "ingested {} lines ({} events, {} quarantined, {:.1} MB) from {} files in {:.2} s ({:.0} lines/s)",
+            self.lines,
+            self.events,
+            self.quarantined,
+            self.bytes as f64 / 1e6,
+            self.files.len(),
+            self.elapsed_s,
+            rate
+        );
+        let odd: Vec<String> = self
+            .files
+            .iter()
+            .filter(|f| !matches!(f.status.as_str(), "read" | "up to date"))
+            .map(|f| format!("{}: {}", f.path, f.status))
+            .collect();
+        if !odd.is_empty() {
+            s.push_str("; ");
+            s.push_str(&odd.join("; "));
+        }
+        s
+    }
+}
+
+/// Test hooks that stand in for a crash.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Stop (as if killed) after this many committed batches.
+    pub stop_after_batches: Option<u64>,
+    /// Fail the commit of the batch after this many committed ones (nothing of it lands).
+    pub fail_commit_after: Option<u64>,
+}
+
+/// Reads log files into an events database.
+pub struct Ingester {
+    conn: Connection,
+    db: PathBuf,
+    files: HashMap<String, FileState>,
+    formats: Formats,
+    forced: Option<Format>,
+    batch_lines: usize,
+    faults: Faults,
+    batches: u64,
+    schema: SchemaRef,
+}
+
+fn events_schema() -> SchemaRef {
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    let i = |n: &str| Field::new(n, DataType::Int64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        s("level"),
+        Field::new("event", DataType::Utf8, false),
+        s("symbol"),
+        s("feature_set"),
+        s("key"),
+        s("slot"),
+        s("reason"),
+        s("outcome"),
+        s("config"),
+        s("data_version"),
+        i("bytes"),
+        i("latency_us"),
+        s("error"),
+        s("message"),
+        s("raw"),
+        Field::new("format", DataType::Utf8, false),
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("byte_offset", DataType::Int64, false),
+        Field::new("line_no", DataType::Int64, false),
+    ]))
+}
+
+/// Column builders for one batch of events.
+struct Batch {
+    ts: TimestampMicrosecondBuilder,
+    strings: Vec<StringBuilder>, // level..data_version (10), then error, message, raw, format, file_id, path
+    bytes: Int64Builder,
+    latency: Int64Builder,
+    offset: Int64Builder,
+    line: Int64Builder,
+    rows: usize,
+    errors: Vec<(u64, u64, String, String)>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            ts: TimestampMicrosecondBuilder::new(),
+            strings: (0..16).map(|_| StringBuilder::new()).collect(),
+            bytes: Int64Builder::new(),
+            latency: Int64Builder::new(),
+            offset: Int64Builder::new(),
+            line: Int64Builder::new(),
+            rows: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, p: &Parsed, raw: &str, format: &str, file_id: &str, path: &str, offset: u64, line: u64) {
+        self.ts.append_option(p.ts);
+        let s = &mut self.strings;
+        s[0].append_option(p.level.as_deref());
+        s[1].append_value(&p.event);
+        s[2].append_option(p.symbol.as_deref());
+        s[3].append_option(p.feature_set.as_deref());
+        s[4].append_option(p.key.as_deref());
+        s[5].append_option(p.slot.as_deref());
+        s[6].append_option(p.reason.as_deref());
+        s[7].append_option(p.outcome.as_deref());
+        s[8].append_option(p.config.as_deref());
+        s[9].append_option(p.data_version.as_deref());
+        self.bytes.append_option(p.bytes);
+        self.latency.append_option(p.latency_us);
+        s[10].append_option(p.error.as_deref());
+        s[11].append_option(p.message.as_deref());
+        s[12].append_option((p.event != "hit").then_some(raw));
+        s[13].append_value(format);
+        s[14].append_value(file_id);
+        s[15].append_value(path);
+        self.offset.append_value(offset as i64);
+        self.line.append_value(line as i64);
+        self.rows += 1;
+    }
+
+    fn finish(&mut self, schema: &SchemaRef) -> RecordBatch {
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(self.ts.finish())];
+        for i in 0..10 {
+            cols.push(Arc::new(self.strings[i].finish()));
+        }
+        cols.push(Arc::new(self.bytes.finish()));
+        cols.push(Arc::new(self.latency.finish()));
+        for i in 10..16 {
+            cols.push(Arc::new(self.strings[i].finish()));
+        }
+        cols.push(Arc::new(self.offset.finish()));
+        cols.push(Arc::new(self.line.finish()));
+        self.rows = 0;
+        RecordBatch::try_new(schema.clone(), cols).expect("builders match the events schema")
+    }
+}
+
+impl Ingester {
+    /// Opens (creating) the events database.
+    pub fn open(db: &Path, formats: Formats) -> Result<Ingester, IngestError> {
+        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| IngestError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let dberr = |e: duckdb::Error| IngestError::Db {
+            db: db.to_path_buf(),
+            message: e.to_string(),
+        };
+        let conn = Connection::open(db).map_err(|e| {
+            if e.to_string().contains("Could not set lock") {
+                IngestError::Locked {
+                    db: db.to_path_buf(),
+                    holder: crate::engine::manifest::probe_lock(db).describe(),
+                }
+            } else {
+                dberr(e)
+            }
+        })?;
+        conn.execute_batch(queries::EVENTS_SCHEMA).map_err(dberr)?;
+        let mut files = HashMap::new();
+        {
+            let mut stmt = conn.prepare(queries::INGEST_FILES_LOAD).map_err(dberr)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(FileState {
+                        file_id: r.get(0)?,
+                        path: r.get(1)?,
+                        paths: r.get::<_, String>(2)?.split(';').map(String::from).collect(),
+                        dev: r.get::<_, Option<u64>>(3)?.unwrap_or(0),
+                        inode: r.get::<_, Option<u64>>(4)?.unwrap_or(0),
+                        format: r.get(5)?,
+                        offset: r.get::<_, i64>(6)? as u64,
+                        line_no: r.get::<_, i64>(7)? as u64,
+                        tail_hash: r.get(8)?,
+                        events: r.get::<_, i64>(9)? as u64,
+                        quarantined: r.get::<_, i64>(10)? as u64,
+                    })
+                })
+                .map_err(dberr)?;
+            for r in rows {
+                let s = r.map_err(dberr)?;
+                files.insert(s.file_id.clone(), s);
+            }
+        }
+        Ok(Ingester {
+            conn,
+            db: db.to_path_buf(),
+            files,
+            formats,
+            forced: None,
+            batch_lines: DEFAULT_BATCH_LINES,
+            faults: Faults::default(),
+            batches: 0,
+            schema: events_schema(),
+        })
+    }
+
+    /// Reads every file with this format instead of detecting it.
+    pub fn force_format(&mut self, name: &str) -> Result<(), IngestError> {
+        self.forced = Some(
+            self.formats
+                .by_name(name)
+                .cloned()
+                .ok_or_else(|| IngestError::UnknownFormat(name.to_string()))?,
+        );
+        Ok(())
+    }
+
+    pub fn set_batch_lines(&mut self, n: usize) {
+        self.batch_lines = n.max(1);
+    }
+
+    pub fn set_faults(&mut self, f: Faults) {
+        self.faults = f;
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Ingests each path (with `rotated`, its archives first, oldest first). Archives whose
+    /// identity is already known are always read to their end: that is where a rotated live
+    /// file's last lines went.
+    pub fn ingest(
+        &mut self,
+        paths: &[PathBuf],
+        rotated: bool,
+        mut progress: impl FnMut(u64),
+    ) -> Result<IngestSummary, IngestError> {
+        let started = Instant::now();
+        let mut sum = IngestSummary::default();
+        for p in paths {
+            let siblings = source::rotated_siblings(p).map_err(|source| IngestError::Io {
+                path: p.clone(),
+                source,
+            })?;
+            for s in siblings {
+                let known = source::fingerprint(&s)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|fp| self.files.contains_key(&fp));
+                if rotated || known {
+                    let r = self.ingest_file(&s, &mut progress)?;
+                    sum.add(r);
+                }
+            }
+            let r = self.ingest_file(p, &mut progress)?;
+            sum.add(r);
+        }
+        sum.elapsed_s = started.elapsed().as_secs_f64();
+        Ok(sum)
+    }
+
+    /// Reads one file from its checkpoint to its last complete line.
+    pub fn ingest_file(&mut self, path: &Path, progress: &mut impl FnMut(u64)) -> Result<FileReport, IngestError> {
+        let mut report = FileReport {
+            path: path.display().to_string(),
+            ..Default::default()
+        };
+        let io = |source: std::io::Error| IngestError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let fp = match source::fingerprint(path) {
+            Ok(Some(fp)) => fp,
+            Ok(None) => {
+                report.status = "waiting for a first line".into();
+                return Ok(report);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.status = "vanished".into();
+                return Ok(report);
+            }
+            Err(e) => return Err(io(e)),
+        };
+        report.file_id = Some(fp.clone());
+        let mut state = self.files.get(&fp).cloned().unwrap_or_else(|| FileState {
+            file_id: fp.clone(),
+            ..Default::default()
+        });
+        let open_at = |offset: u64| match LineReader::at(path, offset) {
+            Ok(x) => Ok(Some(x)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e)),
+        };
+        let Some((mut reader, tail, _c, (dev, inode), _size)) = open_at(state.offset)? else {
+            report.status = "vanished".into();
+            return Ok(report);
+        };
+        let mut status = "read";
+        if state.offset > 0 && tail.as_deref() != Some(state.tail_hash.as_str()) {
+            // Same first line, different content before the checkpoint: rewritten.
+            status = "rewritten; read again from the start";
+            state.offset = 0;
+            state.line_no = 0;
+            match open_at(0)? {
+                Some(x) => reader = x.0,
+                None => {
+                    report.status = "vanished".into();
+                    return Ok(report);
+                }
+            }
+        }
+        let format = match (&self.forced, &state.format) {
+            (Some(f), _) => f.clone(),
+            (None, Some(name)) => match self.formats.by_name(name) {
+                Some(f) => f.clone(),
+                None => return Err(IngestError::UnknownFormat(name.clone())),
+            },
+            (None, None) => match self.detect(path)? {
+                Some(f) => f,
+                None => {
+                    report.status = "no known format".into();
+                    return Ok(report);
+                }
+            },
+        };
+        state.format = Some(format.name().to_string());
+        report.format = state.format.clone();
+        let path_s = path.display().to_string();
+        state.path = path_s.clone();
+        if !state.paths.contains(&path_s) {
+            state.paths.push(path_s.clone());
+        }
+        state.dev = dev;
+        state.inode = inode;
+
+        let mut batch = Batch::new();
+        let mut pending_lines = 0u64;
+        let mut line_no = state.line_no;
+        let start_offset = state.offset;
+        loop {
+            let item = match reader.next_item() {
+                Ok(x) => x,
+                Err(e) => {
+                    // The file vanished or broke mid-read: keep what was committed.
+                    if pending_lines > 0 {
+                        break;
+                    }
+                    return Err(io(e));
+                }
+            };
+            let Some(item) = item else { break };
+            line_no += 1;
+            pending_lines += 1;
+            match item {
+                Item::Line { offset, bytes } => match std::str::from_utf8(bytes) {
+                    Ok(text) => match format.parse(text) {
+                        Ok(p) => {
+                            batch.push(&p, text, format.name(), &fp, &path_s, offset, line_no);
+                        }
+                        Err(e) => batch.errors.push((offset, line_no, prefix(bytes), e)),
+                    },
+                    Err(e) => batch.errors.push((offset, line_no, prefix(bytes), format!("not valid UTF-8 ({e})"))),
+                },
+                Item::TooLong { offset, prefix: pre, len } => {
+                    batch.errors.push((offset, line_no, prefix(pre), format!("line of {len} bytes is longer than {} bytes", source::MAX_LINE)))
+                }
+            }
+            if pending_lines as usize >= self.batch_lines {
+                let done = self.commit(&mut batch, &mut state, &reader, line_no, &mut report)?;
+                pending_lines = 0;
+                progress(reader.position() - start_offset);
+                if done {
+                    report.status = "stopped (test)".into();
+                    return Ok(report);
+                }
+            }
+        }
+        if pending_lines > 0 {
+            self.commit(&mut batch, &mut state, &reader, line_no, &mut report)?;
+        }
+        report.bytes = reader.position() - start_offset;
+        progress(report.bytes);
+        report.status = if report.lines == 0 && status == "read" { "up to date".into() } else { status.into() };
+        Ok(report)
+    }
+
+    fn detect(&self, path: &Path) -> Result<Option<Format>, IngestError> {
+        let (mut r, ..) = LineReader::at(path, 0).map_err(|source| IngestError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // The first parseable line among the first few decides.
+        for _ in 0..20 {
+            match r.next_item() {
+                Ok(Some(Item::Line { bytes, .. })) => {
+                    if let Ok(text) = std::str::from_utf8(bytes) {
+                        if let Some(f) = self.formats.detect(text) {
+                            return Ok(Some(f.clone()));
+                        }
+                    }
+                }
+                Ok(Some(Item::TooLong { .. })) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Commits the batch and the checkpoint in one transaction. Returns whether a test hook
+    /// says to stop as if killed.
+    fn commit(
+        &mut self,
+        batch: &mut Batch,
+        state: &mut FileState,
+        reader: &LineReader,
+        line_no: u64,
+        report: &mut FileReport,
+    ) -> Result<bool, IngestError> {
+        let dberr = |e: duckdb::Error| IngestError::Db {
+            db: self.db.clone(),
+            message: e.to_string(),
+        };
+        let rows = batch.rows as u64;
+        let errors = std::mem::take(&mut batch.errors);
+        let record = batch.finish(&self.schema);
+        let mut next = state.clone();
+        next.offset = reader.position();
+        next.line_no = line_no;
+        next.tail_hash = reader.tail_hash();
+        next.events += rows;
+        next.quarantined += errors.len() as u64;
+        if self.faults.fail_commit_after == Some(self.batches) {
+            return Err(IngestError::InjectedFailure);
+        }
+        let tx = self.conn.transaction().map_err(dberr)?;
+        {
+            if rows > 0 {
+                let mut app = tx.appender("events").map_err(dberr)?;
+                app.append_record_batch(record).map_err(dberr)?;
+                app.flush().map_err(dberr)?;
+            }
+            if !errors.is_empty() {
+                let now = chrono::Utc::now().naive_utc();
+                let mut app = tx.appender("ingest_errors").map_err(dberr)?;
+                for (off, line, pre, err) in &errors {
+                    app.append_row(params![next.file_id, next.path, *off as i64, *line as i64, pre, err, now])
+                        .map_err(dberr)?;
+                }
+                app.flush().map_err(dberr)?;
+            }
+            tx.execute(
+                queries::INGEST_CHECKPOINT,
+                params![
+                    next.file_id,
+                    next.path,
+                    next.paths.join(";"),
+                    next.dev,
+                    next.inode,
+                    next.format,
+                    next.offset as i64,
+                    next.line_no as i64,
+                    next.tail_hash,
+                    next.events as i64,
+                    next.quarantined as i64,
+                    chrono::Utc::now().naive_utc(),
+                ],
+            )
+            .map_err(dberr)?;
+        }
+        tx.commit().map_err(dberr)?;
+        report.lines += line_no - state.line_no;
+        report.events += rows;
+        report.quarantined += errors.len() as u64;
+        *state = next;
+        self.files.insert(state.file_id.clone(), state.clone());
+        self.batches += 1;
+        Ok(self.faults.stop_after_batches == Some(self.batches))
+    }
+}
+
+fn prefix(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(ERROR_PREFIX)])
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+impl IngestSummary {
+    fn add(&mut self, r: FileReport) {
+        self.lines += r.lines;
+        self.events += r.events;
+        self.quarantined += r.quarantined;
+        self.bytes += r.bytes;
+        self.files.push(r);
+    }
+}
