@@ -1,0 +1,222 @@
+//! `cachescope ingest` on real files: formats, bad input, kill -9 and restart, locks.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command as StdCommand;
+use std::time::Duration;
+
+use assert_cmd::Command;
+
+fn cachescope() -> Command {
+    let mut c = Command::cargo_bin("cachescope").unwrap();
+    c.env_remove("CACHESCOPE_DB");
+    c
+}
+
+fn query_i64(db: &Path, sql: &str) -> i64 {
+    let c = duckdb::Connection::open(db).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+fn engine_line(n: u64) -> String {
+    format!(
+        "2026-11-26T14:{:02}:{:02}.{:06}Z INFO cachescope::engine: Cache MISS for S{} event=miss op=get_or_compute symbol=S{} feature_set=returns key=k{n:010} slot=s{} bytes=10 latency_us=5 reason=new_key outcome=stored\n",
+        (n / 60_000_000) % 60,
+        (n / 1_000_000) % 60,
+        n % 1_000_000,
+        n % 50,
+        n % 50,
+        n % 7
+    )
+}
+
+fn fixture_log(dir: &Path, scenario: &str) -> std::path::PathBuf {
+    let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/{scenario}/trading-system.log.zst"))).unwrap();
+    let p = dir.join("trading-system.log");
+    std::fs::write(&p, zstd::decode_all(&z[..]).unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn a_fixture_log_ingests_every_line_once_and_a_rerun_adds_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let log = fixture_log(d.path(), "disk_full");
+    let db = d.path().join("ev.duckdb");
+    let lines = std::fs::read_to_string(&log).unwrap().lines().count() as i64;
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with(&format!("ingested {lines} lines ({lines} events, 0 quarantined")), "{text}");
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), lines);
+    // Raw lines are kept for everything but hits.
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE event = 'hit' AND raw IS NOT NULL"), 0);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE event <> 'hit' AND raw IS NULL"), 0);
+    assert!(query_i64(&db, "SELECT count(*) FROM miss_events WHERE reason = 'write_failed'") > 0);
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM events WHERE event = 'write_failed' AND error LIKE '%os error 28%'"),
+        query_i64(&db, "SELECT count(*) FROM events WHERE event = 'write_failed'")
+    );
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), lines);
+    // CACHESCOPE_DB names the database when --db is absent.
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(engine_line(1).as_bytes()).unwrap();
+    let out = cachescope().arg("ingest").arg(&log).env("CACHESCOPE_DB", &db).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), lines + 1);
+}
+
+#[test]
+fn kill_9_at_any_moment_then_restart_gives_the_same_table() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("big.log");
+    let mut f = std::fs::File::create(&log).unwrap();
+    let n = 300_000u64;
+    for i in 0..n {
+        f.write_all(engine_line(i).as_bytes()).unwrap();
+    }
+    drop(f);
+    let db = d.path().join("ev.duckdb");
+    let bin = assert_cmd::cargo::cargo_bin("cachescope");
+    for delay_ms in [30u64, 90, 150, 250] {
+        let mut child = StdCommand::new(&bin)
+            .args(["ingest", "--batch-lines", "5000", "--db"])
+            .arg(&db)
+            .arg(&log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), n as i64);
+    assert_eq!(query_i64(&db, "SELECT count(DISTINCT key) FROM events"), n as i64);
+    assert_eq!(query_i64(&db, "SELECT max(line_no) FROM events"), n as i64);
+}
+
+#[test]
+fn bad_bytes_are_quarantined_with_file_and_offset_and_the_rest_is_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("bad.log");
+    let mut body = Vec::new();
+    body.extend_from_slice(engine_line(1).as_bytes());
+    body.extend_from_slice(b"\xff\xfe not utf8\n");
+    body.extend_from_slice(b"NUL \x00\x00 bytes\n");
+    body.extend_from_slice(&vec![b'y'; (1 << 20) + 100]);
+    body.push(b'\n');
+    body.extend_from_slice(b"2026-11-26T14:30:00Z INFO cachescope::engine: no event field\n");
+    body.extend_from_slice(b"not-a-time INFO cachescope::engine: m event=hit\n");
+    let good2 = engine_line(2);
+    body.extend_from_slice(good2.as_bytes());
+    std::fs::write(&log, &body).unwrap();
+    let db = d.path().join("ev.duckdb");
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "partial ingest has its own exit code");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("5 lines quarantined"), "{err}");
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 2);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM ingest_errors"), 5);
+    let first_bad = engine_line(1).len() as i64;
+    assert_eq!(query_i64(&db, "SELECT byte_offset FROM ingest_errors WHERE line_no = 2"), first_bad);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM ingest_errors WHERE error LIKE '%UTF-8%'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM ingest_errors WHERE error LIKE '%longer than%'"), 1);
+    assert_eq!(query_i64(&db, "SELECT max(length(prefix)) FROM ingest_errors"), 512);
+    assert_eq!(query_i64(&db, "SELECT line_no FROM events WHERE key = 'k0000000002'"), 7);
+}
+
+#[test]
+fn python_and_json_logs_are_recognised_and_unknown_files_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let py = d.path().join("trading-system.log");
+    std::fs::write(
+        &py,
+        "2026-11-26 09:30:00,123 - src.shared.feature_store - INFO - Cache MISS for AAPL\n\
+         2026-11-26 09:30:00,456 - src.shared.feature_store - INFO - Cache HIT for AAPL\n\
+         2026-11-26 09:30:01,000 - src.shared.feature_store - INFO - Cache key AAPL:returns invalidated\n\
+         2026-11-26 09:30:02,000 - src.shared.feature_store - ERROR - MemoryError computing features for TSLA\n",
+    )
+    .unwrap();
+    let js = d.path().join("events.jsonl");
+    std::fs::write(&js, "{\"ts\":\"2026-11-26T09:30:00Z\",\"event\":\"miss\",\"symbol\":\"MSFT\",\"reason\":\"new_key\"}\n").unwrap();
+    let junk = d.path().join("junk.bin");
+    std::fs::write(&junk, b"\x00\x01\x02\x03 binary\n\x7f\x7f\n").unwrap();
+    let db = d.path().join("ev.duckdb");
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).args([&py, &js, &junk]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("junk.bin: no known format"), "{text}");
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'python'"), 4);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'python' AND event = 'miss' AND symbol = 'AAPL'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'python' AND event = 'compute_failed'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'python' AND event = 'invalidation'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'json' AND symbol = 'MSFT'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM ingest_files"), 2);
+}
+
+#[test]
+fn a_custom_format_file_is_used() {
+    let d = tempfile::tempdir().unwrap();
+    let fmt = d.path().join("myapp.toml");
+    std::fs::write(
+        &fmt,
+        "name = \"myapp\"\nline = '^(?P<ts>\\S+ \\S+) \\[(?P<level>\\w+)\\] (?P<message>.*)$'\nts_format = \"%Y-%m-%d %H:%M:%S\"\n[events]\nmiss = 'cache miss (?P<symbol>\\S+)'\nhit = 'cache hit (?P<symbol>\\S+)'\n",
+    )
+    .unwrap();
+    let log = d.path().join("app.log");
+    std::fs::write(&log, "2026-11-26 09:30:00 [INFO] cache miss AAPL\n2026-11-26 09:30:01 [INFO] cache hit AAPL\n").unwrap();
+    let db = d.path().join("ev.duckdb");
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg("--format-file").arg(&fmt).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'myapp' AND event IN ('hit', 'miss')"), 2);
+    let bad = d.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"x\"\nline = '(?P<message>'\n").unwrap();
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg("--format-file").arg(&bad).arg(&log).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+}
+
+#[test]
+fn rotated_archives_backfill_without_counting_twice() {
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("app.log");
+    let db = d.path().join("ev.duckdb");
+    // Day 1: ingest part of the file.
+    let day1: String = (0..100).map(engine_line).collect();
+    std::fs::write(&live, &day1[..day1.len() / 2 + 7]).unwrap();
+    assert!(cachescope().arg("ingest").arg("--db").arg(&db).arg(&live).output().unwrap().status.success());
+    // The rest arrives, then logrotate renames and compresses it; a new live file starts.
+    std::fs::write(&live, &day1).unwrap();
+    let z = zstd::encode_all(day1.as_bytes(), 3).unwrap();
+    std::fs::write(d.path().join("app.log.1.zst"), z).unwrap();
+    std::fs::remove_file(&live).unwrap();
+    // An older archive nobody ingested.
+    let day0: String = (1000..1050).map(engine_line).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(day0.as_bytes()).unwrap();
+    std::fs::write(d.path().join("app.log.2.gz"), gz.finish().unwrap()).unwrap();
+    let day2: String = (2000..2030).map(engine_line).collect();
+    std::fs::write(&live, &day2).unwrap();
+    let out = cachescope().arg("ingest").arg("--rotated").arg("--db").arg(&db).arg(&live).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 180);
+    assert_eq!(query_i64(&db, "SELECT count(DISTINCT key) FROM events"), 180);
+}
+
+#[test]
+fn a_database_held_by_another_process_is_refused_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("ev.duckdb");
+    let log = d.path().join("a.log");
+    std::fs::write(&log, engine_line(1)).unwrap();
+    assert!(cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap().status.success());
+    let holder = cachescope::replay::LockHolder::start(&assert_cmd::cargo::cargo_bin("cachescope"), &db).unwrap();
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!("PID {}", holder.pid())), "{err}");
+    holder.release();
+}
