@@ -8,19 +8,17 @@ CREATE TABLE IF NOT EXISTS events (
     symbol       VARCHAR,
     feature_set  VARCHAR,
     key          VARCHAR,
-    slot         VARCHAR,
+    slot         VARCHAR,            -- hits: NULL (the miss before them has it)
     reason       VARCHAR,            -- the writer's own reason (engine: miss/eviction/invalidation reason)
     outcome      VARCHAR,
-    config       VARCHAR,
-    data_version VARCHAR,
+    config       VARCHAR,            -- hits: NULL
+    data_version VARCHAR,            -- hits: NULL
     bytes        BIGINT,
     latency_us   BIGINT,
     error        VARCHAR,
-    message      VARCHAR,
+    message      VARCHAR,            -- hits: NULL
     raw          VARCHAR,            -- the whole line, kept for every event that is not a hit
-    format       VARCHAR NOT NULL,   -- engine, python, json, or a custom format's name
-    file_id      VARCHAR NOT NULL,   -- fingerprint of the file the line came from
-    path         VARCHAR NOT NULL,
+    file_id      VARCHAR NOT NULL,   -- fingerprint of the file the line came from (see ingest_files)
     byte_offset  BIGINT  NOT NULL,   -- offset of the line's first byte in the (decompressed) file
     line_no      BIGINT  NOT NULL    -- 1-based line number in the file
 );
@@ -53,7 +51,7 @@ CREATE TABLE IF NOT EXISTS ingest_errors (
 );
 
 CREATE OR REPLACE VIEW miss_events AS
-    SELECT ts, symbol, feature_set, key, slot, reason, outcome, config, data_version,
-           bytes, latency_us, path, line_no, raw
-    FROM events
-    WHERE event = 'miss';
+    SELECT e.ts, e.symbol, e.feature_set, e.key, e.slot, e.reason, e.outcome, e.config,
+           e.data_version, e.bytes, e.latency_us, f.path, e.line_no, e.raw
+    FROM events e LEFT JOIN ingest_files f USING (file_id)
+    WHERE e.event = 'miss';

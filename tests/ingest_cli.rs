@@ -149,11 +149,11 @@ fn python_and_json_logs_are_recognised_and_unknown_files_reported() {
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("junk.bin: no known format"), "{text}");
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'python'"), 4);
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'python' AND event = 'miss' AND symbol = 'AAPL'"), 1);
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'python' AND event = 'compute_failed'"), 1);
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'python' AND event = 'invalidation'"), 1);
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'json' AND symbol = 'MSFT'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python'"), 4);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python' AND event = 'miss' AND symbol = 'AAPL'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python' AND event = 'compute_failed'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python' AND event = 'invalidation'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'json' AND symbol = 'MSFT'"), 1);
     assert_eq!(query_i64(&db, "SELECT count(*) FROM ingest_files"), 2);
 }
 
@@ -171,7 +171,7 @@ fn a_custom_format_file_is_used() {
     let db = d.path().join("ev.duckdb");
     let out = cachescope().arg("ingest").arg("--db").arg(&db).arg("--format-file").arg(&fmt).arg(&log).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE format = 'myapp' AND event IN ('hit', 'miss')"), 2);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'myapp' AND event IN ('hit', 'miss')"), 2);
     let bad = d.path().join("bad.toml");
     std::fs::write(&bad, "name = \"x\"\nline = '(?P<message>'\n").unwrap();
     let out = cachescope().arg("ingest").arg("--db").arg(&db).arg("--format-file").arg(&bad).arg(&log).output().unwrap();

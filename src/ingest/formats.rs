@@ -2,6 +2,7 @@
 //! (`%(asctime)s - %(name)s - %(levelname)s - %(message)s`, as the original trading system
 //! writes), JSON lines, and user-defined formats (a TOML file of named-capture regexes).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -9,32 +10,33 @@ use regex::Regex;
 use serde::Deserialize;
 
 /// One parsed line, before it becomes a row.
+/// Text borrows from the line where it can.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Parsed {
+pub struct Parsed<'a> {
     /// Microseconds since the Unix epoch (naive UTC).
     pub ts: Option<i64>,
-    pub level: Option<String>,
-    pub event: String,
-    pub symbol: Option<String>,
-    pub feature_set: Option<String>,
-    pub key: Option<String>,
-    pub slot: Option<String>,
-    pub reason: Option<String>,
-    pub outcome: Option<String>,
-    pub config: Option<String>,
-    pub data_version: Option<String>,
+    pub level: Option<Cow<'a, str>>,
+    pub event: Cow<'a, str>,
+    pub symbol: Option<Cow<'a, str>>,
+    pub feature_set: Option<Cow<'a, str>>,
+    pub key: Option<Cow<'a, str>>,
+    pub slot: Option<Cow<'a, str>>,
+    pub reason: Option<Cow<'a, str>>,
+    pub outcome: Option<Cow<'a, str>>,
+    pub config: Option<Cow<'a, str>>,
+    pub data_version: Option<Cow<'a, str>>,
     pub bytes: Option<i64>,
     pub latency_us: Option<i64>,
-    pub error: Option<String>,
-    pub message: Option<String>,
+    pub error: Option<Cow<'a, str>>,
+    pub message: Option<Cow<'a, str>>,
 }
 
-impl Parsed {
+impl<'a> Parsed<'a> {
     /// Sets a column by name; unknown names are ignored. Numbers that do not parse are an error.
-    fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let s = || Some(value.to_string());
+    fn set(&mut self, name: &str, value: Cow<'a, str>) -> Result<(), String> {
+        let s = || Some(value.clone());
         match name {
-            "event" => self.event = value.to_string(),
+            "event" => self.event = value.clone(),
             "level" => self.level = s(),
             "symbol" => self.symbol = s(),
             "feature_set" => self.feature_set = s(),
@@ -105,7 +107,7 @@ pub fn parse_ts_micros(s: &str) -> Option<i64> {
 }
 
 /// The engine's format. Returns `Err` with a reason when the line is not in it.
-pub fn parse_engine(line: &str) -> Result<Parsed, String> {
+pub fn parse_engine(line: &str) -> Result<Parsed<'_>, String> {
     let (ts, rest) = line.split_once(' ').ok_or("no timestamp")?;
     let ts = parse_ts_micros(ts).ok_or_else(|| format!("`{}` is not a timestamp", truncate(ts, 40)))?;
     let (level, rest) = rest.split_once(' ').ok_or("no level")?;
@@ -115,7 +117,7 @@ pub fn parse_engine(line: &str) -> Result<Parsed, String> {
     let (_target, rest) = rest.split_once(": ").ok_or("no `target: `")?;
     let mut p = Parsed {
         ts: Some(ts),
-        level: Some(level.to_string()),
+        level: Some(Cow::Borrowed(level)),
         ..Default::default()
     };
     let b = rest.as_bytes();
@@ -134,14 +136,14 @@ pub fn parse_engine(line: &str) -> Result<Parsed, String> {
             }
             let name = &rest[tok..j];
             let (value, next) = read_value(rest, j + 1)?;
-            p.set(name, &value)?;
+            p.set(name, value)?;
             i = next;
         } else if message_end.is_some() {
             return Err(format!("unexpected text after the fields at column {}", tok + 1));
         } else if b[i] == b'"' {
             i = read_value(rest, i)?.1;
         } else {
-            i = rest[i..].find(' ').map_or(b.len(), |n| i + n);
+            i = memchr_space(&b[i..]).map_or(b.len(), |n| i + n);
         }
         while i < b.len() && b[i] == b' ' {
             i += 1;
@@ -150,21 +152,21 @@ pub fn parse_engine(line: &str) -> Result<Parsed, String> {
     if p.event.is_empty() {
         return Err("no `event=` field".into());
     }
-    p.message = Some(rest[..message_end.unwrap_or(rest.len())].to_string());
+    p.message = Some(Cow::Borrowed(&rest[..message_end.unwrap_or(rest.len())]));
     Ok(p)
 }
 
-fn read_value(s: &str, start: usize) -> Result<(String, usize), String> {
+fn read_value(s: &str, start: usize) -> Result<(Cow<'_, str>, usize), String> {
     let b = s.as_bytes();
     if b.get(start) != Some(&b'"') {
-        let end = s[start..].find(' ').map_or(s.len(), |n| start + n);
-        return Ok((s[start..end].to_string(), end));
+        let end = memchr_space(&b[start..]).map_or(s.len(), |n| start + n);
+        return Ok((Cow::Borrowed(&s[start..end]), end));
     }
     let mut out = String::new();
     let mut it = s[start + 1..].char_indices();
     while let Some((j, c)) = it.next() {
         match c {
-            '"' => return Ok((out, start + 1 + j + 1)),
+            '"' => return Ok((Cow::Owned(out), start + 1 + j + 1)),
             '\\' => match it.next().map(|x| x.1) {
                 Some('n') => out.push('\n'),
                 Some('r') => out.push('\r'),
@@ -186,6 +188,10 @@ fn read_value(s: &str, start: usize) -> Result<(String, usize), String> {
         }
     }
     Err("unterminated quoted value".into())
+}
+
+fn memchr_space(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b' ')
 }
 
 fn truncate(s: &str, n: usize) -> &str {
@@ -285,7 +291,7 @@ impl RegexFormat {
         })
     }
 
-    pub fn parse(&self, line: &str) -> Result<Parsed, String> {
+    pub fn parse<'a>(&self, line: &'a str) -> Result<Parsed<'a>, String> {
         let caps = self.line.captures(line).ok_or_else(|| format!("does not match the {} format", self.name))?;
         let mut p = Parsed::default();
         if let Some(ts) = caps.name("ts") {
@@ -300,23 +306,21 @@ impl RegexFormat {
         for name in self.line.capture_names().flatten() {
             if name != "ts" {
                 if let Some(m) = caps.name(name) {
-                    p.set(name, m.as_str())?;
+                    p.set(name, Cow::Borrowed(m.as_str()))?;
                 }
             }
         }
-        if let Some(l) = &p.level {
-            if l == "WARNING" {
-                p.level = Some("WARN".into());
-            }
+        if p.level.as_deref() == Some("WARNING") {
+            p.level = Some(Cow::Borrowed("WARN"));
         }
-        let message = p.message.clone().unwrap_or_default();
-        p.event = "other".into();
+        let message: &'a str = caps.name("message").map(|m| m.as_str()).unwrap_or("");
+        p.event = Cow::Borrowed("other");
         for rule in &self.rules {
-            if let Some(c) = rule.re.captures(&message) {
-                p.event = rule.event.clone();
+            if let Some(c) = rule.re.captures(message) {
+                p.event = Cow::Owned(rule.event.clone());
                 for name in rule.re.capture_names().flatten() {
                     if let Some(m) = c.name(name) {
-                        p.set(name, m.as_str())?;
+                        p.set(name, Cow::Borrowed(m.as_str()))?;
                     }
                 }
                 break;
@@ -328,7 +332,7 @@ impl RegexFormat {
 
 /// JSON lines: an object per line with `ts`/`timestamp`/`time`, `level`, `event`,
 /// `message`/`msg` and any of the event columns.
-pub fn parse_json(line: &str) -> Result<Parsed, String> {
+pub fn parse_json(line: &str) -> Result<Parsed<'static>, String> {
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let obj = v.as_object().ok_or("not a JSON object")?;
     let mut p = Parsed::default();
@@ -342,12 +346,12 @@ pub fn parse_json(line: &str) -> Result<Parsed, String> {
             "ts" | "timestamp" | "time" => {
                 p.ts = Some(parse_ts_micros(&text).ok_or_else(|| format!("`{}` is not a timestamp", truncate(&text, 40)))?)
             }
-            "msg" => p.message = Some(text),
-            name => p.set(name, &text)?,
+            "msg" => p.message = Some(Cow::Owned(text)),
+            name => p.set(name, Cow::Owned(text))?,
         }
     }
     if p.event.is_empty() {
-        p.event = "other".into();
+        p.event = Cow::Borrowed("other");
     }
     Ok(p)
 }
@@ -369,7 +373,7 @@ impl Format {
         }
     }
 
-    pub fn parse(&self, line: &str) -> Result<Parsed, String> {
+    pub fn parse<'a>(&self, line: &'a str) -> Result<Parsed<'a>, String> {
         match self {
             Format::Engine => parse_engine(line),
             Format::Json => parse_json(line),
@@ -438,22 +442,22 @@ mod tests {
     fn python_lines_and_messages() {
         let f = RegexFormat::python();
         let p = f.parse("2026-11-26 09:30:00,123 - src.shared.feature_store - INFO - Cache MISS for AAPL").unwrap();
-        assert_eq!((p.event.as_str(), p.symbol.as_deref()), ("miss", Some("AAPL")));
+        assert_eq!((&*p.event, p.symbol.as_deref()), ("miss", Some("AAPL")));
         assert_eq!(p.ts, parse_ts_micros("2026-11-26T09:30:00.123Z"));
         let p = f.parse("2026-11-26 09:30:01,000 - fs - INFO - Cache key AAPL_returns_1 invalidated").unwrap();
-        assert_eq!((p.event.as_str(), p.key.as_deref()), ("invalidation", Some("AAPL_returns_1")));
+        assert_eq!((&*p.event, p.key.as_deref()), ("invalidation", Some("AAPL_returns_1")));
         let p = f.parse("2026-11-26 09:30:02,000 - fs - ERROR - MemoryError while computing features").unwrap();
         assert_eq!(p.event, "compute_failed");
         assert_eq!(p.level.as_deref(), Some("ERROR"));
         let p = f.parse("2026-11-26 09:30:02,000 - fs - WARNING - something else").unwrap();
-        assert_eq!((p.event.as_str(), p.level.as_deref()), ("other", Some("WARN")));
+        assert_eq!((&*p.event, p.level.as_deref()), ("other", Some("WARN")));
         assert!(f.parse("not python").is_err());
     }
 
     #[test]
     fn json_lines() {
         let p = parse_json(r#"{"ts":"2026-11-26T09:30:00Z","level":"INFO","event":"miss","symbol":"AAPL","reason":"new_key","bytes":12}"#).unwrap();
-        assert_eq!((p.event.as_str(), p.bytes), ("miss", Some(12)));
+        assert_eq!((&*p.event, p.bytes), ("miss", Some(12)));
         assert!(parse_json("[1,2]").is_err());
         assert!(parse_json(r#"{"ts":"yesterday"}"#).is_err());
     }
@@ -474,7 +478,7 @@ mod tests {
         std::fs::write(&p, "name = \"myapp\"\nline = '^(?P<ts>\\S+ \\S+) \\[(?P<level>\\w+)\\] (?P<message>.*)$'\nts_format = \"%Y-%m-%d %H:%M:%S\"\n[events]\nmiss = 'cache miss (?P<symbol>\\S+) because (?P<reason>\\w+)'\n").unwrap();
         let f = RegexFormat::from_toml(&p).unwrap();
         let x = f.parse("2026-11-26 09:30:00 [INFO] cache miss AAPL because evicted").unwrap();
-        assert_eq!((x.event.as_str(), x.symbol.as_deref(), x.reason.as_deref()), ("miss", Some("AAPL"), Some("evicted")));
+        assert_eq!((&*x.event, x.symbol.as_deref(), x.reason.as_deref()), ("miss", Some("AAPL"), Some("evicted")));
         std::fs::write(&p, "name = \"x\"\nline = '(unclosed'\n").unwrap();
         let e = RegexFormat::from_toml(&p).unwrap_err().to_string();
         assert!(e.contains("`line`") && e.contains("f.toml"), "{e}");

@@ -172,9 +172,7 @@ fn events_schema() -> SchemaRef {
         s("error"),
         s("message"),
         s("raw"),
-        Field::new("format", DataType::Utf8, false),
         Field::new("file_id", DataType::Utf8, false),
-        Field::new("path", DataType::Utf8, false),
         Field::new("byte_offset", DataType::Int64, false),
         Field::new("line_no", DataType::Int64, false),
     ]))
@@ -183,7 +181,7 @@ fn events_schema() -> SchemaRef {
 /// Column builders for one batch of events.
 struct Batch {
     ts: TimestampMicrosecondBuilder,
-    strings: Vec<StringBuilder>, // level..data_version (10), then error, message, raw, format, file_id, path
+    strings: Vec<StringBuilder>, // level..data_version (10), then error, message, raw, file_id
     bytes: Int64Builder,
     latency: Int64Builder,
     offset: Int64Builder,
@@ -196,7 +194,7 @@ impl Batch {
     fn new() -> Batch {
         Batch {
             ts: TimestampMicrosecondBuilder::new(),
-            strings: (0..16).map(|_| StringBuilder::new()).collect(),
+            strings: (0..14).map(|_| StringBuilder::new()).collect(),
             bytes: Int64Builder::new(),
             latency: Int64Builder::new(),
             offset: Int64Builder::new(),
@@ -206,27 +204,27 @@ impl Batch {
         }
     }
 
-    fn push(&mut self, p: &Parsed, raw: &str, format: &str, file_id: &str, path: &str, offset: u64, line: u64) {
+    fn push(&mut self, p: &Parsed, raw: &str, file_id: &str, offset: u64, line: u64) {
         self.ts.append_option(p.ts);
+        // A hit keeps only what analysis reads of it; everything else keeps it all.
+        let full = p.event != "hit";
         let s = &mut self.strings;
         s[0].append_option(p.level.as_deref());
-        s[1].append_value(&p.event);
+        s[1].append_value(p.event.as_ref());
         s[2].append_option(p.symbol.as_deref());
         s[3].append_option(p.feature_set.as_deref());
         s[4].append_option(p.key.as_deref());
-        s[5].append_option(p.slot.as_deref());
+        s[5].append_option(p.slot.as_deref().filter(|_| full));
         s[6].append_option(p.reason.as_deref());
         s[7].append_option(p.outcome.as_deref());
-        s[8].append_option(p.config.as_deref());
-        s[9].append_option(p.data_version.as_deref());
+        s[8].append_option(p.config.as_deref().filter(|_| full));
+        s[9].append_option(p.data_version.as_deref().filter(|_| full));
         self.bytes.append_option(p.bytes);
         self.latency.append_option(p.latency_us);
         s[10].append_option(p.error.as_deref());
-        s[11].append_option(p.message.as_deref());
-        s[12].append_option((p.event != "hit").then_some(raw));
-        s[13].append_value(format);
-        s[14].append_value(file_id);
-        s[15].append_value(path);
+        s[11].append_option(p.message.as_deref().filter(|_| full));
+        s[12].append_option(full.then_some(raw));
+        s[13].append_value(file_id);
         self.offset.append_value(offset as i64);
         self.line.append_value(line as i64);
         self.rows += 1;
@@ -239,7 +237,7 @@ impl Batch {
         }
         cols.push(Arc::new(self.bytes.finish()));
         cols.push(Arc::new(self.latency.finish()));
-        for i in 10..16 {
+        for i in 10..14 {
             cols.push(Arc::new(self.strings[i].finish()));
         }
         cols.push(Arc::new(self.offset.finish()));
@@ -273,6 +271,14 @@ impl Ingester {
             }
         })?;
         conn.execute_batch(queries::EVENTS_SCHEMA).map_err(dberr)?;
+        // DuckDB sizes its pool by the machine, not the CPUs this process may use; a bigger
+        // checkpoint threshold writes a large backfill once instead of re-compressing it.
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        conn.execute_batch(&format!("SET threads = {threads}; SET checkpoint_threshold = '512MB';"))
+            .map_err(dberr)?;
+        if let Ok(extra) = std::env::var("CACHESCOPE_EXPERIMENT_SQL") {
+            conn.execute_batch(&extra).map_err(dberr)?;
+        }
         let mut files = HashMap::new();
         {
             let mut stmt = conn.prepare(queries::INGEST_FILES_LOAD).map_err(dberr)?;
@@ -463,7 +469,7 @@ impl Ingester {
                 Item::Line { offset, bytes } => match std::str::from_utf8(bytes) {
                     Ok(text) => match format.parse(text) {
                         Ok(p) => {
-                            batch.push(&p, text, format.name(), &fp, &path_s, offset, line_no);
+                            batch.push(&p, text, &fp, offset, line_no);
                         }
                         Err(e) => batch.errors.push((offset, line_no, prefix(bytes), e)),
                     },
