@@ -11,6 +11,8 @@
 //!   the engine, with the ground truth in `scenario.json`.
 //! - [`ingest`]: log files into a DuckDB events database, exactly once (checkpoints
 //!   committed with the rows; rotation, truncation and archives handled).
+//! - [`tail`]: follows logs into the events database and serves queries meanwhile.
+//! - [`query`]: read-only SQL over the events database, directly or through the tailer.
 //! - [`queries`]: every SQL statement the crate runs, loaded from `queries/*.sql`.
 //! - [`cli`]: the command-line interface (clap types live only there).
 
@@ -18,5 +20,7 @@ pub mod cli;
 pub mod engine;
 pub mod ingest;
 pub mod queries;
+pub mod query;
 pub mod replay;
 pub mod sim;
+pub mod tail;

@@ -24,6 +24,13 @@ pub enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replay a CSV trace through the real engine on a virtual clock and summarise hits and misses.
@@ -99,6 +106,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Follow log files into the events database (inotify, with a periodic re-scan), serving
+    /// queries from other `cachescope` commands meanwhile. SIGTERM or Ctrl-C commits and exits.
+    Tail {
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Backfill rotated archives once at start.
+        #[arg(long)]
+        rotated: bool,
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long = "format-file")]
+        format_files: Vec<PathBuf>,
+        /// Re-scan the files at least this often (milliseconds), whatever inotify says.
+        #[arg(long, default_value_t = 1000)]
+        rescan_ms: u64,
+    },
+    /// Run a read-only SQL query over the events database (through `tail` when it holds it).
+    Sql {
+        /// The query (SELECT, WITH, FROM, DESCRIBE, ...).
+        query: Option<String>,
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlFormat,
+        /// List the tables and views with their columns.
+        #[arg(long)]
+        schema: bool,
+    },
     /// List the built-in feature sets with their configuration and its hash.
     FeatureSets {
         /// Configuration whose `[feature_sets.*]` overrides apply.
@@ -128,6 +165,15 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
         if cause.downcast_ref::<PartialIngest>().is_some() {
             return EXIT_INGEST_PARTIAL;
+        }
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return 2;
+        }
+        if let Some(q) = cause.downcast_ref::<crate::query::QueryError>() {
+            return match q {
+                crate::query::QueryError::ReadOnly(_) | crate::query::QueryError::Sql(_) | crate::query::QueryError::Missing { .. } => 2,
+                _ => 1,
+            };
         }
         if let Some(crate::ingest::IngestError::UnknownFormat(_)) = cause.downcast_ref::<crate::ingest::IngestError>() {
             return 2;
@@ -197,6 +243,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             batch_lines,
             json,
         } => return cmd_ingest(logs, db, rotated, format, format_files, batch_lines, json),
+        Command::Tail {
+            logs,
+            db,
+            rotated,
+            format,
+            format_files,
+            rescan_ms,
+        } => cmd_tail(logs, db, rotated, format, format_files, rescan_ms),
+        Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
         Command::FeatureSets { config, format } => cmd_feature_sets(config.as_deref(), format),
         Command::HoldManifestLock { manifest } => replay::hold_manifest_lock(&manifest)
             .map_err(anyhow::Error::msg)
@@ -262,6 +317,84 @@ fn cmd_replay(
     }
     Ok(())
 }
+
+static SHUTDOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SHUTDOWN.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn open_ingester(db: &Path, format: Option<&str>, format_files: &[PathBuf]) -> anyhow::Result<crate::ingest::Ingester> {
+    use crate::ingest::formats::{Formats, RegexFormat};
+    let custom = format_files
+        .iter()
+        .map(|p| RegexFormat::from_toml(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ing = crate::ingest::Ingester::open(db, Formats::with_custom(custom))?;
+    if let Some(f) = format {
+        ing.force_format(f)?;
+    }
+    Ok(ing)
+}
+
+fn cmd_tail(
+    logs: Vec<PathBuf>,
+    db: Option<PathBuf>,
+    rotated: bool,
+    format: Option<String>,
+    format_files: Vec<PathBuf>,
+    rescan_ms: u64,
+) -> anyhow::Result<()> {
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let ing = open_ingester(&db, format.as_deref(), &format_files)?;
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+    eprintln!(
+        "cachescope tail: following {} file(s) into {} (queries: {}); Ctrl-C or SIGTERM to stop",
+        logs.len(),
+        db.display(),
+        crate::query::socket_path(&db).display()
+    );
+    let tailer = crate::tail::Tailer::new(ing, db.clone(), logs, rotated, std::time::Duration::from_millis(rescan_ms.max(10)));
+    let totals = tailer.run(&SHUTDOWN, |_| {})?;
+    println!(
+        "tail stopped: {} lines ingested ({} events, {} quarantined) in {} passes; everything read was committed",
+        totals.lines, totals.events, totals.quarantined, totals.wakeups
+    );
+    Ok(())
+}
+
+fn cmd_sql(query: Option<String>, db: Option<PathBuf>, format: SqlFormat, schema: bool) -> anyhow::Result<()> {
+    use crate::query;
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let sql = match (schema, query) {
+        (true, _) => query::SCHEMA_SQL.to_string(),
+        (false, Some(q)) => q,
+        (false, None) => anyhow::bail!(UsageError("give a query, or --schema to list the tables and views".into())),
+    };
+    let r = query::query(&db, &sql)?;
+    match format {
+        SqlFormat::Table => print!("{}", query::render_table(&r)),
+        SqlFormat::Csv => print!("{}", query::render_csv(&r)?),
+        SqlFormat::Json => {
+            let objs: Vec<serde_json::Map<String, serde_json::Value>> = r
+                .rows
+                .iter()
+                .map(|row| r.columns.iter().cloned().zip(row.iter().cloned()).collect())
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&objs)?);
+        }
+    }
+    Ok(())
+}
+
+/// A command used wrongly.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// Exit code when ingestion finished but quarantined lines or skipped files need a look.
 pub const EXIT_INGEST_PARTIAL: u8 = 3;

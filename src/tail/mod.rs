@@ -1,0 +1,146 @@
+//! Following logs: [`Tailer`] keeps the events database open, ingests what the watched files
+//! gain (woken by inotify through `notify`, with a periodic re-scan as a backstop), serves
+//! read-only queries to other processes over `<db>.sock` meanwhile, and on shutdown finishes
+//! the batch in hand and commits before it returns. Exactly-once comes from the ingester:
+//! every wake-up reads from the committed checkpoints.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+
+use crate::ingest::{IngestError, Ingester};
+use crate::query::QueryServer;
+
+/// Totals of a tail session.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TailTotals {
+    pub wakeups: u64,
+    pub lines: u64,
+    pub events: u64,
+    pub quarantined: u64,
+}
+
+/// Failure of the tailer.
+#[derive(Debug, thiserror::Error)]
+pub enum TailError {
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Query(#[from] crate::query::QueryError),
+    #[error("cannot watch {path}: {message}")]
+    Watch { path: PathBuf, message: String },
+}
+
+/// Follows a set of log files into an events database.
+pub struct Tailer {
+    ingester: Ingester,
+    db: PathBuf,
+    logs: Vec<PathBuf>,
+    rotated: bool,
+    rescan: Duration,
+}
+
+impl Tailer {
+    /// Takes the database (a second tailer on it fails here, naming the first).
+    pub fn new(ingester: Ingester, db: PathBuf, logs: Vec<PathBuf>, rotated: bool, rescan: Duration) -> Tailer {
+        Tailer {
+            ingester,
+            db,
+            logs,
+            rotated,
+            rescan,
+        }
+    }
+
+    /// Runs until `shutdown` is set; `report` sees the totals after every commit.
+    pub fn run(mut self, shutdown: &AtomicBool, mut report: impl FnMut(&TailTotals)) -> Result<TailTotals, TailError> {
+        let conn = self.ingester.connection().try_clone().map_err(|e| IngestError::Db {
+            db: self.db.clone(),
+            message: e.to_string(),
+        })?;
+        let server = QueryServer::start(&self.db, conn)?;
+        let (tx, rx) = mpsc::channel::<()>();
+        // Only changes to the logs (and their rotated siblings) wake us: not our own reads,
+        // not the database's writes in the same directory.
+        let names: Vec<std::ffi::OsString> = self.logs.iter().filter_map(|p| p.file_name().map(|n| n.to_os_string())).collect();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let Ok(ev) = res else { return };
+            let relevant_kind = matches!(
+                ev.kind,
+                notify::EventKind::Create(_) | notify::EventKind::Modify(_) | notify::EventKind::Remove(_)
+            );
+            let relevant_path = ev.paths.iter().any(|p| {
+                p.file_name()
+                    .map(|f| names.iter().any(|n| f.as_encoded_bytes().starts_with(n.as_encoded_bytes())))
+                    .unwrap_or(false)
+            });
+            if relevant_kind && relevant_path {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| TailError::Watch {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        let mut dirs: Vec<PathBuf> = self
+            .logs
+            .iter()
+            .map(|p| match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            })
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in &dirs {
+            watcher.watch(d, RecursiveMode::NonRecursive).map_err(|e| TailError::Watch {
+                path: d.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        let mut totals = TailTotals::default();
+        let mut first = true;
+        loop {
+            let stopping = shutdown.load(Ordering::SeqCst);
+            let sum = self.ingester.ingest(&self.logs, self.rotated && first, |_| {})?;
+            first = false;
+            totals.wakeups += 1;
+            totals.lines += sum.lines;
+            totals.events += sum.events;
+            totals.quarantined += sum.quarantined;
+            if sum.lines > 0 {
+                report(&totals);
+            }
+            if stopping {
+                break;
+            }
+            // Sleep until a file event or the re-scan backstop, in short slices so a
+            // shutdown request is seen quickly.
+            let deadline = Instant::now() + self.rescan;
+            loop {
+                if shutdown.load(Ordering::SeqCst) {
+                    break;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+                    Ok(()) => {
+                        // Coalesce a burst of events.
+                        while rx.try_recv().is_ok() {}
+                        break;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
+        drop(watcher);
+        server.stop();
+        Ok(totals)
+    }
+}

@@ -1,0 +1,106 @@
+//! `cachescope tail`: follows, serves queries meanwhile, survives rotation, refuses a second
+//! tailer, commits on SIGTERM.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("cachescope")
+}
+
+fn line(n: u64) -> String {
+    format!(
+        "2026-11-26T14:{:02}:{:02}.{:06}Z INFO cachescope::engine: Cache HIT for AAPL event=hit op=get_or_compute symbol=AAPL feature_set=returns key=k{n:08} bytes=1 latency_us=1\n",
+        (n / 60_000_000) % 60,
+        (n / 1_000_000) % 60,
+        n % 1_000_000
+    )
+}
+
+fn append(p: &Path, from: u64, to: u64) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p).unwrap();
+    for i in from..to {
+        f.write_all(line(i).as_bytes()).unwrap();
+    }
+}
+
+fn count(db: &Path) -> Option<i64> {
+    let out = Command::new(bin())
+        .args(["sql", "--format", "csv", "--db"])
+        .arg(db)
+        .arg("SELECT count(*) AS n FROM events")
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8(out.stdout).unwrap().lines().nth(1)?.parse().ok()
+}
+
+fn wait_for(db: &Path, n: i64, within: Duration) -> Duration {
+    let t = Instant::now();
+    loop {
+        if count(db) == Some(n) {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < within, "events never reached {n} (last {:?})", count(db));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start(db: &Path, log: &Path) -> Child {
+    Command::new(bin())
+        .args(["tail", "--db"])
+        .arg(db)
+        .arg(log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn tail_follows_serves_queries_and_commits_on_sigterm() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("trading-system.log");
+    let db = d.path().join("ev.duckdb");
+    append(&log, 0, 100);
+    let mut child = start(&db, &log);
+    // The tailer holds the database: `sql` goes through its socket.
+    wait_for(&db, 100, Duration::from_secs(10));
+    let sock = Path::new(&format!("{}.sock", db.display())).to_path_buf();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o600);
+    // New lines are queryable within a second.
+    append(&log, 100, 150);
+    let took = wait_for(&db, 150, Duration::from_secs(5));
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    // Rename rotation: the writer finishes the old file, then a new one starts.
+    std::fs::rename(&log, d.path().join("trading-system.log.1")).unwrap();
+    append(&d.path().join("trading-system.log.1"), 150, 170);
+    append(&log, 170, 200);
+    wait_for(&db, 200, Duration::from_secs(5));
+    // A second tailer is refused, naming the first.
+    let second = Command::new(bin()).args(["tail", "--db"]).arg(&db).arg(&log).output().unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8(second.stderr).unwrap();
+    assert!(err.contains(&format!("PID {}", child.id())), "{err}");
+    // Writes are refused through the socket too.
+    let del = Command::new(bin()).args(["sql", "--db"]).arg(&db).arg("DELETE FROM events").output().unwrap();
+    assert_eq!(del.status.code(), Some(2));
+    // SIGTERM: commit and exit 0; the socket is gone and the file opens directly.
+    append(&log, 200, 230);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.contains("everything read was committed"), "{out}");
+    assert!(!sock.exists());
+    assert_eq!(count(&db), Some(230));
+    let c = duckdb::Connection::open(&db).unwrap();
+    let distinct: i64 = c.query_row("SELECT count(DISTINCT key) FROM events", [], |r| r.get(0)).unwrap();
+    assert_eq!(distinct, 230);
+}
