@@ -40,12 +40,16 @@ struct Run {
 
 fn run(cmd: &mut Command) -> Run {
     let t = Instant::now();
-    let child = cmd.stdout(std::process::Stdio::null()).spawn().expect("spawn");
+    // Not /dev/null: GNU grep stops at the first match when its output is discarded.
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("spawn");
+    let mut out = child.stdout.take().expect("piped");
+    let drain = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 on our own child.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let _ = drain.join();
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{cmd:?} failed");
     Run {
         secs: t.elapsed().as_secs_f64(),
@@ -79,8 +83,6 @@ fn main() {
         Ok(v) => v.split(',').map(|x| x.parse().unwrap()).collect(),
         Err(_) => vec![1_000_000, 10_000_000],
     };
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../").canonicalize().ok();
-    let _ = bin;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")));
     let cachescope = PathBuf::from(&target).join("release/cachescope");
     assert!(cachescope.exists(), "build the binary first: cargo build --release ({})", cachescope.display());

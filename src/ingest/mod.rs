@@ -271,14 +271,13 @@ impl Ingester {
             }
         })?;
         conn.execute_batch(queries::EVENTS_SCHEMA).map_err(dberr)?;
-        // DuckDB sizes its pool by the machine, not the CPUs this process may use; a bigger
-        // checkpoint threshold writes a large backfill once instead of re-compressing it.
+        // DuckDB sizes its thread pool by the machine, not by the CPUs this process may use
+        // (taskset, cgroups): oversubscribed threads cost a third of the throughput. Its
+        // buffer pool is capped so a tailer stays small whatever the log size (measured in
+        // BENCHMARKS.md); larger queries spill to disk.
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        conn.execute_batch(&format!("SET threads = {threads}; SET checkpoint_threshold = '512MB';"))
+        conn.execute_batch(&format!("SET threads = {threads}; SET memory_limit = '64MB';"))
             .map_err(dberr)?;
-        if let Ok(extra) = std::env::var("CACHESCOPE_EXPERIMENT_SQL") {
-            conn.execute_batch(&extra).map_err(dberr)?;
-        }
         let mut files = HashMap::new();
         {
             let mut stmt = conn.prepare(queries::INGEST_FILES_LOAD).map_err(dberr)?;
