@@ -17,3 +17,5 @@ pub const EVENTS_SCHEMA: &str = include_str!("../queries/schema.sql");
 pub const INGEST_CHECKPOINT: &str = include_str!("../queries/ingest_checkpoint.sql");
 /// Reads every file checkpoint.
 pub const INGEST_FILES_LOAD: &str = include_str!("../queries/ingest_files_load.sql");
+/// The `ordered_events` and `miss_causes` views: every miss's cause, inferred from the sequence.
+pub const CLASSIFY_MISSES: &str = include_str!("../queries/classify_misses.sql");

@@ -1011,7 +1011,13 @@ impl FeatureStore {
         self.metrics.eviction(reason, bytes);
         let e = &self.entries[id];
         let age_s = (now - e.created).num_milliseconds() as f64 / 1000.0;
-        let (sym, fs, slot) = (e.key.symbol.clone(), e.key.feature_set.clone(), e.slot.clone());
+        let (sym, fs, slot, cfg, dv) = (
+            e.key.symbol.clone(),
+            e.key.feature_set.clone(),
+            e.slot.clone(),
+            e.key.config_hash.clone(),
+            e.key.data_version.clone(),
+        );
         self.log.write(
             now,
             Level::Info,
@@ -1023,6 +1029,8 @@ impl FeatureStore {
                 ("feature_set", &fs),
                 ("key", &id),
                 ("slot", &slot),
+                ("config", &cfg),
+                ("data_version", &dv),
                 ("bytes", &bytes),
                 ("age_s", &age_s),
             ],
@@ -1307,6 +1315,8 @@ impl FeatureStore {
                         ("feature_set", fs),
                         ("key", &id),
                         ("slot", &key.slot()),
+                        ("config", &key.config_hash),
+                        ("data_version", &key.data_version),
                         ("bytes", &bytes),
                         ("latency_us", &latency_us),
                         ("outcome", &outcome),

@@ -24,7 +24,7 @@ use formats::{Format, Formats, Parsed};
 use source::{Item, LineReader};
 
 /// Lines per transaction.
-pub const DEFAULT_BATCH_LINES: usize = 100_000;
+pub const DEFAULT_BATCH_LINES: usize = 50_000;
 /// Bytes of a quarantined line that are kept.
 const ERROR_PREFIX: usize = 512;
 
@@ -271,12 +271,13 @@ impl Ingester {
             }
         })?;
         conn.execute_batch(queries::EVENTS_SCHEMA).map_err(dberr)?;
+        conn.execute_batch(queries::CLASSIFY_MISSES).map_err(dberr)?;
         // DuckDB sizes its thread pool by the machine, not by the CPUs this process may use
         // (taskset, cgroups): oversubscribed threads cost a third of the throughput. Its
         // buffer pool is capped so a tailer stays small whatever the log size (measured in
         // BENCHMARKS.md); larger queries spill to disk.
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        conn.execute_batch(&format!("SET threads = {threads}; SET memory_limit = '64MB';"))
+        conn.execute_batch(&format!("SET threads = {threads}; SET memory_limit = '256MB';"))
             .map_err(dberr)?;
         let mut files = HashMap::new();
         {

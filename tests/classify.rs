@@ -1,0 +1,91 @@
+//! The SQL classification (`miss_causes`) against the engine's own reasons, over every
+//! simulator scenario and several seeds: at least 99% agreement. Prints the confusion matrix.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cachescope::ingest::formats::Formats;
+use cachescope::ingest::Ingester;
+use cachescope::sim::{simulate, Scenario, SimOptions};
+
+/// (logged_reason, cause) -> misses, from one log.
+fn confusion(log: &Path, db: &Path) -> BTreeMap<(String, String), i64> {
+    let mut ing = Ingester::open(db, Formats::default()).unwrap();
+    let sum = ing.ingest(&[log.to_path_buf()], false, |_| {}).unwrap();
+    assert_eq!(sum.quarantined, 0);
+    let c = ing.connection();
+    let mut s = c
+        .prepare("SELECT logged_reason, cause, count(*) FROM miss_causes GROUP BY ALL")
+        .unwrap();
+    s.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+        .unwrap()
+        .map(|x| x.unwrap())
+        .collect()
+}
+
+#[test]
+fn inferred_causes_agree_with_the_engine_on_every_scenario_and_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("cachescope");
+    let mut total: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut runs = 0;
+    for s in Scenario::ALL {
+        // The committed fixture (seed 1) and fresh runs with other seeds.
+        let fixture = tmp.path().join(format!("{}-fixture.log", s.name()));
+        let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/{}/trading-system.log.zst", s.name()))).unwrap();
+        std::fs::write(&fixture, zstd::decode_all(&z[..]).unwrap()).unwrap();
+        let mut logs = vec![fixture];
+        for seed in [2u64, 3] {
+            if s == Scenario::MixedDay && seed == 3 {
+                continue;
+            }
+            let out = tmp.path().join(format!("{}-{seed}", s.name()));
+            simulate(&SimOptions {
+                scenario: s,
+                seed,
+                scale: if s == Scenario::MixedDay { 0.15 } else { 0.3 },
+                out: out.clone(),
+                lock_helper: bin.clone(),
+            })
+            .unwrap();
+            logs.push(out.join("trading-system.log"));
+        }
+        for (i, log) in logs.iter().enumerate() {
+            let m = confusion(log, &tmp.path().join(format!("{}-{i}.duckdb", s.name())));
+            let (ok, all): (i64, i64) = m.iter().fold((0, 0), |a, ((l, c), n)| (a.0 + if l == c { *n } else { 0 }, a.1 + n));
+            assert!(all > 0 || s == Scenario::Steady, "{}: no misses", s.name());
+            assert!(ok as f64 >= 0.99 * all as f64, "{} run {i}: {ok}/{all} agree: {m:?}", s.name());
+            for (k, n) in m {
+                *total.entry(k).or_default() += n;
+            }
+            runs += 1;
+        }
+    }
+    let reasons: Vec<String> = {
+        let mut v: Vec<String> = total.keys().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    println!("confusion matrix over {runs} runs (rows: engine reason, columns: inferred cause)");
+    print!("{:<22}", "");
+    for r in &reasons {
+        print!("{:>11}", &r[..r.len().min(10)]);
+    }
+    println!();
+    for l in &reasons {
+        print!("{l:<22}");
+        for c in &reasons {
+            print!("{:>11}", total.get(&(l.clone(), c.clone())).copied().unwrap_or(0));
+        }
+        println!();
+    }
+    let ok: i64 = total.iter().filter(|((l, c), _)| l == c).map(|(_, n)| n).sum();
+    let all: i64 = total.values().sum();
+    println!("agreement: {ok}/{all} = {:.3}%", ok as f64 * 100.0 / all as f64);
+    assert!(ok as f64 >= 0.99 * all as f64);
+    // Every engine reason was exercised.
+    for r in cachescope::engine::MissReason::ALL {
+        assert!(total.keys().any(|(l, _)| l == r.as_str()), "{} never happened", r.as_str());
+    }
+}
