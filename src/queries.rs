@@ -19,3 +19,7 @@ pub const INGEST_CHECKPOINT: &str = include_str!("../queries/ingest_checkpoint.s
 pub const INGEST_FILES_LOAD: &str = include_str!("../queries/ingest_files_load.sql");
 /// The `ordered_events` and `miss_causes` views: every miss's cause, inferred from the sequence.
 pub const CLASSIFY_MISSES: &str = include_str!("../queries/classify_misses.sql");
+/// `thresholds`, `hit_ratio_1m`, `hit_ratio_5m`, `alerts`.
+pub const SLO: &str = include_str!("../queries/slo.sql");
+/// `episode_misses`, `episode_signals`, `episodes`.
+pub const EPISODES: &str = include_str!("../queries/episodes.sql");

@@ -272,6 +272,8 @@ impl Ingester {
         })?;
         conn.execute_batch(queries::EVENTS_SCHEMA).map_err(dberr)?;
         conn.execute_batch(queries::CLASSIFY_MISSES).map_err(dberr)?;
+        conn.execute_batch(queries::SLO).map_err(dberr)?;
+        conn.execute_batch(queries::EPISODES).map_err(dberr)?;
         // DuckDB sizes its thread pool by the machine, not by the CPUs this process may use
         // (taskset, cgroups): oversubscribed threads cost a third of the throughput. Its
         // buffer pool is capped so a tailer stays small whatever the log size (measured in

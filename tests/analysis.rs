@@ -1,5 +1,7 @@
-//! The SQL classification (`miss_causes`) against the engine's own reasons, over every
-//! simulator scenario and several seeds: at least 99% agreement. Prints the confusion matrix.
+//! The SQL analysis against the simulator's truth, over every scenario and several seeds:
+//! `miss_causes` agrees with the engine's own reasons on at least 99% of misses (the test
+//! prints the confusion matrix), every injected episode is found by `episodes` with start and
+//! end within a minute, `steady` has no episode and no alert, `mixed_day` fires both alerts.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,12 +10,49 @@ use cachescope::ingest::formats::Formats;
 use cachescope::ingest::Ingester;
 use cachescope::sim::{simulate, Scenario, SimOptions};
 
-/// (logged_reason, cause) -> misses, from one log.
-fn confusion(log: &Path, db: &Path) -> BTreeMap<(String, String), i64> {
+fn secs(t: &str) -> i64 {
+    cachescope::engine::clock::parse_ts(t).unwrap().and_utc().timestamp()
+}
+
+/// Checks `episodes` and `alerts` against `scenario.json`; returns (logged_reason, cause) -> misses.
+fn check_run(name: &str, log: &Path, truth: &serde_json::Value, db: &Path) -> BTreeMap<(String, String), i64> {
     let mut ing = Ingester::open(db, Formats::default()).unwrap();
     let sum = ing.ingest(&[log.to_path_buf()], false, |_| {}).unwrap();
     assert_eq!(sum.quarantined, 0);
     let c = ing.connection();
+    let found: Vec<(String, String, String)> = c
+        .prepare("SELECT kind, strftime(start, '%Y-%m-%dT%H:%M:%S.%fZ'), strftime(\"end\", '%Y-%m-%dT%H:%M:%S.%fZ') FROM episodes")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(|x| x.unwrap())
+        .collect();
+    for e in truth["episodes"].as_array().unwrap() {
+        let kind = e["kind"].as_str().unwrap();
+        let (ts, te) = (secs(e["start"].as_str().unwrap()), secs(e["end"].as_str().unwrap()));
+        let hit = found
+            .iter()
+            .any(|(k, s, en)| k == kind && (secs(s) - ts).abs() <= 60 && (secs(en) - te).abs() <= 60);
+        assert!(hit, "{name}: episode {kind} {} .. {} not found within a minute; found {found:?}", e["start"], e["end"]);
+    }
+    let fired: Vec<String> = c
+        .prepare("SELECT alert FROM alerts WHERE firing_since IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|x| x.unwrap())
+        .collect();
+    match truth["scenario"].as_str().unwrap() {
+        "steady" => {
+            assert!(found.is_empty(), "{name}: steady has episodes {found:?}");
+            assert!(fired.is_empty(), "{name}: steady fired {fired:?}");
+        }
+        "mixed_day" => {
+            assert!(fired.iter().any(|a| a == "FeatureStoreHitRatioLow"), "{name}: {fired:?}");
+            assert!(fired.iter().any(|a| a == "FeatureStoreHitRatioCritical"), "{name}: {fired:?}");
+        }
+        _ => {}
+    }
     let mut s = c
         .prepare("SELECT logged_reason, cause, count(*) FROM miss_causes GROUP BY ALL")
         .unwrap();
@@ -24,7 +63,7 @@ fn confusion(log: &Path, db: &Path) -> BTreeMap<(String, String), i64> {
 }
 
 #[test]
-fn inferred_causes_agree_with_the_engine_on_every_scenario_and_seed() {
+fn analysis_matches_the_truth_on_every_scenario_and_seed() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("cachescope");
     let mut total: BTreeMap<(String, String), i64> = BTreeMap::new();
@@ -34,7 +73,11 @@ fn inferred_causes_agree_with_the_engine_on_every_scenario_and_seed() {
         let fixture = tmp.path().join(format!("{}-fixture.log", s.name()));
         let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/{}/trading-system.log.zst", s.name()))).unwrap();
         std::fs::write(&fixture, zstd::decode_all(&z[..]).unwrap()).unwrap();
-        let mut logs = vec![fixture];
+        let fixture_truth: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/{}/scenario.json", s.name()))).unwrap(),
+        )
+        .unwrap();
+        let mut logs = vec![(fixture, fixture_truth)];
         for seed in [2u64, 3] {
             if s == Scenario::MixedDay && seed == 3 {
                 continue;
@@ -48,10 +91,12 @@ fn inferred_causes_agree_with_the_engine_on_every_scenario_and_seed() {
                 lock_helper: bin.clone(),
             })
             .unwrap();
-            logs.push(out.join("trading-system.log"));
+            let truth = serde_json::from_str(&std::fs::read_to_string(out.join("scenario.json")).unwrap()).unwrap();
+            logs.push((out.join("trading-system.log"), truth));
         }
-        for (i, log) in logs.iter().enumerate() {
-            let m = confusion(log, &tmp.path().join(format!("{}-{i}.duckdb", s.name())));
+        for (i, (log, truth)) in logs.iter().enumerate() {
+            let name = format!("{} run {i}", s.name());
+            let m = check_run(&name, log, truth, &tmp.path().join(format!("{}-{i}.duckdb", s.name())));
             let (ok, all): (i64, i64) = m.iter().fold((0, 0), |a, ((l, c), n)| (a.0 + if l == c { *n } else { 0 }, a.1 + n));
             assert!(all > 0 || s == Scenario::Steady, "{}: no misses", s.name());
             assert!(ok as f64 >= 0.99 * all as f64, "{} run {i}: {ok}/{all} agree: {m:?}", s.name());

@@ -1,0 +1,80 @@
+-- SLO views over `events` (hits and misses are the requests).
+--
+-- thresholds: every tunable number of the analysis, in one place (docs/analysis.md).
+CREATE OR REPLACE VIEW thresholds AS
+SELECT 0.95  AS slo_target,              -- FeatureStoreHitRatioLow below this...
+       10    AS warning_for_minutes,     -- ...for this long
+       0.80  AS critical_ratio,          -- FeatureStoreHitRatioCritical below this...
+       5     AS critical_for_minutes,    -- ...for this long
+       20    AS min_requests_5m,         -- no alert on fewer requests in 5 minutes (idle nights)
+       30    AS budget_window_days,      -- error budget: (1 - slo_target) of requests over this window
+       2     AS episode_gap_minutes,     -- signals (invalidations, failures, clean-ups, ...) closer than this are one episode
+       15    AS episode_tail_minutes,    -- misses this long after the last signal still belong to it
+       10    AS episode_min_misses,      -- smaller groups are not episodes
+       100   AS storm_min_invalidations; -- an invalidation storm invalidates at least this many keys
+
+CREATE OR REPLACE VIEW hit_ratio_1m AS
+SELECT date_trunc('minute', ts) AS minute,
+       count(*) FILTER (WHERE event = 'hit') AS hits,
+       count(*) FILTER (WHERE event = 'miss') AS misses,
+       count(*) AS requests,
+       count(*) FILTER (WHERE event = 'hit') / count(*) AS hit_ratio
+FROM events
+WHERE event IN ('hit', 'miss') AND ts IS NOT NULL
+GROUP BY ALL;
+
+-- The 5-minute ratio evaluated every minute, as Prometheus would: `eval_time` is the evaluation
+-- time, the window is the five whole minutes before it. Minutes without requests count as empty.
+CREATE OR REPLACE VIEW hit_ratio_5m AS
+WITH bounds AS (SELECT min(minute) AS lo, max(minute) AS hi FROM hit_ratio_1m),
+minutes AS (
+    SELECT unnest(generate_series(lo, hi, INTERVAL 1 MINUTE)) AS minute FROM bounds WHERE lo IS NOT NULL
+),
+dense AS (
+    SELECT m.minute, coalesce(h.hits, 0) AS hits, coalesce(h.requests, 0) AS requests
+    FROM minutes m LEFT JOIN hit_ratio_1m h USING (minute)
+)
+SELECT minute + INTERVAL 1 MINUTE AS eval_time,
+       sum(hits) OVER w AS hits,
+       sum(requests) OVER w AS requests,
+       CASE WHEN sum(requests) OVER w > 0 THEN sum(hits) OVER w / sum(requests) OVER w END AS hit_ratio
+FROM dense
+WINDOW w AS (ORDER BY minute RANGE BETWEEN INTERVAL 4 MINUTE PRECEDING AND CURRENT ROW);
+
+-- The runbook's two alerts with Prometheus semantics: pending from the first evaluation below
+-- the threshold, firing once it has stayed below for the `for` duration, resolved at the first
+-- evaluation back above (or with too little traffic).
+CREATE OR REPLACE VIEW alerts AS
+WITH rules AS (
+    SELECT 'FeatureStoreHitRatioLow' AS alert, 'warning' AS severity, slo_target AS threshold,
+           warning_for_minutes AS for_minutes, min_requests_5m FROM thresholds
+    UNION ALL
+    SELECT 'FeatureStoreHitRatioCritical', 'critical', critical_ratio, critical_for_minutes, min_requests_5m FROM thresholds
+),
+evals AS (
+    SELECT r.alert, r.severity, r.threshold, r.for_minutes, h.eval_time,
+           (h.requests >= r.min_requests_5m AND h.hit_ratio < r.threshold) AS breach
+    FROM rules r CROSS JOIN hit_ratio_5m h
+),
+runs AS (
+    SELECT *, sum(CASE WHEN breach THEN 0 ELSE 1 END) OVER (PARTITION BY alert ORDER BY eval_time) AS grp
+    FROM evals
+),
+periods AS (
+    SELECT alert, severity, threshold, for_minutes,
+           min(eval_time) AS pending_since, max(eval_time) AS last_breach
+    FROM runs WHERE breach
+    GROUP BY alert, severity, threshold, for_minutes, grp
+),
+last_eval AS (SELECT max(eval_time) AS eval_time FROM hit_ratio_5m)
+SELECT p.alert, p.severity, p.pending_since,
+       CASE WHEN p.last_breach >= p.pending_since + to_minutes(p.for_minutes)
+            THEN p.pending_since + to_minutes(p.for_minutes) END AS firing_since,
+       CASE WHEN p.last_breach < l.eval_time THEN p.last_breach + INTERVAL 1 MINUTE END AS resolved_at,
+       CASE WHEN p.last_breach < p.pending_since + to_minutes(p.for_minutes)
+                THEN CASE WHEN p.last_breach < l.eval_time THEN 'inactive (never fired)' ELSE 'pending' END
+            WHEN p.last_breach < l.eval_time THEN 'resolved'
+            ELSE 'firing' END AS state,
+       (SELECT min(hit_ratio) FROM hit_ratio_5m h WHERE h.eval_time BETWEEN p.pending_since AND p.last_breach) AS worst_ratio
+FROM periods p CROSS JOIN last_eval l
+ORDER BY p.pending_since, p.severity;
