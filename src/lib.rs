@@ -13,14 +13,18 @@
 //!   committed with the rows; rotation, truncation and archives handled).
 //! - [`tail`]: follows logs into the events database and serves queries meanwhile.
 //! - [`query`]: read-only SQL over the events database, directly or through the tailer.
+//! - [`analysis`]: reports and incident summaries from the SQL views.
+//! - [`report`]: rendering them (Markdown, JSON, HTML, SVG chart).
 //! - [`queries`]: every SQL statement the crate runs, loaded from `queries/*.sql`.
 //! - [`cli`]: the command-line interface (clap types live only there).
 
+pub mod analysis;
 pub mod cli;
 pub mod engine;
 pub mod ingest;
 pub mod queries;
 pub mod query;
 pub mod replay;
+pub mod report;
 pub mod sim;
 pub mod tail;

@@ -23,3 +23,19 @@ pub const CLASSIFY_MISSES: &str = include_str!("../queries/classify_misses.sql")
 pub const SLO: &str = include_str!("../queries/slo.sql");
 /// `episode_misses`, `episode_signals`, `episodes`.
 pub const EPISODES: &str = include_str!("../queries/episodes.sql");
+/// Report: totals in a period.
+pub const REPORT_TOTALS: &str = include_str!("../queries/report_totals.sql");
+/// Report: misses by cause with top symbols.
+pub const REPORT_CAUSES: &str = include_str!("../queries/report_causes.sql");
+/// Report: episodes overlapping a period.
+pub const REPORT_EPISODES: &str = include_str!("../queries/report_episodes.sql");
+/// Report: alerts that fired in a period.
+pub const REPORT_ALERTS: &str = include_str!("../queries/report_alerts.sql");
+/// Report: error budget and breach minutes.
+pub const REPORT_BUDGET: &str = include_str!("../queries/report_budget.sql");
+/// Report: the 5-minute ratio over a period.
+pub const REPORT_TIMELINE: &str = include_str!("../queries/report_timeline.sql");
+/// Incident: evidence lines per cause.
+pub const INCIDENT_EVIDENCE: &str = include_str!("../queries/incident_evidence.sql");
+/// The last alert that fired.
+pub const LAST_ALERT: &str = include_str!("../queries/last_alert.sql");

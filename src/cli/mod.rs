@@ -24,6 +24,13 @@ pub enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum ReportFormat {
+    Md,
+    Json,
+    Html,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SqlFormat {
     Table,
@@ -136,6 +143,64 @@ pub enum Command {
         #[arg(long)]
         schema: bool,
     },
+    /// The cron report: requests, hit ratio and SLO status, error budget, misses by cause,
+    /// episodes, alert periods.
+    Report {
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// The last DURATION before now (e.g. 24h, 90m, 7d).
+        #[arg(long, conflicts_with_all = ["from", "until"])]
+        since: Option<String>,
+        /// Start (RFC 3339); without --since/--from: the whole database.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (RFC 3339, exclusive; default: now, or the end of the data).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// Write to FILE instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit with code 4 when the SLO was breached in the period.
+        #[arg(long)]
+        fail_on_breach: bool,
+    },
+    /// The post-incident root-cause summary (Markdown with an SVG chart beside it, or HTML).
+    Incident {
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long, required_unless_present = "last_alert", requires = "to")]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// The last alert that fired, from 5 minutes before it went pending to its resolution.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        last_alert: bool,
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// Write to FILE (with Markdown, the chart goes to FILE's name with .svg).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The SLO status at a moment (default: the latest data): 5-minute hit ratio, alert states,
+    /// error budget remaining.
+    Slo {
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// The moment (RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The main job on an embedded default: simulate `mixed_day`, ingest it, print the report,
+    /// write the incident summary.
+    Demo {
+        /// Where to write everything (default: a new temporary directory, kept).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// List the built-in feature sets with their configuration and its hash.
     FeatureSets {
         /// Configuration whose `[feature_sets.*]` overrides apply.
@@ -168,6 +233,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         }
         if cause.downcast_ref::<UsageError>().is_some() {
             return 2;
+        }
+        if cause.downcast_ref::<SloBreached>().is_some() {
+            return EXIT_SLO_BREACHED;
         }
         if let Some(q) = cause.downcast_ref::<crate::query::QueryError>() {
             return match q {
@@ -252,6 +320,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             rescan_ms,
         } => cmd_tail(logs, db, rotated, format, format_files, rescan_ms),
         Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
+        Command::Report {
+            db,
+            since,
+            from,
+            until,
+            format,
+            out,
+            fail_on_breach,
+        } => cmd_report(db, since, from, until, format, out, fail_on_breach),
+        Command::Incident {
+            db,
+            from,
+            to,
+            last_alert,
+            format,
+            out,
+        } => cmd_incident(db, from, to, last_alert, format, out),
+        Command::Slo { db, at, json } => cmd_slo(db, at, json),
+        Command::Demo { dir } => cmd_demo(dir),
         Command::FeatureSets { config, format } => cmd_feature_sets(config.as_deref(), format),
         Command::HoldManifestLock { manifest } => replay::hold_manifest_lock(&manifest)
             .map_err(anyhow::Error::msg)
@@ -388,6 +475,206 @@ fn cmd_sql(query: Option<String>, db: Option<PathBuf>, format: SqlFormat, schema
             println!("{}", serde_json::to_string_pretty(&objs)?);
         }
     }
+    Ok(())
+}
+
+fn parse_time(flag: &str, v: &str) -> anyhow::Result<chrono::NaiveDateTime> {
+    crate::engine::clock::parse_ts(v).ok_or_else(|| {
+        UsageError(format!("{flag} `{v}` is not an RFC 3339 time (e.g. 2026-11-24T14:30:00Z)")).into()
+    })
+}
+
+fn parse_duration(v: &str) -> anyhow::Result<chrono::Duration> {
+    let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: i64 = num.parse().map_err(|_| UsageError(format!("--since `{v}` is not a duration like 24h, 90m or 7d")))?;
+    Ok(match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" => chrono::Duration::minutes(n),
+        "h" | "" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => anyhow::bail!(UsageError(format!("--since `{v}`: unit must be s, m, h or d"))),
+    })
+}
+
+fn period_of(db: &Path, since: Option<String>, from: Option<String>, until: Option<String>) -> anyhow::Result<crate::analysis::Period> {
+    use crate::analysis::{data_range, Period};
+    let now = chrono::Utc::now().naive_utc();
+    if let Some(s) = since {
+        return Ok(Period { from: now - parse_duration(&s)?, until: now });
+    }
+    let range = data_range(db)?;
+    let from = match from {
+        Some(f) => parse_time("--from", &f)?,
+        None => range.map(|r| r.from).unwrap_or(now),
+    };
+    let until = match until {
+        Some(u) => parse_time("--until", &u)?,
+        None => range.map(|r| r.until).unwrap_or(now),
+    };
+    if until <= from {
+        anyhow::bail!(UsageError("the period is empty: --until must be after --from".into()));
+    }
+    Ok(Period { from, until })
+}
+
+fn write_or_print(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// Exit code of `report --fail-on-breach` when the SLO was breached.
+pub const EXIT_SLO_BREACHED: u8 = 4;
+
+/// The SLO was breached (for `--fail-on-breach`).
+#[derive(Debug, thiserror::Error)]
+#[error("the SLO was breached in the period ({0} minutes below target)")]
+pub struct SloBreached(pub i64);
+
+fn cmd_report(
+    db: Option<PathBuf>,
+    since: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+    format: ReportFormat,
+    out: Option<PathBuf>,
+    fail_on_breach: bool,
+) -> anyhow::Result<()> {
+    use crate::{analysis, report};
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let period = period_of(&db, since, from, until)?;
+    let r = analysis::report(&db, period)?;
+    let text = match format {
+        ReportFormat::Md => report::report_markdown(&r)?,
+        ReportFormat::Json => report::report_json(&r) + "\n",
+        ReportFormat::Html => report::report_html(&r)?,
+    };
+    write_or_print(out.as_deref(), &text)?;
+    if fail_on_breach && r.slo.status == "breached" {
+        return Err(SloBreached(r.slo.breach_minutes).into());
+    }
+    Ok(())
+}
+
+fn cmd_incident(
+    db: Option<PathBuf>,
+    from: Option<String>,
+    to: Option<String>,
+    last_alert: bool,
+    format: ReportFormat,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use crate::{analysis, report};
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let period = if last_alert {
+        analysis::last_alert(&db)?
+    } else {
+        let (f, t) = (from.unwrap_or_default(), to.unwrap_or_default());
+        crate::analysis::Period { from: parse_time("--from", &f)?, until: parse_time("--to", &t)? }
+    };
+    let inc = analysis::incident(&db, period)?;
+    match format {
+        ReportFormat::Html => write_or_print(out.as_deref(), &report::incident_html(&inc)?),
+        ReportFormat::Json => write_or_print(out.as_deref(), &(serde_json::to_string_pretty(&inc)? + "\n")),
+        ReportFormat::Md => {
+            let chart = match &out {
+                Some(p) => {
+                    let svg = p.with_extension("svg");
+                    std::fs::write(&svg, report::chart_svg(&inc.report)?).with_context(|| format!("writing {}", svg.display()))?;
+                    svg.file_name().map(|n| n.to_string_lossy().to_string())
+                }
+                None => None,
+            };
+            write_or_print(out.as_deref(), &report::incident_markdown(&inc, chart.as_deref())?)
+        }
+    }
+}
+
+fn cmd_slo(db: Option<PathBuf>, at: Option<String>, json: bool) -> anyhow::Result<()> {
+    use crate::analysis;
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let at = match at {
+        Some(a) => parse_time("--at", &a)?,
+        None => analysis::data_range(&db)?.map(|r| r.until).unwrap_or_else(|| chrono::Utc::now().naive_utc()),
+    };
+    let r = analysis::report(&db, analysis::Period { from: at - chrono::Duration::hours(6), until: at })?;
+    let ratio_5m = r.timeline.iter().rev().find_map(|p| p.hit_ratio);
+    let states: Vec<serde_json::Value> = ["FeatureStoreHitRatioLow", "FeatureStoreHitRatioCritical"]
+        .iter()
+        .map(|name| {
+            // The state at `at`: firing between firing and resolution, pending before firing.
+            let ts = |x: &Option<String>| x.as_deref().and_then(crate::engine::clock::parse_ts);
+            let mut state = ("inactive", None);
+            for a in r.alerts.iter().filter(|a| a.alert == *name) {
+                let (p, f, e) = (ts(&a.pending_since), ts(&a.start), ts(&a.end));
+                let open = e.is_none_or(|e| e > at);
+                if f.is_some_and(|f| f <= at) && open {
+                    state = ("firing", a.start.clone());
+                } else if p.is_some_and(|p| p <= at) && f.is_none_or(|f| f > at) && open {
+                    state = ("pending", a.pending_since.clone());
+                }
+            }
+            serde_json::json!({"alert": name, "state": state.0, "since": state.1})
+        })
+        .collect();
+    let v = serde_json::json!({
+        "at": crate::engine::clock::fmt_ts(at),
+        "hit_ratio_5m": ratio_5m,
+        "slo_target": r.slo.target,
+        "alerts": states,
+        "error_budget": r.error_budget,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("at {}: 5-minute hit ratio {} (SLO >= {:.0}%)", v["at"].as_str().unwrap_or(""),
+            ratio_5m.map(|x| format!("{:.2}%", x * 100.0)).unwrap_or_else(|| "n/a (no traffic)".into()), r.slo.target * 100.0);
+        for s in &states {
+            println!("  {:<30} {}{}", s["alert"].as_str().unwrap_or(""), s["state"].as_str().unwrap_or(""),
+                s["since"].as_str().map(|x| format!(" since {x}")).unwrap_or_default());
+        }
+        let b = &r.error_budget;
+        println!("  error budget ({} days): {} of {:.0} allowed misses used, {} remaining",
+            b.window_days, b.window_misses, b.allowed_misses,
+            b.remaining.map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "n/a".into()));
+    }
+    Ok(())
+}
+
+fn cmd_demo(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use crate::{analysis, report, sim};
+    let dir = match dir {
+        Some(d) => d,
+        None => tempfile::Builder::new().prefix("cachescope-demo-").tempdir()?.keep(),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    eprintln!("simulating mixed_day (seed 1, scale 0.5) into {} ...", dir.display());
+    let truth = sim::simulate(&SimOptions {
+        scenario: Scenario::MixedDay,
+        seed: 1,
+        scale: 0.5,
+        out: dir.clone(),
+        lock_helper: std::env::current_exe().context("locating the cachescope binary")?,
+    })?;
+    let db = dir.join("events.duckdb");
+    let _ = std::fs::remove_file(&db);
+    let mut ing = open_ingester(&db, None, &[])?;
+    let sum = ing.ingest(&[dir.join("trading-system.log")], false, |_| {})?;
+    drop(ing);
+    eprintln!("{}", sum.line());
+    let period = analysis::data_range(&db)?.ok_or_else(|| anyhow::anyhow!("the simulated log has no requests"))?;
+    let r = analysis::report(&db, period)?;
+    print!("{}", report::report_markdown(&r)?);
+    let inc = analysis::incident(&db, period)?;
+    std::fs::write(dir.join("incident.svg"), report::chart_svg(&inc.report)?)?;
+    std::fs::write(dir.join("incident.md"), report::incident_markdown(&inc, Some("incident.svg"))?)?;
+    std::fs::write(dir.join("incident.html"), report::incident_html(&inc)?)?;
+    println!();
+    println!("simulated truth: {} episodes; wrote {}/{{incident.md,incident.svg,incident.html,events.duckdb}}", truth.episodes.len(), dir.display());
     Ok(())
 }
 

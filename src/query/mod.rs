@@ -51,7 +51,7 @@ const READ_STATEMENTS: [&str; 11] = [
 
 /// Refuses anything but one reading statement.
 pub fn check_read_only(sql: &str) -> Result<(), QueryError> {
-    let body = sql.trim().trim_end_matches(';').trim();
+    let body = strip_leading_comments(sql).trim_end_matches(';').trim();
     let first = body
         .split(|c: char| c.is_whitespace() || c == '(')
         .find(|w| !w.is_empty())
@@ -67,6 +67,20 @@ pub fn check_read_only(sql: &str) -> Result<(), QueryError> {
         )));
     }
     Ok(())
+}
+
+/// `sql` without the `--` line comments and `/* */` block comments before its first word.
+fn strip_leading_comments(sql: &str) -> &str {
+    let mut s = sql.trim_start();
+    loop {
+        if let Some(rest) = s.strip_prefix("--") {
+            s = rest.split_once('\n').map_or("", |x| x.1).trim_start();
+        } else if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/").map_or("", |x| x.1).trim_start();
+        } else {
+            return s;
+        }
+    }
 }
 
 fn to_json(v: Value) -> serde_json::Value {
@@ -110,15 +124,16 @@ fn to_json(v: Value) -> serde_json::Value {
     }
 }
 
-/// Runs one reading statement on `conn` inside a transaction that is rolled back.
-pub fn run_on(conn: &Connection, sql: &str) -> Result<QueryResult, QueryError> {
+/// Runs one reading statement on `conn` inside a transaction that is rolled back; `params`
+/// are bound in order (as text; the SQL casts them).
+pub fn run_on(conn: &Connection, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
     check_read_only(sql)?;
     let body = sql.trim().trim_end_matches(';');
     let err = |e: duckdb::Error| QueryError::Sql(e.to_string());
     conn.execute_batch("BEGIN TRANSACTION").map_err(err)?;
     let result = (|| {
         let mut stmt = conn.prepare(body).map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
+        let mut rows = stmt.query(duckdb::params_from_iter(params.iter())).map_err(err)?;
         let columns: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
         let n = columns.len();
         let mut out = Vec::new();
@@ -138,6 +153,11 @@ pub fn run_on(conn: &Connection, sql: &str) -> Result<QueryResult, QueryError> {
 /// Runs a reading query on `db`: read-only on the file when it is free, else through the
 /// tailer's socket.
 pub fn query(db: &Path, sql: &str) -> Result<QueryResult, QueryError> {
+    query_with(db, sql, &[])
+}
+
+/// [`query`] with bound parameters.
+pub fn query_with(db: &Path, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
     check_read_only(sql)?;
     if !db.exists() {
         return Err(QueryError::Missing { db: db.to_path_buf() });
@@ -151,11 +171,11 @@ pub fn query(db: &Path, sql: &str) -> Result<QueryResult, QueryError> {
         .and_then(|c| c.enable_external_access(false))
         .map_err(dberr)?;
     match Connection::open_with_flags(db, config) {
-        Ok(conn) => run_on(&conn, sql),
+        Ok(conn) => run_on(&conn, sql, params),
         Err(e) if e.to_string().contains("Could not set lock") => {
             let sock = socket_path(db);
             match UnixStream::connect(&sock) {
-                Ok(s) => ask(s, &sock, sql),
+                Ok(s) => ask(s, &sock, sql, params),
                 Err(_) => Err(QueryError::Locked {
                     db: db.to_path_buf(),
                     holder: crate::engine::manifest::probe_lock(db).describe(),
@@ -170,6 +190,8 @@ pub fn query(db: &Path, sql: &str) -> Result<QueryResult, QueryError> {
 #[derive(Serialize, Deserialize)]
 struct Request {
     sql: String,
+    #[serde(default)]
+    params: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -179,12 +201,12 @@ struct Response {
     result: Option<QueryResult>,
 }
 
-fn ask(mut s: UnixStream, path: &Path, sql: &str) -> Result<QueryResult, QueryError> {
+fn ask(mut s: UnixStream, path: &Path, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
     let serr = |m: String| QueryError::Socket {
         path: path.to_path_buf(),
         message: m,
     };
-    let mut req = serde_json::to_string(&Request { sql: sql.to_string() }).map_err(|e| serr(e.to_string()))?;
+    let mut req = serde_json::to_string(&Request { sql: sql.to_string(), params: params.to_vec() }).map_err(|e| serr(e.to_string()))?;
     req.push('\n');
     s.write_all(req.as_bytes()).map_err(|e| serr(e.to_string()))?;
     let mut line = String::new();
@@ -275,7 +297,7 @@ fn serve_one(conn: &Connection, s: UnixStream) {
         return;
     }
     let resp = match serde_json::from_str::<Request>(&line) {
-        Ok(req) => match run_on(conn, &req.sql) {
+        Ok(req) => match run_on(conn, &req.sql, &req.params) {
             Ok(r) => Response { ok: true, error: None, result: Some(r) },
             Err(e) => Response { ok: false, error: Some(e.to_string()), result: None },
         },
@@ -366,11 +388,12 @@ mod tests {
     fn a_writing_cte_is_rolled_back() {
         let c = Connection::open_in_memory().unwrap();
         c.execute_batch("CREATE TABLE t (x INT); INSERT INTO t VALUES (1)").unwrap();
-        let r = run_on(&c, "SELECT count(*) AS n FROM t").unwrap();
+        let r = run_on(&c, "-- a comment\n/* more */ SELECT count(*) AS n FROM t WHERE x >= CAST(? AS INT)", &["1".into()]).unwrap();
         assert_eq!(r.columns, vec!["n"]);
         assert_eq!(r.rows, vec![vec![serde_json::json!(1)]]);
-        let _ = run_on(&c, "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d");
-        assert_eq!(run_on(&c, "SELECT count(*) FROM t").unwrap().rows[0][0], serde_json::json!(1));
+        let _ = run_on(&c, "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", &[]);
+        assert_eq!(run_on(&c, "SELECT count(*) FROM t", &[]).unwrap().rows[0][0], serde_json::json!(1));
+        assert!(matches!(check_read_only("-- x\nDELETE FROM t"), Err(QueryError::ReadOnly(_))));
     }
 
     #[test]

@@ -1,0 +1,28 @@
+-- Error budget: (1 - slo_target) of the requests over `budget_window_days` ending at `until`,
+-- and over the report period [from, until); minutes the 5-minute ratio was below target.
+WITH t AS (SELECT * FROM thresholds),
+win AS (
+    SELECT count(*) AS requests, count(*) FILTER (WHERE event = 'miss') AS misses
+    FROM events, t
+    WHERE event IN ('hit', 'miss')
+      AND ts >= CAST(? AS TIMESTAMP) - to_days(t.budget_window_days) AND ts < CAST(? AS TIMESTAMP)
+),
+period AS (
+    SELECT count(*) AS requests, count(*) FILTER (WHERE event = 'miss') AS misses
+    FROM events
+    WHERE event IN ('hit', 'miss') AND ts >= CAST(? AS TIMESTAMP) AND ts < CAST(? AS TIMESTAMP)
+),
+breach AS (
+    SELECT count(*) AS minutes
+    FROM hit_ratio_5m h, t
+    WHERE h.eval_time > CAST(? AS TIMESTAMP) AND h.eval_time <= CAST(? AS TIMESTAMP)
+      AND h.requests >= t.min_requests_5m AND h.hit_ratio < t.slo_target
+)
+SELECT t.slo_target, t.budget_window_days,
+       win.requests AS window_requests, win.misses AS window_misses,
+       (1 - t.slo_target) * win.requests AS window_allowed_misses,
+       CASE WHEN win.requests > 0 THEN win.misses / ((1 - t.slo_target) * win.requests) END AS window_consumed,
+       period.requests AS period_requests, period.misses AS period_misses,
+       CASE WHEN period.requests > 0 THEN (period.misses / period.requests) / (1 - t.slo_target) END AS period_burn_rate,
+       breach.minutes AS breach_minutes
+FROM t, win, period, breach;
