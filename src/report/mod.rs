@@ -177,7 +177,7 @@ pub fn chart_svg(r: &Report) -> Result<String, RenderError> {
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(30, 90, 200)));
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::MiddleLeft)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
