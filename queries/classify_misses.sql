@@ -58,21 +58,30 @@ keyed AS (
       AND coalesce(k.outcome, '') <> 'uncached'
     WINDOW w AS (PARTITION BY k.key ORDER BY k.seq)
 ),
+slot_hist AS (
+    -- The slot's history: events that say which configuration and data version their key had.
+    SELECT h.seq, h.slot, h.key, h.event, h.config, h.data_version, i.followed_by,
+           h.key IS DISTINCT FROM lag(h.key) OVER (PARTITION BY h.slot ORDER BY h.seq) AS new_run,
+           lag(h.config) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_config,
+           lag(h.data_version) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_data_version,
+           lag(h.event) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_event,
+           lag(i.followed_by) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_followed_by
+    FROM ev h LEFT JOIN invalidation_kind i USING (seq)
+    WHERE h.slot IS NOT NULL AND h.config IS NOT NULL
+      AND h.event IN ('miss', 'invalidation', 'warm_fill', 'eviction')
+      AND coalesce(h.outcome, '') <> 'uncached'
+),
 slotted AS (
-    -- For each miss: the latest earlier event of another key in the same slot that says
-    -- which configuration and data version that key had.
-    SELECT m.seq,
-           arg_max(p.config, p.seq) AS prev_config,
-           arg_max(p.data_version, p.seq) AS prev_data_version,
-           arg_max(p.event, p.seq) AS prev_event,
-           arg_max(i.followed_by, p.seq) AS prev_followed_by
-    FROM ev m
-    JOIN ev p ON p.slot = m.slot AND p.key <> m.key AND p.seq < m.seq
-             AND p.event IN ('miss', 'invalidation', 'warm_fill', 'eviction')
-             AND p.config IS NOT NULL AND coalesce(p.outcome, '') <> 'uncached'
-    LEFT JOIN invalidation_kind i ON i.seq = p.seq
-    WHERE m.event = 'miss' AND m.slot IS NOT NULL
-    GROUP BY m.seq
+    -- For each miss: the latest earlier event of another key in the same slot, which is the
+    -- last event before the current run of this key (runs of one key are consecutive).
+    SELECT seq,
+           last_value(CASE WHEN new_run THEN lag_config END IGNORE NULLS) OVER w AS prev_config,
+           last_value(CASE WHEN new_run THEN lag_data_version END IGNORE NULLS) OVER w AS prev_data_version,
+           last_value(CASE WHEN new_run THEN lag_event END IGNORE NULLS) OVER w AS prev_event,
+           last_value(CASE WHEN new_run THEN coalesce(lag_followed_by, '-') END IGNORE NULLS) OVER w AS prev_followed_by,
+           event
+    FROM slot_hist
+    WINDOW w AS (PARTITION BY slot ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
 SELECT s.ts, s.symbol, s.feature_set, s.key, s.slot,
        CASE
@@ -109,5 +118,5 @@ SELECT s.ts, s.symbol, s.feature_set, s.key, s.slot,
        s.outcome, s.config, s.data_version, s.raw, s.file_id, s.line_no, s.seq
 FROM state s
 LEFT JOIN keyed k USING (seq)
-LEFT JOIN slotted sl USING (seq)
+LEFT JOIN (SELECT * FROM slotted WHERE event = 'miss') sl USING (seq)
 WHERE s.event = 'miss';
