@@ -10,14 +10,14 @@ use serde::Serialize;
 
 use crate::engine::clock::{fmt_ts, parse_ts};
 use crate::queries;
-use crate::query::{self, QueryError, QueryResult};
+use crate::query::{QueryError, QueryResult, Session};
 
 /// Failure of an analysis.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
     #[error(transparent)]
     Query(#[from] QueryError),
-    #[error("no alert has fired in {db}; give --from and --to instead")]
+    #[error("no alert has fired in the events database{db}; give --from and --to instead")]
     NoAlert { db: String },
     #[error("unexpected answer from the analysis queries: {0}")]
     Shape(String),
@@ -183,12 +183,19 @@ fn opt_s(v: &serde_json::Value) -> Option<String> {
     v.as_str().map(String::from)
 }
 
-fn run(db: &Path, sql: &str, params: &[String]) -> Result<QueryResult, AnalysisError> {
-    Ok(query::query_with(db, sql, params)?)
+fn run(db: &Session, sql: &str, params: &[String]) -> Result<QueryResult, AnalysisError> {
+    Ok(db.query(sql, params)?)
+}
+
+/// Opens `db` for a report: the classification and the episodes are computed once.
+pub fn session(db: &Path) -> Result<Session, AnalysisError> {
+    let s = Session::open(db)?;
+    s.materialize(&["ordered_events", "miss_causes", "episodes", "hit_ratio_5m"])?;
+    Ok(s)
 }
 
 /// The time range of all requests in the database.
-pub fn data_range(db: &Path) -> Result<Option<Period>, AnalysisError> {
+pub fn data_range(db: &Session) -> Result<Option<Period>, AnalysisError> {
     let r = run(db, "SELECT strftime(min(ts), '%Y-%m-%dT%H:%M:%S.%fZ'), strftime(max(ts), '%Y-%m-%dT%H:%M:%S.%fZ') FROM events WHERE event IN ('hit', 'miss')", &[])?;
     let row = r.rows.first().ok_or_else(|| AnalysisError::Shape("no row".into()))?;
     match (row[0].as_str().and_then(parse_ts), row[1].as_str().and_then(parse_ts)) {
@@ -201,7 +208,7 @@ pub fn data_range(db: &Path) -> Result<Option<Period>, AnalysisError> {
 }
 
 /// Builds the report for `period`.
-pub fn report(db: &Path, period: Period) -> Result<Report, AnalysisError> {
+pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
     let p = period.params();
     let totals = run(db, queries::REPORT_TOTALS, &p)?;
     let t = totals.rows.first().ok_or_else(|| AnalysisError::Shape("totals".into()))?;
@@ -343,20 +350,20 @@ pub struct Incident {
 }
 
 /// The period of the last alert that fired (pending start to resolution).
-pub fn last_alert(db: &Path) -> Result<Period, AnalysisError> {
+pub fn last_alert(db: &Session) -> Result<Period, AnalysisError> {
     let r = run(db, queries::LAST_ALERT, &[])?;
-    let row = r.rows.first().ok_or_else(|| AnalysisError::NoAlert { db: db.display().to_string() })?;
+    let row = r.rows.first().ok_or_else(|| AnalysisError::NoAlert { db: String::new() })?;
     match (row[0].as_str().and_then(parse_ts), row[1].as_str().and_then(parse_ts)) {
         (Some(a), Some(b)) => Ok(Period {
             from: a - chrono::Duration::minutes(5),
             until: b + chrono::Duration::minutes(1),
         }),
-        _ => Err(AnalysisError::NoAlert { db: db.display().to_string() }),
+        _ => Err(AnalysisError::NoAlert { db: String::new() }),
     }
 }
 
 /// Builds the incident summary for `period`.
-pub fn incident(db: &Path, period: Period) -> Result<Incident, AnalysisError> {
+pub fn incident(db: &Session, period: Period) -> Result<Incident, AnalysisError> {
     let report = report(db, period)?;
     let mut longest = 0.0f64;
     let mut critical = false;

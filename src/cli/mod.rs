@@ -496,7 +496,7 @@ fn parse_duration(v: &str) -> anyhow::Result<chrono::Duration> {
     })
 }
 
-fn period_of(db: &Path, since: Option<String>, from: Option<String>, until: Option<String>) -> anyhow::Result<crate::analysis::Period> {
+fn period_of(db: &crate::query::Session, since: Option<String>, from: Option<String>, until: Option<String>) -> anyhow::Result<crate::analysis::Period> {
     use crate::analysis::{data_range, Period};
     let now = chrono::Utc::now().naive_utc();
     if let Some(s) = since {
@@ -545,7 +545,7 @@ fn cmd_report(
     fail_on_breach: bool,
 ) -> anyhow::Result<()> {
     use crate::{analysis, report};
-    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
     let period = period_of(&db, since, from, until)?;
     let r = analysis::report(&db, period)?;
     let text = match format {
@@ -569,7 +569,7 @@ fn cmd_incident(
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use crate::{analysis, report};
-    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
     let period = if last_alert {
         analysis::last_alert(&db)?
     } else {
@@ -596,7 +596,7 @@ fn cmd_incident(
 
 fn cmd_slo(db: Option<PathBuf>, at: Option<String>, json: bool) -> anyhow::Result<()> {
     use crate::analysis;
-    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
     let at = match at {
         Some(a) => parse_time("--at", &a)?,
         None => analysis::data_range(&db)?.map(|r| r.until).unwrap_or_else(|| chrono::Utc::now().naive_utc()),
@@ -666,10 +666,11 @@ fn cmd_demo(dir: Option<PathBuf>) -> anyhow::Result<()> {
     let sum = ing.ingest(&[dir.join("trading-system.log")], false, |_| {})?;
     drop(ing);
     eprintln!("{}", sum.line());
-    let period = analysis::data_range(&db)?.ok_or_else(|| anyhow::anyhow!("the simulated log has no requests"))?;
-    let r = analysis::report(&db, period)?;
+    let session = analysis::session(&db)?;
+    let period = analysis::data_range(&session)?.ok_or_else(|| anyhow::anyhow!("the simulated log has no requests"))?;
+    let r = analysis::report(&session, period)?;
     print!("{}", report::report_markdown(&r)?);
-    let inc = analysis::incident(&db, period)?;
+    let inc = analysis::incident(&session, period)?;
     std::fs::write(dir.join("incident.svg"), report::chart_svg(&inc.report)?)?;
     std::fs::write(dir.join("incident.md"), report::incident_markdown(&inc, Some("incident.svg"))?)?;
     std::fs::write(dir.join("incident.html"), report::incident_html(&inc)?)?;

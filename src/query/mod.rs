@@ -39,6 +39,75 @@ pub enum QueryError {
     Socket { path: PathBuf, message: String },
 }
 
+/// A series of trusted queries on one database: a read-only connection of its own when the
+/// file is free (where expensive views can be materialized once as temporary tables), or the
+/// tailer's socket when `cachescope tail` holds the file.
+pub enum Session {
+    Direct(Connection),
+    Socket(PathBuf),
+}
+
+impl Session {
+    pub fn open(db: &Path) -> Result<Session, QueryError> {
+        if !db.exists() {
+            return Err(QueryError::Missing { db: db.to_path_buf() });
+        }
+        let dberr = |e: duckdb::Error| QueryError::Db {
+            db: db.to_path_buf(),
+            message: e.to_string(),
+        };
+        let config = Config::default()
+            .access_mode(AccessMode::ReadOnly)
+            .and_then(|c| c.enable_external_access(false))
+            .map_err(dberr)?;
+        match Connection::open_with_flags(db, config) {
+            Ok(conn) => Ok(Session::Direct(conn)),
+            Err(e) if e.to_string().contains("Could not set lock") => {
+                let sock = socket_path(db);
+                if UnixStream::connect(&sock).is_ok() {
+                    Ok(Session::Socket(sock))
+                } else {
+                    Err(QueryError::Locked {
+                        db: db.to_path_buf(),
+                        holder: crate::engine::manifest::probe_lock(db).describe(),
+                        socket: sock,
+                    })
+                }
+            }
+            Err(e) => Err(dberr(e)),
+        }
+    }
+
+    /// Materializes views as temporary tables of the same name (which shadow them for every
+    /// later query of this session, including other views). No-op through the socket.
+    pub fn materialize(&self, views: &[&str]) -> Result<(), QueryError> {
+        if let Session::Direct(conn) = self {
+            for name in views {
+                // Names are the crate's own view names, never user input.
+                if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+                    return Err(QueryError::Sql(format!("not a view name: {name}")));
+                }
+                conn.execute_batch(&format!("CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM main.{name}"))
+                    .map_err(|e| QueryError::Sql(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn query(&self, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
+        match self {
+            Session::Direct(conn) => run_on(conn, sql, params),
+            Session::Socket(sock) => {
+                let s = UnixStream::connect(sock).map_err(|e| QueryError::Socket {
+                    path: sock.clone(),
+                    message: e.to_string(),
+                })?;
+                ask(s, sock, sql, params)
+            }
+        }
+    }
+}
+
 /// Where the tailer serving `db` listens.
 pub fn socket_path(db: &Path) -> PathBuf {
     PathBuf::from(format!("{}.sock", db.display()))
