@@ -90,6 +90,12 @@ fn tail_follows_serves_queries_and_commits_on_sigterm() {
     // Writes are refused through the socket too.
     let del = Command::new(bin()).args(["sql", "--db"]).arg(&db).arg("DELETE FROM events").output().unwrap();
     assert_eq!(del.status.code(), Some(2));
+    // Reports work through the tailer too.
+    let rep = Command::new(bin()).args(["report", "--format", "json", "--db"]).arg(&db).output().unwrap();
+    assert!(rep.status.success(), "{}", String::from_utf8_lossy(&rep.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&rep.stdout).unwrap();
+    assert_eq!(v["requests"], 200);
+    assert_eq!(v["hits"], 200);
     // SIGTERM: commit and exit 0; the socket is gone and the file opens directly.
     append(&log, 200, 230);
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
