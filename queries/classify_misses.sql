@@ -14,38 +14,70 @@ CREATE OR REPLACE VIEW ordered_events AS
 SELECT *, row_number() OVER (ORDER BY ts, file_id, line_no) AS seq
 FROM events;
 
+-- Everything but hits, in order: what the classification and the episodes read. A hit never
+-- explains a miss (the first event of a key or a symbol is always a miss or a warm-up), and
+-- leaving the 90%+ of hits out makes the sort ten times smaller.
+CREATE OR REPLACE VIEW signal_events AS
+SELECT *, row_number() OVER (ORDER BY ts, file_id, line_no) AS seq
+FROM events
+WHERE event <> 'hit';
+
 CREATE OR REPLACE VIEW miss_causes AS
 WITH ev AS (
     SELECT seq, ts, event, symbol, feature_set, key, slot, outcome, config, data_version,
            reason, raw, file_id, line_no
-    FROM ordered_events
-    WHERE event IN ('miss', 'hit', 'eviction', 'invalidation', 'missing_file', 'warm_fill',
+    FROM signal_events
+    WHERE event IN ('miss', 'eviction', 'invalidation', 'missing_file', 'warm_fill',
                     'manifest_unavailable', 'manifest_available', 'capacity_cleanup', 'cleanup',
                     'market_data_update', 'config_change')
+),
+-- Window functions that look for the previous or next marker row are written as running
+-- counts plus a join (linear), not as first/last_value IGNORE NULLS over unbounded frames.
+marked AS (
+    SELECT *,
+           sum(CASE WHEN event IN ('market_data_update', 'config_change', 'miss') THEN 1 ELSE 0 END)
+               OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_followers,
+           sum(CASE WHEN event IN ('capacity_cleanup', 'cleanup') THEN 1 ELSE 0 END)
+               OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_summaries,
+           sum(CASE WHEN event IN ('manifest_unavailable', 'manifest_available') THEN 1 ELSE 0 END)
+               OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_manifest
+    FROM ev
+),
+followers AS (
+    SELECT event, row_number() OVER (ORDER BY seq) AS n FROM ev
+    WHERE event IN ('market_data_update', 'config_change', 'miss')
+),
+summaries AS (
+    SELECT event, row_number() OVER (ORDER BY seq) AS n FROM ev
+    WHERE event IN ('capacity_cleanup', 'cleanup')
+),
+manifest_marks AS (
+    SELECT event, row_number() OVER (ORDER BY seq) AS n FROM ev
+    WHERE event IN ('manifest_unavailable', 'manifest_available')
 ),
 -- What caused each invalidation: an eager one is followed by its summary line
 -- (market_data_update or config_change); a lazy one (found stale at request time) by the miss
 -- that replaces it, whose versions tell.
 invalidation_kind AS (
-    SELECT seq,
-           first_value(CASE WHEN event IN ('market_data_update', 'config_change', 'miss') THEN event END IGNORE NULLS)
-               OVER (ORDER BY seq ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS followed_by
-    FROM ev
+    SELECT m.seq, f.event AS followed_by
+    FROM marked m LEFT JOIN followers f ON f.n = m.n_followers + 1
+    WHERE m.event = 'invalidation'
 ),
 -- Which clean-up each eviction belongs to: the next capacity_cleanup or cleanup summary line.
 eviction_kind AS (
-    SELECT seq,
-           first_value(CASE WHEN event IN ('capacity_cleanup', 'cleanup') THEN event END IGNORE NULLS)
-               OVER (ORDER BY seq ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS summary
-    FROM ev
+    SELECT m.seq, s.event AS summary
+    FROM marked m LEFT JOIN summaries s ON s.n = m.n_summaries + 1
+    WHERE m.event = 'eviction'
 ),
 state AS (
-    SELECT ev.*,
-           last_value(CASE WHEN event IN ('manifest_unavailable', 'manifest_available') THEN event END IGNORE NULLS)
-               OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS manifest_state,
-           min(CASE WHEN event IN ('miss', 'hit', 'warm_fill') THEN seq END)
-               OVER (PARTITION BY symbol) AS symbol_first_seq
-    FROM ev
+    SELECT m.seq, m.ts, m.event, m.symbol, m.feature_set, m.key, m.slot, m.outcome, m.config,
+           m.data_version, m.reason, m.raw, m.file_id, m.line_no,
+           mm.event AS manifest_state,
+           min(CASE WHEN m.event IN ('miss', 'warm_fill') THEN m.seq END)
+               OVER (PARTITION BY m.symbol) AS symbol_first_seq
+    FROM marked m
+    LEFT JOIN manifest_marks mm
+           ON mm.n = m.n_manifest - CASE WHEN m.event IN ('manifest_unavailable', 'manifest_available') THEN 1 ELSE 0 END
 ),
 keyed AS (
     SELECT k.seq, k.key, k.event,
@@ -71,17 +103,22 @@ slot_hist AS (
       AND h.event IN ('miss', 'invalidation', 'warm_fill', 'eviction')
       AND coalesce(h.outcome, '') <> 'uncached'
 ),
+slot_runs AS (
+    SELECT *, sum(CASE WHEN new_run THEN 1 ELSE 0 END)
+                  OVER (PARTITION BY slot ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
+    FROM slot_hist
+),
 slotted AS (
     -- For each miss: the latest earlier event of another key in the same slot, which is the
-    -- last event before the current run of this key (runs of one key are consecutive).
-    SELECT seq,
-           last_value(CASE WHEN new_run THEN lag_config END IGNORE NULLS) OVER w AS prev_config,
-           last_value(CASE WHEN new_run THEN lag_data_version END IGNORE NULLS) OVER w AS prev_data_version,
-           last_value(CASE WHEN new_run THEN lag_event END IGNORE NULLS) OVER w AS prev_event,
-           last_value(CASE WHEN new_run THEN coalesce(lag_followed_by, '-') END IGNORE NULLS) OVER w AS prev_followed_by,
-           event
-    FROM slot_hist
-    WINDOW w AS (PARTITION BY slot ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    -- last event before the current run of this key (runs of one key are consecutive): the
+    -- lagged values on the run's first row.
+    SELECT seq, event,
+           first_value(lag_config) OVER w AS prev_config,
+           first_value(lag_data_version) OVER w AS prev_data_version,
+           first_value(lag_event) OVER w AS prev_event,
+           first_value(CASE WHEN lag_event IS NOT NULL THEN coalesce(lag_followed_by, '-') END) OVER w AS prev_followed_by
+    FROM slot_runs
+    WINDOW w AS (PARTITION BY slot, run ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
 SELECT s.ts, s.symbol, s.feature_set, s.key, s.slot,
        CASE

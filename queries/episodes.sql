@@ -13,17 +13,23 @@
 --    misses had happened if later. Clusters with fewer than `episode_min_misses` misses (or,
 --    for storms, fewer than `storm_min_invalidations` invalidations) are not episodes.
 CREATE OR REPLACE VIEW episode_signals AS
-WITH tagged AS (
-    SELECT seq, ts, event, raw, file_id, line_no, cause_hint,
-           first_value(CASE WHEN event IN ('market_data_update', 'config_change', 'miss') THEN event END IGNORE NULLS)
-               OVER (ORDER BY seq ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS followed_by
-    FROM (
-        SELECT o.seq, o.ts, o.event, o.raw, o.file_id, o.line_no, m.cause AS cause_hint
-        FROM ordered_events o LEFT JOIN miss_causes m USING (seq)
-        WHERE o.event IN ('invalidation', 'config_change', 'capacity_change', 'capacity_cleanup', 'cleanup',
-                          'write_failed', 'compute_failed', 'compute_limit_change', 'manifest_unavailable',
-                          'manifest_available', 'missing_file', 'market_data_update', 'miss')
-    )
+WITH base AS (
+    SELECT o.seq, o.ts, o.event, o.raw, o.file_id, o.line_no, m.cause AS cause_hint,
+           sum(CASE WHEN o.event IN ('market_data_update', 'config_change', 'miss') THEN 1 ELSE 0 END)
+               OVER (ORDER BY o.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_followers
+    FROM signal_events o LEFT JOIN miss_causes m USING (seq)
+    WHERE o.event IN ('invalidation', 'config_change', 'capacity_change', 'capacity_cleanup', 'cleanup',
+                      'write_failed', 'compute_failed', 'compute_limit_change', 'manifest_unavailable',
+                      'manifest_available', 'missing_file', 'market_data_update', 'miss')
+),
+followers AS (
+    SELECT event, row_number() OVER (ORDER BY seq) AS n FROM base
+    WHERE event IN ('market_data_update', 'config_change', 'miss')
+),
+tagged AS (
+    -- An invalidation's cause: the next market_data_update, config_change or miss after it.
+    SELECT b.*, f.event AS followed_by
+    FROM base b LEFT JOIN followers f ON b.event = 'invalidation' AND f.n = b.n_followers + 1
 )
 SELECT seq, ts, event, raw, file_id, line_no,
        CASE

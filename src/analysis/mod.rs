@@ -190,7 +190,7 @@ fn run(db: &Session, sql: &str, params: &[String]) -> Result<QueryResult, Analys
 /// Opens `db` for a report: the classification and the episodes are computed once.
 pub fn session(db: &Path) -> Result<Session, AnalysisError> {
     let s = Session::open(db)?;
-    s.materialize(&["ordered_events", "miss_causes", "episodes", "hit_ratio_5m"])?;
+    s.materialize(&["signal_events", "miss_causes", "episodes", "hit_ratio_5m"])?;
     Ok(s)
 }
 
