@@ -155,6 +155,11 @@ fn python_and_json_logs_are_recognised_and_unknown_files_reported() {
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python' AND event = 'invalidation'"), 1);
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'json' AND symbol = 'MSFT'"), 1);
     assert_eq!(query_i64(&db, "SELECT count(*) FROM ingest_files"), 2);
+    // The trading system's log has no cache keys: the classification says so and stays coarse.
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM miss_causes WHERE symbol = 'AAPL' AND cause = 'new_symbol' AND basis LIKE '%no cache keys%'"),
+        1
+    );
 }
 
 #[test]

@@ -190,6 +190,7 @@ fn run(db: &Session, sql: &str, params: &[String]) -> Result<QueryResult, Analys
 /// Opens `db` for a report: the classification and the episodes are computed once.
 pub fn session(db: &Path) -> Result<Session, AnalysisError> {
     let s = Session::open(db)?;
+    s.define_views(&[queries::CLASSIFY_MISSES, queries::SLO, queries::EPISODES])?;
     s.materialize(&["signal_events", "miss_causes", "episodes", "hit_ratio_5m"])?;
     Ok(s)
 }

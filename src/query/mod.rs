@@ -78,6 +78,18 @@ impl Session {
         }
     }
 
+    /// Defines views from the given SQL (this binary's) as temporary views, shadowing those
+    /// stored in the file (which an older version may have written). Direct sessions only.
+    pub fn define_views(&self, sql: &[&str]) -> Result<(), QueryError> {
+        if let Session::Direct(conn) = self {
+            for s in sql {
+                conn.execute_batch(&s.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
+                    .map_err(|e| QueryError::Sql(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Materializes views as temporary tables of the same name (which shadow them for every
     /// later query of this session, including other views). No-op through the socket.
     pub fn materialize(&self, views: &[&str]) -> Result<(), QueryError> {
@@ -87,7 +99,9 @@ impl Session {
                 if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
                     return Err(QueryError::Sql(format!("not a view name: {name}")));
                 }
-                conn.execute_batch(&format!("CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM main.{name}"))
+                conn.execute_batch(&format!(
+                    "CREATE OR REPLACE TEMP TABLE {name}_m AS SELECT * FROM {name}; DROP VIEW IF EXISTS temp.{name}; CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_m; DROP TABLE temp.{name}_m;"
+                ))
                     .map_err(|e| QueryError::Sql(e.to_string()))?;
             }
         }
