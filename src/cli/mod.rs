@@ -697,17 +697,9 @@ fn cmd_ingest(
     batch_lines: usize,
     json: bool,
 ) -> anyhow::Result<()> {
-    use crate::ingest::{formats::Formats, formats::RegexFormat, Ingester};
     use std::io::IsTerminal;
     let db = db.unwrap_or_else(crate::ingest::default_db);
-    let custom = format_files
-        .iter()
-        .map(|p| RegexFormat::from_toml(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut ing = Ingester::open(&db, Formats::with_custom(custom))?;
-    if let Some(f) = &format {
-        ing.force_format(f)?;
-    }
+    let mut ing = open_ingester(&db, format.as_deref(), &format_files)?;
     ing.set_batch_lines(batch_lines);
     let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     let bar = std::io::stderr().is_terminal().then(|| {

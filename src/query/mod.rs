@@ -242,32 +242,7 @@ pub fn query(db: &Path, sql: &str) -> Result<QueryResult, QueryError> {
 /// [`query`] with bound parameters.
 pub fn query_with(db: &Path, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
     check_read_only(sql)?;
-    if !db.exists() {
-        return Err(QueryError::Missing { db: db.to_path_buf() });
-    }
-    let dberr = |e: duckdb::Error| QueryError::Db {
-        db: db.to_path_buf(),
-        message: e.to_string(),
-    };
-    let config = Config::default()
-        .access_mode(AccessMode::ReadOnly)
-        .and_then(|c| c.enable_external_access(false))
-        .map_err(dberr)?;
-    match Connection::open_with_flags(db, config) {
-        Ok(conn) => run_on(&conn, sql, params),
-        Err(e) if e.to_string().contains("Could not set lock") => {
-            let sock = socket_path(db);
-            match UnixStream::connect(&sock) {
-                Ok(s) => ask(s, &sock, sql, params),
-                Err(_) => Err(QueryError::Locked {
-                    db: db.to_path_buf(),
-                    holder: crate::engine::manifest::probe_lock(db).describe(),
-                    socket: sock,
-                }),
-            }
-        }
-        Err(e) => Err(dberr(e)),
-    }
+    Session::open(db)?.query(sql, params)
 }
 
 #[derive(Serialize, Deserialize)]
