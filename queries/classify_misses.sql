@@ -18,14 +18,19 @@ FROM events;
 -- explains a miss (the first event of a key or a symbol is always a miss or a warm-up), and
 -- leaving the 90%+ of hits out makes the sort ten times smaller.
 CREATE OR REPLACE VIEW signal_events AS
-SELECT *, row_number() OVER (ORDER BY ts, file_id, line_no) AS seq
-FROM events
-WHERE event <> 'hit';
+SELECT e.*, o.seq
+FROM (
+    -- Sort narrow rows only, then fetch the wide ones.
+    SELECT rowid AS rid, row_number() OVER (ORDER BY ts, file_id, line_no) AS seq
+    FROM events
+    WHERE event <> 'hit'
+) o
+JOIN (SELECT rowid AS rid, * FROM events WHERE event <> 'hit') e USING (rid);
 
 CREATE OR REPLACE VIEW miss_causes AS
 WITH ev AS (
-    SELECT seq, ts, event, symbol, feature_set, key, slot, outcome, config, data_version,
-           reason, raw, file_id, line_no
+    -- Narrow rows for the windows; the raw line is joined back at the end.
+    SELECT seq, ts, event, symbol, feature_set, key, slot, outcome, config, data_version, reason
     FROM signal_events
     WHERE event IN ('miss', 'eviction', 'invalidation', 'missing_file', 'warm_fill',
                     'manifest_unavailable', 'manifest_available', 'capacity_cleanup', 'cleanup',
@@ -71,7 +76,7 @@ eviction_kind AS (
 ),
 state AS (
     SELECT m.seq, m.ts, m.event, m.symbol, m.feature_set, m.key, m.slot, m.outcome, m.config,
-           m.data_version, m.reason, m.raw, m.file_id, m.line_no,
+           m.data_version, m.reason,
            mm.event AS manifest_state,
            min(CASE WHEN m.event IN ('miss', 'warm_fill') THEN m.seq END)
                OVER (PARTITION BY m.symbol) AS symbol_first_seq
@@ -152,8 +157,9 @@ SELECT s.ts, s.symbol, s.feature_set, s.key, s.slot,
            ELSE 'symbol history'
        END AS basis,
        s.reason AS logged_reason,
-       s.outcome, s.config, s.data_version, s.raw, s.file_id, s.line_no, s.seq
+       s.outcome, s.config, s.data_version, se.raw, se.file_id, se.line_no, s.seq
 FROM state s
+JOIN signal_events se USING (seq)
 LEFT JOIN keyed k USING (seq)
 LEFT JOIN (SELECT * FROM slotted WHERE event = 'miss') sl USING (seq)
 WHERE s.event = 'miss';

@@ -14,7 +14,7 @@
 --    for storms, fewer than `storm_min_invalidations` invalidations) are not episodes.
 CREATE OR REPLACE VIEW episode_signals AS
 WITH base AS (
-    SELECT o.seq, o.ts, o.event, o.raw, o.file_id, o.line_no, m.cause AS cause_hint,
+    SELECT o.seq, o.ts, o.event, m.cause AS cause_hint,
            sum(CASE WHEN o.event IN ('market_data_update', 'config_change', 'miss') THEN 1 ELSE 0 END)
                OVER (ORDER BY o.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_followers
     FROM signal_events o LEFT JOIN miss_causes m USING (seq)
@@ -31,7 +31,7 @@ tagged AS (
     SELECT b.*, f.event AS followed_by
     FROM base b LEFT JOIN followers f ON b.event = 'invalidation' AND f.n = b.n_followers + 1
 )
-SELECT seq, ts, event, raw, file_id, line_no,
+SELECT seq, ts, event,
        CASE
            WHEN event = 'invalidation' AND followed_by = 'config_change' THEN 'config_change'
            WHEN event = 'invalidation' THEN 'invalidation_storm'
@@ -68,8 +68,7 @@ WITH t AS (SELECT * FROM thresholds),
 clusters AS (
     SELECT kind, grp, min(ts) AS signal_start, max(ts) AS signal_end,
            count(*) FILTER (WHERE event = 'invalidation') AS invalidations,
-           arg_min(raw, seq) AS first_signal, arg_min(file_id, seq) AS signal_file_id,
-           arg_min(line_no, seq) AS signal_line_no
+           min(seq) AS first_signal_seq
     FROM (
         SELECT s.*, sum(CASE WHEN prev_ts IS NULL OR ts - prev_ts > to_minutes(t.episode_gap_minutes) THEN 1 ELSE 0 END)
                         OVER (PARTITION BY kind ORDER BY seq) AS grp
@@ -83,7 +82,7 @@ bounded AS (
     FROM clusters c
 ),
 members AS (
-    SELECT b.kind, b.grp, m.seq, m.ts, m.symbol, m.key, m.cause, m.raw, m.file_id, m.line_no
+    SELECT b.kind, b.grp, m.seq, m.ts, m.symbol, m.key, m.cause
     FROM bounded b, t
     JOIN episode_misses m ON m.kind = b.kind
      AND m.ts >= b.signal_start
@@ -95,8 +94,7 @@ agg AS (
            max(ts) AS last_miss, count(DISTINCT key) AS keys,
            list(DISTINCT symbol ORDER BY symbol) FILTER (WHERE symbol IS NOT NULL) AS symbols,
            list(DISTINCT cause ORDER BY cause) AS causes,
-           arg_min(raw, seq) AS first_miss_line, arg_min(file_id, seq) AS miss_file_id,
-           arg_min(line_no, seq) AS miss_line_no
+           min(seq) AS first_miss_seq
     FROM members
     GROUP BY kind, grp
 )
@@ -106,10 +104,12 @@ SELECT b.kind,
        a.misses, a.keys, coalesce(len(a.symbols), 0) AS n_symbols, a.symbols, a.causes,
        CASE WHEN b.kind IN ('new_symbols', 'invalidation_storm', 'config_change') THEN 'expected_churn'
             ELSE 'actionable' END AS runbook,
-       b.first_signal, b.signal_file_id, b.signal_line_no,
-       a.first_miss_line, a.miss_file_id, a.miss_line_no,
+       fs.raw AS first_signal, fs.file_id AS signal_file_id, fs.line_no AS signal_line_no,
+       fm.raw AS first_miss_line, fm.file_id AS miss_file_id, fm.line_no AS miss_line_no,
        a.first_miss, a.last_miss, b.invalidations
-FROM bounded b JOIN agg a USING (kind, grp), t
+FROM bounded b JOIN agg a USING (kind, grp)
+LEFT JOIN signal_events fs ON fs.seq = b.first_signal_seq
+LEFT JOIN signal_events fm ON fm.seq = a.first_miss_seq, t
 WHERE a.misses >= t.episode_min_misses
   AND (b.kind <> 'invalidation_storm' OR b.invalidations >= t.storm_min_invalidations)
 ORDER BY start, kind;

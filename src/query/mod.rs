@@ -99,8 +99,9 @@ impl Session {
                 if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
                     return Err(QueryError::Sql(format!("not a view name: {name}")));
                 }
+                // Computed once into `<name>_m`; `<name>` becomes a view of it (no second copy).
                 conn.execute_batch(&format!(
-                    "CREATE OR REPLACE TEMP TABLE {name}_m AS SELECT * FROM {name}; DROP VIEW IF EXISTS temp.{name}; CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_m; DROP TABLE temp.{name}_m;"
+                    "CREATE OR REPLACE TEMP TABLE {name}_m AS SELECT * FROM {name}; CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM temp.{name}_m;"
                 ))
                     .map_err(|e| QueryError::Sql(e.to_string()))?;
             }
