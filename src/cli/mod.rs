@@ -705,14 +705,19 @@ fn cmd_ingest(
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ETA {eta}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     });
-    let sum = ing.ingest(&logs, rotated, |n| {
+    let started = std::time::Instant::now();
+    let mut lines = 0u64;
+    let sum = ing.ingest(&logs, rotated, |p| {
         if let Some(b) = &bar {
-            b.inc(n);
+            lines += p.lines;
+            b.inc(p.bytes);
+            let rate = lines as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            b.set_message(format!("{lines} lines, {rate:.0} lines/s"));
         }
     })?;
     if let Some(b) = bar {

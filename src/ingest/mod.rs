@@ -130,6 +130,13 @@ impl IngestSummary {
     }
 }
 
+/// What was committed since the last call of the progress callback.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub bytes: u64,
+    pub lines: u64,
+}
+
 /// Test hooks that stand in for a crash.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Faults {
@@ -349,7 +356,7 @@ impl Ingester {
         &mut self,
         paths: &[PathBuf],
         rotated: bool,
-        mut progress: impl FnMut(u64),
+        mut progress: impl FnMut(Progress),
     ) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
         let mut sum = IngestSummary::default();
@@ -376,7 +383,7 @@ impl Ingester {
     }
 
     /// Reads one file from its checkpoint to its last complete line.
-    pub fn ingest_file(&mut self, path: &Path, progress: &mut impl FnMut(u64)) -> Result<FileReport, IngestError> {
+    pub fn ingest_file(&mut self, path: &Path, progress: &mut impl FnMut(Progress)) -> Result<FileReport, IngestError> {
         let mut report = FileReport {
             path: path.display().to_string(),
             ..Default::default()
@@ -453,6 +460,7 @@ impl Ingester {
         let mut pending_lines = 0u64;
         let mut line_no = state.line_no;
         let start_offset = state.offset;
+        let mut reported = start_offset;
         loop {
             let item = match reader.next_item() {
                 Ok(x) => x,
@@ -483,8 +491,12 @@ impl Ingester {
             }
             if pending_lines as usize >= self.batch_lines {
                 let done = self.commit(&mut batch, &mut state, &reader, line_no, &mut report)?;
+                progress(Progress {
+                    bytes: reader.position() - reported,
+                    lines: pending_lines,
+                });
+                reported = reader.position();
                 pending_lines = 0;
-                progress(reader.position() - start_offset);
                 if done {
                     report.status = "stopped (test)".into();
                     return Ok(report);
@@ -495,7 +507,10 @@ impl Ingester {
             self.commit(&mut batch, &mut state, &reader, line_no, &mut report)?;
         }
         report.bytes = reader.position() - start_offset;
-        progress(report.bytes);
+        progress(Progress {
+            bytes: reader.position() - reported,
+            lines: pending_lines,
+        });
         report.status = if report.lines == 0 && status == "read" { "up to date".into() } else { status.into() };
         Ok(report)
     }
