@@ -24,6 +24,37 @@ pub enum Format {
     Json,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CacheOp {
+    /// Emergency cache warming: compute and store what is not cached yet.
+    Warm {
+        /// Comma-separated symbols, e.g. AAPL,GOOGL,MSFT,TSLA.
+        #[arg(long, value_delimiter = ',', required = true)]
+        symbols: Vec<String>,
+        /// Comma-separated feature sets (default: all).
+        #[arg(long, value_delimiter = ',')]
+        feature_sets: Vec<String>,
+        /// START..END in RFC 3339 (default: yesterday's 09:30-16:00 New York session).
+        #[arg(long)]
+        range: Option<String>,
+        /// Market data from a directory of SYMBOL.parquet files (default: the synthetic source).
+        #[arg(long)]
+        market_data: Option<PathBuf>,
+    },
+    /// Remove cache files older than retention_days (what feature-cache-cleanup.timer runs).
+    Cleanup {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Back up the manifest, then rebuild it from the cache files' footers.
+    RebuildManifest,
+    /// Files, bytes, capacity and what the manifest remembers.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
 pub enum ReportFormat {
     Md,
@@ -201,6 +232,17 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Cache operations on a feature store's cache directory (what the runbook does by hand).
+    Cache {
+        #[command(subcommand)]
+        op: CacheOp,
+        /// Engine configuration (cachescope.toml; else $CACHESCOPE_CONFIG, ./cachescope.toml, defaults).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// Append the engine's log lines to this file (default: not logged).
+        #[arg(long, global = true)]
+        log: Option<PathBuf>,
+    },
     /// List the built-in feature sets with their configuration and its hash.
     FeatureSets {
         /// Configuration whose `[feature_sets.*]` overrides apply.
@@ -339,6 +381,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => cmd_incident(db, from, to, last_alert, format, out),
         Command::Slo { db, at, json } => cmd_slo(db, at, json),
         Command::Demo { dir } => cmd_demo(dir),
+        Command::Cache { op, config, log } => cmd_cache(op, config.as_deref(), log.as_deref()),
         Command::FeatureSets { config, format } => cmd_feature_sets(config.as_deref(), format),
         Command::HoldManifestLock { manifest } => replay::hold_manifest_lock(&manifest)
             .map_err(anyhow::Error::msg)
@@ -676,6 +719,113 @@ fn cmd_demo(dir: Option<PathBuf>) -> anyhow::Result<()> {
     std::fs::write(dir.join("incident.html"), report::incident_html(&inc)?)?;
     println!();
     println!("simulated truth: {} episodes; wrote {}/{{incident.md,incident.svg,incident.html,events.duckdb}}", truth.episodes.len(), dir.display());
+    Ok(())
+}
+
+fn cmd_cache(op: CacheOp, config: Option<&Path>, log: Option<&Path>) -> anyhow::Result<()> {
+    use crate::engine::{EventLog, FeatureStore, ParquetDirMarketData};
+    let cfg = Config::load(config)?;
+    let open = |market: Option<&Path>| -> anyhow::Result<FeatureStore> {
+        let mut b = FeatureStore::builder(cfg.clone()).log(match log {
+            Some(p) => EventLog::append_to(p, true).with_context(|| format!("opening the log {}", p.display()))?,
+            None => EventLog::sink(),
+        });
+        if let Some(dir) = market {
+            b = b.market_data(std::sync::Arc::new(ParquetDirMarketData::new(dir)));
+        }
+        Ok(b.open()?)
+    };
+    match op {
+        CacheOp::Warm { symbols, feature_sets, range, market_data } => {
+            let mut store = open(market_data.as_deref())?;
+            let sets: Vec<String> = if feature_sets.is_empty() {
+                store.feature_sets().iter().map(|c| c.set.name().to_string()).collect()
+            } else {
+                feature_sets
+            };
+            let (start, end) = match range {
+                Some(r) => {
+                    let (a, b) = r
+                        .split_once("..")
+                        .ok_or_else(|| UsageError(format!("--range `{r}` is not START..END")))?;
+                    (parse_time("--range start", a)?, parse_time("--range end", b)?)
+                }
+                None => {
+                    let y = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+                    (y.and_hms_opt(14, 30, 0).expect("valid"), y.and_hms_opt(21, 0, 0).expect("valid"))
+                }
+            };
+            let r = store.warm(&symbols, &sets, start, end)?;
+            println!(
+                "warmed {} symbols x {} feature sets ({} .. {}): {} stored, {} already cached, {} failed",
+                symbols.len(),
+                sets.len(),
+                crate::engine::clock::fmt_ts(start),
+                crate::engine::clock::fmt_ts(end),
+                r.stored,
+                r.already_cached,
+                r.failed
+            );
+            store.close();
+            if r.failed > 0 {
+                anyhow::bail!("{} warm-ups failed (see the engine log)", r.failed);
+            }
+        }
+        CacheOp::Cleanup { dry_run } => {
+            let mut store = open(None)?;
+            let r = store.cleanup(dry_run);
+            println!(
+                "{}{} files older than {} days ({} bytes); {} files ({} bytes) remain",
+                if dry_run { "would remove " } else { "removed " },
+                r.removed_files,
+                r.retention_days,
+                r.freed_bytes,
+                r.remaining_files,
+                r.remaining_bytes
+            );
+            store.close();
+        }
+        CacheOp::RebuildManifest => {
+            let manifest = cfg.manifest_path.clone();
+            if manifest.exists() {
+                let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f");
+                let backup = PathBuf::from(format!("{}.backup-{stamp}", manifest.display()));
+                std::fs::copy(&manifest, &backup).with_context(|| format!("backing up {} to {}", manifest.display(), backup.display()))?;
+                std::fs::remove_file(&manifest).with_context(|| format!("removing {}", manifest.display()))?;
+                let _ = std::fs::remove_file(format!("{}.wal", manifest.display()));
+                println!("backed up {} to {}", manifest.display(), backup.display());
+            }
+            let store = open(None)?;
+            let st = store.stats();
+            println!(
+                "rebuilt {} from the cache files: {} files, {} bytes",
+                manifest.display(),
+                st.cached_files,
+                st.cached_bytes
+            );
+            store.close();
+        }
+        CacheOp::Stats { json } => {
+            let store = open(None)?;
+            let st = store.stats();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else {
+                println!(
+                    "cache {}: {} files, {} bytes of {} ({:.1}% of max_cache_size_gb); manifest {}",
+                    cfg.cache_dir.display(),
+                    st.cached_files,
+                    st.cached_bytes,
+                    st.max_bytes,
+                    st.cached_bytes as f64 * 100.0 / st.max_bytes.max(1) as f64,
+                    if st.manifest_available { "available" } else { "LOCKED by another process" }
+                );
+                println!("remembered keys by state: {}", st.by_state.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+                println!("symbols seen: {}", st.symbols);
+            }
+            store.close();
+        }
+    }
     Ok(())
 }
 
