@@ -15,11 +15,13 @@
 //! - [`query`]: read-only SQL over the events database, directly or through the tailer.
 //! - [`analysis`]: reports and incident summaries from the SQL views.
 //! - [`report`]: rendering them (Markdown, JSON, HTML, SVG chart).
+//! - [`doctor`]: the runbook's health checks as one command.
 //! - [`queries`]: every SQL statement the crate runs, loaded from `queries/*.sql`.
 //! - [`cli`]: the command-line interface (clap types live only there).
 
 pub mod analysis;
 pub mod cli;
+pub mod doctor;
 pub mod engine;
 pub mod ingest;
 pub mod queries;

@@ -243,6 +243,18 @@ pub enum Command {
         #[arg(long, global = true)]
         log: Option<PathBuf>,
     },
+    /// The runbook's health checks in one command: disk, manifest (health, lock holder,
+    /// agreement with the files), retention, capacity, memory, and the events database's SLO
+    /// figures. Exit code 0 all ok, 1 a warning, 2 a failure.
+    Doctor {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Events database for the SLO checks.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// List the built-in feature sets with their configuration and its hash.
     FeatureSets {
         /// Configuration whose `[feature_sets.*]` overrides apply.
@@ -278,6 +290,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         }
         if cause.downcast_ref::<SloBreached>().is_some() {
             return EXIT_SLO_BREACHED;
+        }
+        if let Some(d) = cause.downcast_ref::<DoctorFindings>() {
+            return d.1;
         }
         if let Some(q) = cause.downcast_ref::<crate::query::QueryError>() {
             return match q {
@@ -381,6 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => cmd_incident(db, from, to, last_alert, format, out),
         Command::Slo { db, at, json } => cmd_slo(db, at, json),
         Command::Demo { dir } => cmd_demo(dir),
+        Command::Doctor { config, db, format } => cmd_doctor(config.as_deref(), db.as_deref(), format),
         Command::Cache { op, config, log } => cmd_cache(op, config.as_deref(), log.as_deref()),
         Command::FeatureSets { config, format } => cmd_feature_sets(config.as_deref(), format),
         Command::HoldManifestLock { manifest } => replay::hold_manifest_lock(&manifest)
@@ -825,6 +841,34 @@ fn cmd_cache(op: CacheOp, config: Option<&Path>, log: Option<&Path>) -> anyhow::
             }
             store.close();
         }
+    }
+    Ok(())
+}
+
+/// `doctor` found warnings (1) or failures (2).
+#[derive(Debug, thiserror::Error)]
+#[error("doctor: {0} check(s) need attention")]
+pub struct DoctorFindings(pub usize, pub u8);
+
+fn cmd_doctor(config: Option<&Path>, db: Option<&Path>, format: Format) -> anyhow::Result<()> {
+    use crate::doctor;
+    let cfg = Config::load(config)?;
+    let checks = doctor::run(&cfg, db, chrono::Utc::now().naive_utc());
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&checks)?),
+        Format::Text => {
+            for c in &checks {
+                println!("[{:<4}] {}: {}", c.status.as_str(), c.name, crate::query::printable(&c.figure));
+                if !c.action.is_empty() {
+                    println!("       -> {}", c.action);
+                }
+            }
+        }
+    }
+    let code = doctor::exit_code(&checks);
+    if code > 0 {
+        let n = checks.iter().filter(|c| c.status != doctor::Status::Ok).count();
+        return Err(DoctorFindings(n, code).into());
     }
     Ok(())
 }

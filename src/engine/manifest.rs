@@ -189,6 +189,10 @@ impl Manifest {
     /// Reads every entry and symbol (creating the tables in a new file).
     pub fn load(&self) -> Result<Loaded, ManifestError> {
         let conn = self.connect()?;
+        self.read_all(&conn)
+    }
+
+    fn read_all(&self, conn: &Connection) -> Result<Loaded, ManifestError> {
         let err = |e: duckdb::Error| self.classify(e);
         let mut stmt = conn.prepare(queries::MANIFEST_LOAD).map_err(err)?;
         let rows = stmt
@@ -237,6 +241,15 @@ impl Manifest {
             .collect::<Result<_, _>>()
             .map_err(err)?;
         Ok(loaded)
+    }
+
+    /// Reads every entry without creating or changing anything (for health checks).
+    pub fn load_read_only(&self) -> Result<Loaded, ManifestError> {
+        let config = duckdb::Config::default()
+            .access_mode(duckdb::AccessMode::ReadOnly)
+            .map_err(|e| self.classify(e))?;
+        let conn = Connection::open_with_flags(&self.path, config).map_err(|e| self.classify(e))?;
+        self.read_all(&conn)
     }
 
     /// Writes a batch of changed entries and new symbols in one transaction.
