@@ -161,6 +161,10 @@ pub enum Command {
         /// Re-scan the files at least this often (milliseconds), whatever inotify says.
         #[arg(long, default_value_t = 1000)]
         rescan_ms: u64,
+        /// Serve /metrics here: featurestore_* series derived from the logs and the tailer's
+        /// health (`:9188` binds 127.0.0.1).
+        #[arg(long, value_parser = parse_addr)]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Run a read-only SQL query over the events database (through `tail` when it holds it).
     Sql {
@@ -375,7 +379,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             format_files,
             rescan_ms,
-        } => cmd_tail(logs, db, rotated, format, format_files, rescan_ms),
+            metrics_addr,
+        } => cmd_tail(logs, db, rotated, format, format_files, rescan_ms, metrics_addr),
         Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
         Command::Report {
             db,
@@ -490,6 +495,7 @@ fn cmd_tail(
     format: Option<String>,
     format_files: Vec<PathBuf>,
     rescan_ms: u64,
+    metrics_addr: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     let db = db.unwrap_or_else(crate::ingest::default_db);
     let ing = open_ingester(&db, format.as_deref(), &format_files)?;
@@ -504,7 +510,18 @@ fn cmd_tail(
         db.display(),
         crate::query::socket_path(&db).display()
     );
-    let tailer = crate::tail::Tailer::new(ing, db.clone(), logs, rotated, std::time::Duration::from_millis(rescan_ms.max(10)));
+    let mut tailer = crate::tail::Tailer::new(ing, db.clone(), logs, rotated, std::time::Duration::from_millis(rescan_ms.max(10)));
+    let _exporter = match metrics_addr {
+        Some(addr) => {
+            let m = crate::tail::metrics::TailMetrics::new();
+            let enc = m.clone();
+            let ex = crate::engine::MetricsExporter::start_with(move || enc.encode(), addr)?;
+            eprintln!("cachescope tail: metrics on http://{}/metrics", ex.addr());
+            tailer = tailer.with_metrics(m);
+            Some(ex)
+        }
+        None => None,
+    };
     let totals = tailer.run(&SHUTDOWN, |_| {})?;
     println!(
         "tail stopped: {} lines ingested ({} events, {} quarantined) in {} passes; everything read was committed",

@@ -151,7 +151,7 @@ impl Metrics {
 
 /// Sorts the series of each metric family by their labels (ignoring `le`, whose buckets keep
 /// their order), so the same values always encode to the same text.
-fn canonical_order(text: &str) -> String {
+pub fn canonical_order(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     let flush = |groups: &mut Vec<(String, Vec<&str>)>, out: &mut String| {
@@ -208,6 +208,14 @@ pub struct MetricsExporter {
 impl MetricsExporter {
     /// Serves `metrics` at `http://addr/metrics` on a thread of its own.
     pub fn start(metrics: Metrics, addr: SocketAddr) -> Result<MetricsExporter, ExporterError> {
+        MetricsExporter::start_with(move || metrics.encode(), addr)
+    }
+
+    /// Serves whatever `encode` returns at `http://addr/metrics`.
+    pub fn start_with(
+        encode: impl Fn() -> String + Send + Sync + Clone + 'static,
+        addr: SocketAddr,
+    ) -> Result<MetricsExporter, ExporterError> {
         let listener = std::net::TcpListener::bind(addr).map_err(|source| ExporterError::Bind { addr, source })?;
         listener
             .set_nonblocking(true)
@@ -235,14 +243,14 @@ impl MetricsExporter {
                     let app = axum::Router::new().route(
                         "/metrics",
                         axum::routing::get(move || {
-                            let m = metrics.clone();
+                            let body = encode();
                             async move {
                                 (
                                     [(
                                         axum::http::header::CONTENT_TYPE,
                                         "text/plain; version=0.0.4; charset=utf-8",
                                     )],
-                                    m.encode(),
+                                    body,
                                 )
                             }
                         }),

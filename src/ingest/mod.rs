@@ -157,6 +157,22 @@ pub struct Ingester {
     faults: Faults,
     batches: u64,
     schema: SchemaRef,
+    committed: HashMap<(String, String), u64>,
+    committed_lines: u64,
+    committed_bytes: u64,
+    committed_quarantined: u64,
+    last_commit: Option<chrono::NaiveDateTime>,
+}
+
+/// What was committed since the last [`Ingester::take_committed`].
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// Events by (event, reason).
+    pub events: HashMap<(String, String), u64>,
+    pub lines: u64,
+    pub bytes: u64,
+    pub quarantined: u64,
+    pub last_commit: Option<chrono::NaiveDateTime>,
 }
 
 fn events_schema() -> SchemaRef {
@@ -195,6 +211,8 @@ struct Batch {
     line: Int64Builder,
     rows: usize,
     errors: Vec<(u64, u64, String, String)>,
+    /// Events of this batch by (event, reason), for exporters.
+    counts: HashMap<(String, String), u64>,
 }
 
 impl Batch {
@@ -208,6 +226,7 @@ impl Batch {
             line: Int64Builder::new(),
             rows: 0,
             errors: Vec::new(),
+            counts: HashMap::new(),
         }
     }
 
@@ -235,6 +254,8 @@ impl Batch {
         self.offset.append_value(offset as i64);
         self.line.append_value(line as i64);
         self.rows += 1;
+        let key = (p.event.to_string(), p.reason.as_deref().unwrap_or("").to_string());
+        *self.counts.entry(key).or_default() += 1;
     }
 
     fn finish(&mut self, schema: &SchemaRef) -> RecordBatch {
@@ -323,6 +344,11 @@ impl Ingester {
             faults: Faults::default(),
             batches: 0,
             schema: events_schema(),
+            committed: HashMap::new(),
+            committed_lines: 0,
+            committed_bytes: 0,
+            committed_quarantined: 0,
+            last_commit: None,
         })
     }
 
@@ -343,6 +369,34 @@ impl Ingester {
 
     pub fn set_faults(&mut self, f: Faults) {
         self.faults = f;
+    }
+
+    /// What was committed since the last call (for exporters).
+    pub fn take_committed(&mut self) -> Committed {
+        Committed {
+            events: std::mem::take(&mut self.committed),
+            lines: std::mem::take(&mut self.committed_lines),
+            bytes: std::mem::take(&mut self.committed_bytes),
+            quarantined: std::mem::take(&mut self.committed_quarantined),
+            last_commit: self.last_commit,
+        }
+    }
+
+    /// Bytes of `paths` not yet committed (size minus checkpoint; unknown files count whole).
+    pub fn lag_bytes(&self, paths: &[PathBuf]) -> u64 {
+        paths
+            .iter()
+            .filter_map(|p| {
+                let size = std::fs::metadata(p).ok()?.len();
+                let done = source::fingerprint(p)
+                    .ok()
+                    .flatten()
+                    .and_then(|fp| self.files.get(&fp))
+                    .map(|s| s.offset)
+                    .unwrap_or(0);
+                Some(size.saturating_sub(done))
+            })
+            .sum()
     }
 
     pub fn connection(&self) -> &Connection {
@@ -553,6 +607,7 @@ impl Ingester {
         };
         let rows = batch.rows as u64;
         let errors = std::mem::take(&mut batch.errors);
+        let counts = std::mem::take(&mut batch.counts);
         let record = batch.finish(&self.schema);
         let mut next = state.clone();
         next.offset = reader.position();
@@ -599,6 +654,13 @@ impl Ingester {
             .map_err(dberr)?;
         }
         tx.commit().map_err(dberr)?;
+        for (k, n) in counts {
+            *self.committed.entry(k).or_default() += n;
+        }
+        self.committed_lines += line_no - state.line_no;
+        self.committed_bytes += next.offset - state.offset;
+        self.committed_quarantined += errors.len() as u64;
+        self.last_commit = Some(chrono::Utc::now().naive_utc());
         report.lines += line_no - state.line_no;
         report.events += rows;
         report.quarantined += errors.len() as u64;

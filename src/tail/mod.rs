@@ -4,6 +4,8 @@
 //! the batch in hand and commits before it returns. Exactly-once comes from the ingester:
 //! every wake-up reads from the committed checkpoints.
 
+pub mod metrics;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -41,6 +43,7 @@ pub struct Tailer {
     logs: Vec<PathBuf>,
     rotated: bool,
     rescan: Duration,
+    metrics: Option<metrics::TailMetrics>,
 }
 
 impl Tailer {
@@ -52,7 +55,14 @@ impl Tailer {
             logs,
             rotated,
             rescan,
+            metrics: None,
         }
+    }
+
+    /// Keeps `m` up to date after every pass.
+    pub fn with_metrics(mut self, m: metrics::TailMetrics) -> Tailer {
+        self.metrics = Some(m);
+        self
     }
 
     /// Runs until `shutdown` is set; `report` sees the totals after every commit.
@@ -111,6 +121,9 @@ impl Tailer {
             totals.lines += sum.lines;
             totals.events += sum.events;
             totals.quarantined += sum.quarantined;
+            if let Some(m) = &self.metrics {
+                m.record(&self.ingester.take_committed(), self.ingester.lag_bytes(&self.logs));
+            }
             if sum.lines > 0 {
                 report(&totals);
             }
