@@ -64,7 +64,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults with the cache under `home/.feature_cache`.
+    /// Defaults, with the cache in `cache_dir` (the manifest inside it).
     pub fn with_cache_dir(cache_dir: PathBuf) -> Config {
         Config {
             manifest_path: cache_dir.join("manifest.duckdb"),
