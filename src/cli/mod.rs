@@ -24,6 +24,28 @@ pub enum Format {
     Json,
 }
 
+/// The logs to read and how (shared by `ingest` and `tail`).
+#[derive(Debug, clap::Args)]
+pub struct LogSources {
+    /// Log files (plain, .gz or .zst).
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+    /// Events database (default: $CACHESCOPE_DB, else ~/.local/share/cachescope/events.duckdb).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Also backfill each log's rotated archives (NAME.1, NAME.2.gz, NAME.3.zst, ...); `tail`
+    /// does it once at start.
+    #[arg(long)]
+    pub rotated: bool,
+    /// Read every file with this format instead of detecting it (engine, python, json, or a
+    /// --format-file's name).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// A user-defined format (TOML of named-capture regexes); may be repeated.
+    #[arg(long = "format-file")]
+    pub format_files: Vec<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CacheOp {
     /// Emergency cache warming: compute and store what is not cached yet.
@@ -121,22 +143,8 @@ pub enum Command {
     },
     /// Ingest log files into the events database, exactly once, from where the last run stopped.
     Ingest {
-        /// Log files (plain, .gz or .zst).
-        #[arg(required = true)]
-        logs: Vec<PathBuf>,
-        /// Events database (default: $CACHESCOPE_DB, else ~/.local/share/cachescope/events.duckdb).
-        #[arg(long)]
-        db: Option<PathBuf>,
-        /// Also backfill each log's rotated archives (NAME.1, NAME.2.gz, NAME.3.zst, ...).
-        #[arg(long)]
-        rotated: bool,
-        /// Read every file with this format instead of detecting it (engine, python, json, or a
-        /// --format-file's name).
-        #[arg(long)]
-        format: Option<String>,
-        /// A user-defined format (TOML of named-capture regexes); may be repeated.
-        #[arg(long = "format-file")]
-        format_files: Vec<PathBuf>,
+        #[command(flatten)]
+        src: LogSources,
         /// Lines per transaction.
         #[arg(long, default_value_t = crate::ingest::DEFAULT_BATCH_LINES)]
         batch_lines: usize,
@@ -147,17 +155,8 @@ pub enum Command {
     /// Follow log files into the events database (inotify, with a periodic re-scan), serving
     /// queries from other `cachescope` commands meanwhile. SIGTERM or Ctrl-C commits and exits.
     Tail {
-        #[arg(required = true)]
-        logs: Vec<PathBuf>,
-        #[arg(long)]
-        db: Option<PathBuf>,
-        /// Backfill rotated archives once at start.
-        #[arg(long)]
-        rotated: bool,
-        #[arg(long)]
-        format: Option<String>,
-        #[arg(long = "format-file")]
-        format_files: Vec<PathBuf>,
+        #[command(flatten)]
+        src: LogSources,
         /// Re-scan the files at least this often (milliseconds), whatever inotify says.
         #[arg(long, default_value_t = 1000)]
         rescan_ms: u64,
@@ -363,24 +362,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ingest {
-            logs,
-            db,
-            rotated,
-            format,
-            format_files,
-            batch_lines,
-            json,
-        } => return cmd_ingest(logs, db, rotated, format, format_files, batch_lines, json),
-        Command::Tail {
-            logs,
-            db,
-            rotated,
-            format,
-            format_files,
-            rescan_ms,
-            metrics_addr,
-        } => cmd_tail(logs, db, rotated, format, format_files, rescan_ms, metrics_addr),
+        Command::Ingest { src, batch_lines, json } => cmd_ingest(src, batch_lines, json),
+        Command::Tail { src, rescan_ms, metrics_addr } => cmd_tail(src, rescan_ms, metrics_addr),
         Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
         Command::Report {
             db,
@@ -488,15 +471,8 @@ fn open_ingester(db: &Path, format: Option<&str>, format_files: &[PathBuf]) -> a
     Ok(ing)
 }
 
-fn cmd_tail(
-    logs: Vec<PathBuf>,
-    db: Option<PathBuf>,
-    rotated: bool,
-    format: Option<String>,
-    format_files: Vec<PathBuf>,
-    rescan_ms: u64,
-    metrics_addr: Option<std::net::SocketAddr>,
-) -> anyhow::Result<()> {
+fn cmd_tail(src: LogSources, rescan_ms: u64, metrics_addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    let LogSources { logs, db, rotated, format, format_files } = src;
     let db = db.unwrap_or_else(crate::ingest::default_db);
     let ing = open_ingester(&db, format.as_deref(), &format_files)?;
     // SAFETY: the handler only stores to an atomic.
@@ -898,17 +874,9 @@ pub struct UsageError(pub String);
 /// Exit code when ingestion finished but quarantined lines or skipped files need a look.
 pub const EXIT_INGEST_PARTIAL: u8 = 3;
 
-#[allow(clippy::too_many_arguments)]
-fn cmd_ingest(
-    logs: Vec<PathBuf>,
-    db: Option<PathBuf>,
-    rotated: bool,
-    format: Option<String>,
-    format_files: Vec<PathBuf>,
-    batch_lines: usize,
-    json: bool,
-) -> anyhow::Result<()> {
+fn cmd_ingest(src: LogSources, batch_lines: usize, json: bool) -> anyhow::Result<()> {
     use std::io::IsTerminal;
+    let LogSources { logs, db, rotated, format, format_files } = src;
     let db = db.unwrap_or_else(crate::ingest::default_db);
     let mut ing = open_ingester(&db, format.as_deref(), &format_files)?;
     ing.set_batch_lines(batch_lines);
