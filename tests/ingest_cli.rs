@@ -225,3 +225,50 @@ fn a_database_held_by_another_process_is_refused_naming_it() {
     assert!(err.contains(&format!("PID {}", holder.pid())), "{err}");
     holder.release();
 }
+
+/// Unmounts a tmpfs when dropped.
+struct Mount(std::path::PathBuf);
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_database_on_a_full_disk_fails_the_commit_and_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let mnt = d.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = StdCommand::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=12m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "this test mounts a 12 MB tmpfs for the events database: it needs root (CI runs as root)");
+    let _m = Mount(mnt.clone());
+    let log = d.path().join("app.log");
+    let n = 150_000u64;
+    let mut f = std::fs::File::create(&log).unwrap();
+    for i in 0..n {
+        f.write_all(engine_line(i).as_bytes()).unwrap();
+    }
+    drop(f);
+    let db = mnt.join("ev.duckdb");
+    let out = cachescope().args(["ingest", "--batch-lines", "20000", "--db"]).arg(&db).arg(&log).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the full disk is an error: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.to_lowercase().contains("space") || err.contains("os error 28"), "{err}");
+    // Move the database to a disk with room and go on: every line exactly once.
+    let big = d.path().join("ev.duckdb");
+    for ext in ["", ".wal"] {
+        let from = std::path::PathBuf::from(format!("{}{ext}", db.display()));
+        if from.exists() {
+            std::fs::copy(&from, format!("{}{ext}", big.display())).unwrap();
+        }
+    }
+    let out = cachescope().arg("ingest").arg("--db").arg(&big).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query_i64(&big, "SELECT count(*) FROM events"), n as i64);
+    assert_eq!(query_i64(&big, "SELECT count(DISTINCT key) FROM events"), n as i64);
+}
