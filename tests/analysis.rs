@@ -19,7 +19,10 @@ fn check_run(name: &str, log: &Path, truth: &serde_json::Value, db: &Path) -> BT
     let mut ing = Ingester::open(db, Formats::default()).unwrap();
     let sum = ing.ingest(&[log.to_path_buf()], false, |_| {}).unwrap();
     assert_eq!(sum.quarantined, 0);
-    let c = ing.connection();
+    drop(ing);
+    // Read as the reports do: a read-only session with the views computed once.
+    let session = cachescope::analysis::session(db).unwrap();
+    let cachescope::query::Session::Direct(c) = &session else { panic!("the file is free") };
     let found: Vec<(String, String, String)> = c
         .prepare("SELECT kind, strftime(start, '%Y-%m-%dT%H:%M:%S.%fZ'), strftime(\"end\", '%Y-%m-%dT%H:%M:%S.%fZ') FROM episodes")
         .unwrap()

@@ -307,7 +307,7 @@ impl Ingester {
         // buffer pool is capped so a tailer stays small whatever the log size (measured in
         // BENCHMARKS.md); larger queries spill to disk.
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        conn.execute_batch(&format!("SET threads = {threads}; SET memory_limit = '256MB';"))
+        conn.execute_batch(&format!("SET threads = {threads}; SET memory_limit = '64MB';"))
             .map_err(dberr)?;
         let mut files = HashMap::new();
         {

@@ -355,8 +355,17 @@ fn serve_one(conn: &Connection, s: UnixStream) {
     if reader.read_line(&mut line).is_err() {
         return;
     }
-    let resp = match serde_json::from_str::<Request>(&line) {
-        Ok(req) => match run_on(conn, &req.sql, &req.params) {
+    // The tailer keeps DuckDB's memory small for ingestion; a query gets room while it runs.
+    let previous: Option<String> = conn
+        .query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
+        .ok();
+    let _ = conn.execute_batch(&format!("SET memory_limit = '{QUERY_MEMORY_LIMIT}'"));
+    let answer = serde_json::from_str::<Request>(&line).map(|req| run_on(conn, &req.sql, &req.params));
+    if let Some(p) = previous {
+        let _ = conn.execute("SET memory_limit = ?", [p]);
+    }
+    let resp = match answer {
+        Ok(result) => match result {
             Ok(r) => Response { ok: true, error: None, result: Some(r) },
             Err(e) => Response { ok: false, error: Some(e.to_string()), result: None },
         },
@@ -367,6 +376,9 @@ fn serve_one(conn: &Connection, s: UnixStream) {
     let mut s = s;
     let _ = s.write_all(out.as_bytes());
 }
+
+/// DuckDB's memory limit while the tailer answers a query.
+const QUERY_MEMORY_LIMIT: &str = "2GB";
 
 /// Strips control characters (terminal safety) from text shown in a terminal.
 pub fn printable(s: &str) -> String {
