@@ -272,3 +272,20 @@ fn a_database_on_a_full_disk_fails_the_commit_and_loses_nothing() {
     assert_eq!(query_i64(&big, "SELECT count(*) FROM events"), n as i64);
     assert_eq!(query_i64(&big, "SELECT count(DISTINCT key) FROM events"), n as i64);
 }
+
+#[test]
+fn a_missing_or_empty_file_is_reported_and_the_others_are_read() {
+    let d = tempfile::tempdir().unwrap();
+    let good = d.path().join("good.log");
+    std::fs::write(&good, engine_line(1) + &engine_line(2)).unwrap();
+    let empty = d.path().join("empty.log");
+    std::fs::write(&empty, "").unwrap();
+    let gone = d.path().join("gone.log");
+    let db = d.path().join("ev.duckdb");
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).args([&good, &empty, &gone]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("gone.log: vanished"), "{text}");
+    assert!(text.contains("empty.log: waiting for a first line"), "{text}");
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 2);
+}
