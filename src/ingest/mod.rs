@@ -158,6 +158,9 @@ pub struct Ingester {
     batches: u64,
     schema: SchemaRef,
     committed: HashMap<(String, String), u64>,
+    /// Fingerprints by path, valid while (device, inode, size, mtime) stay the same: a tail
+    /// pass re-checks every rotated sibling, and compressed archives never change.
+    fingerprints: std::cell::RefCell<HashMap<PathBuf, ((u64, u64, u64, i128), String)>>,
     committed_lines: u64,
     committed_bytes: u64,
     committed_quarantined: u64,
@@ -345,6 +348,7 @@ impl Ingester {
             batches: 0,
             schema: events_schema(),
             committed: HashMap::new(),
+            fingerprints: Default::default(),
             committed_lines: 0,
             committed_bytes: 0,
             committed_quarantined: 0,
@@ -371,6 +375,23 @@ impl Ingester {
         self.faults = f;
     }
 
+    /// [`source::fingerprint`], remembered while the file's identity, size and mtime stay put.
+    fn fingerprint(&self, path: &Path) -> std::io::Result<Option<String>> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path)?;
+        let stamp = (m.dev(), m.ino(), m.len(), m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128);
+        if let Some((s, fp)) = self.fingerprints.borrow().get(path) {
+            if *s == stamp {
+                return Ok(Some(fp.clone()));
+            }
+        }
+        let fp = source::fingerprint(path)?;
+        if let Some(f) = &fp {
+            self.fingerprints.borrow_mut().insert(path.to_path_buf(), (stamp, f.clone()));
+        }
+        Ok(fp)
+    }
+
     /// What was committed since the last call (for exporters).
     pub fn take_committed(&mut self) -> Committed {
         Committed {
@@ -388,7 +409,8 @@ impl Ingester {
             .iter()
             .filter_map(|p| {
                 let size = std::fs::metadata(p).ok()?.len();
-                let done = source::fingerprint(p)
+                let done = self
+                    .fingerprint(p)
                     .ok()
                     .flatten()
                     .and_then(|fp| self.files.get(&fp))
@@ -420,7 +442,8 @@ impl Ingester {
                 source,
             })?;
             for s in siblings {
-                let known = source::fingerprint(&s)
+                let known = self
+                    .fingerprint(&s)
                     .ok()
                     .flatten()
                     .is_some_and(|fp| self.files.contains_key(&fp));
@@ -446,7 +469,7 @@ impl Ingester {
             path: path.to_path_buf(),
             source,
         };
-        let fp = match source::fingerprint(path) {
+        let fp = match self.fingerprint(path) {
             Ok(Some(fp)) => fp,
             Ok(None) => {
                 report.status = "waiting for a first line".into();
