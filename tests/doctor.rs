@@ -1,5 +1,7 @@
 //! `cachescope doctor` against caches broken in each way it checks: statuses and exit codes.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -78,27 +80,12 @@ fn a_held_lock_and_a_corrupt_manifest_fail() {
     assert_eq!(status(&checks, "manifest").0, "fail");
 }
 
-/// Unmounts a tmpfs when dropped.
-struct Mount(std::path::PathBuf);
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
 
 #[test]
 fn a_full_cache_volume_fails() {
     let d = tempfile::tempdir().unwrap();
     let mnt = d.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let ok = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "this test mounts a 2 MB tmpfs as the full cache volume: it needs root (CI runs as root)");
-    let _m = Mount(mnt.clone());
+    let _m = common::Mount::tmpfs(&mnt, "2m");
     let cfg = warmed(d.path(), &mnt.join("fc"));
     let (_, checks) = doctor(&cfg);
     assert_eq!(status(&checks, "disk usage of the cache volume").0, "ok");

@@ -1,6 +1,8 @@
 //! `cachescope ingest` on real files: formats, bad input, kill -9 and restart, locks.
 
 use std::io::Write;
+mod common;
+
 use std::path::Path;
 use std::process::Command as StdCommand;
 use std::time::Duration;
@@ -226,27 +228,12 @@ fn a_database_held_by_another_process_is_refused_naming_it() {
     holder.release();
 }
 
-/// Unmounts a tmpfs when dropped.
-struct Mount(std::path::PathBuf);
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
 
 #[test]
 fn a_database_on_a_full_disk_fails_the_commit_and_loses_nothing() {
     let d = tempfile::tempdir().unwrap();
     let mnt = d.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let ok = StdCommand::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=12m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "this test mounts a 12 MB tmpfs for the events database: it needs root (CI runs as root)");
-    let _m = Mount(mnt.clone());
+    let _m = common::Mount::tmpfs(&mnt, "12m");
     let log = d.path().join("app.log");
     let n = 150_000u64;
     let mut f = std::fs::File::create(&log).unwrap();

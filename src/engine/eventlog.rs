@@ -8,7 +8,7 @@
 //! UTC timestamp with microseconds, level, target, a message without `=`, then `key=value`
 //! fields. A value (or a symbol inside the message) that is empty or contains a space, `=`,
 //! `"`, `\` or a control character is written as a double-quoted string with `\"`, `\\`,
-//! `\n`, `\r`, `\t` and `\u{XX}` escapes.
+//! `\n`, `\r`, `\t` and `\u{XX}` escapes. `ingest::formats::scan_engine` reads it back.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -206,93 +206,21 @@ impl Drop for EventLog {
     }
 }
 
-/// Parses the fields part of a log line back into `(name, value)` pairs (used by tests and
-/// as the reference for the ingestion parser): returns the message and the fields.
-pub fn parse_line(line: &str) -> Option<(String, String, String, Vec<(String, String)>)> {
-    let (ts, rest) = line.split_once(' ')?;
-    let (level, rest) = rest.split_once(' ')?;
-    let (_target, rest) = rest.split_once(": ")?;
-    let mut fields = Vec::new();
-    let mut message_end = rest.len();
-    // Scan tokens: a field starts at a token `[a-z_][a-z0-9_]*=` outside quotes.
-    let bytes = rest.as_bytes();
-    let mut i = 0;
-    let mut in_fields = false;
-    while i < bytes.len() {
-        // at token start
-        let tok_start = i;
-        let name_end = rest[i..]
-            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-            .map(|n| i + n)
-            .unwrap_or(bytes.len());
-        let is_field = name_end > tok_start
-            && name_end < bytes.len()
-            && bytes[name_end] == b'='
-            && (bytes[tok_start] as char).is_ascii_lowercase();
-        if is_field {
-            if !in_fields {
-                message_end = tok_start.saturating_sub(1);
-                in_fields = true;
-            }
-            let name = rest[tok_start..name_end].to_string();
-            let (value, next) = read_value(rest, name_end + 1)?;
-            fields.push((name, value));
-            i = next;
-        } else if in_fields {
-            return None; // garbage after fields
-        } else {
-            // skip a message token (quoted or not)
-            if bytes[i] == b'"' {
-                let (_, next) = read_value(rest, i)?;
-                i = next;
-            } else {
-                i = rest[i..].find(' ').map(|n| i + n).unwrap_or(bytes.len());
-            }
-        }
-        while i < bytes.len() && bytes[i] == b' ' {
-            i += 1;
-        }
-    }
-    Some((ts.to_string(), level.to_string(), rest[..message_end].to_string(), fields))
-}
-
-fn read_value(s: &str, start: usize) -> Option<(String, usize)> {
-    let b = s.as_bytes();
-    if start < b.len() && b[start] == b'"' {
-        let mut out = String::new();
-        let mut chars = s[start + 1..].char_indices();
-        while let Some((j, c)) = chars.next() {
-            match c {
-                '"' => return Some((out, start + 1 + j + 1)),
-                '\\' => match chars.next()?.1 {
-                    'n' => out.push('\n'),
-                    'r' => out.push('\r'),
-                    't' => out.push('\t'),
-                    'u' => {
-                        let rest = &s[start + 1 + j + 2..];
-                        let close = rest.find('}')?;
-                        let code = u32::from_str_radix(&rest[1..close], 16).ok()?;
-                        out.push(char::from_u32(code)?);
-                        for _ in 0..close + 1 {
-                            chars.next();
-                        }
-                    }
-                    c => out.push(c),
-                },
-                c => out.push(c),
-            }
-        }
-        None
-    } else {
-        let end = s[start..].find(' ').map(|n| start + n).unwrap_or(s.len());
-        Some((s[start..end].to_string(), end))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::clock::parse_ts;
+
+    /// (ts, level, message, fields) through the ingester's reader of this format.
+    fn parse_line(line: &str) -> Option<(String, String, String, Vec<(String, String)>)> {
+        let mut fields = Vec::new();
+        let head = crate::ingest::formats::scan_engine(line, |k, v| {
+            fields.push((k.to_string(), v.into_owned()));
+            Ok(())
+        })
+        .ok()?;
+        Some((head.ts_text.into(), head.level.into(), head.message.into(), fields))
+    }
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]

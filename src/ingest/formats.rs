@@ -106,20 +106,30 @@ pub fn parse_ts_micros(s: &str) -> Option<i64> {
     fast.or_else(|| crate::engine::clock::parse_ts(s).map(|t| t.and_utc().timestamp_micros()))
 }
 
-/// The engine's format. Returns `Err` with a reason when the line is not in it.
-pub fn parse_engine(line: &str) -> Result<Parsed<'_>, String> {
-    let (ts, rest) = line.split_once(' ').ok_or("no timestamp")?;
-    let ts = parse_ts_micros(ts).ok_or_else(|| format!("`{}` is not a timestamp", truncate(ts, 40)))?;
+/// The parts of an engine log line before its fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EngineLine<'a> {
+    pub ts_text: &'a str,
+    /// Microseconds since the Unix epoch.
+    pub ts: i64,
+    pub level: &'a str,
+    pub message: &'a str,
+}
+
+/// The one reader of the engine's line format (`docs/log-format.md`): checks the timestamp,
+/// level and target, hands every `name=value` field (unquoted) to `on_field`, and returns the
+/// rest. `Err` says why the line is not in the format.
+pub fn scan_engine<'a>(
+    line: &'a str,
+    mut on_field: impl FnMut(&'a str, Cow<'a, str>) -> Result<(), String>,
+) -> Result<EngineLine<'a>, String> {
+    let (ts_text, rest) = line.split_once(' ').ok_or("no timestamp")?;
+    let ts = parse_ts_micros(ts_text).ok_or_else(|| format!("`{}` is not a timestamp", truncate(ts_text, 40)))?;
     let (level, rest) = rest.split_once(' ').ok_or("no level")?;
     if !matches!(level, "DEBUG" | "INFO" | "WARN" | "ERROR" | "TRACE") {
         return Err(format!("`{}` is not a level", truncate(level, 20)));
     }
     let (_target, rest) = rest.split_once(": ").ok_or("no `target: `")?;
-    let mut p = Parsed {
-        ts: Some(ts),
-        level: Some(Cow::Borrowed(level)),
-        ..Default::default()
-    };
     let b = rest.as_bytes();
     let mut i = 0;
     let mut message_end = None;
@@ -134,9 +144,8 @@ pub fn parse_engine(line: &str) -> Result<Parsed<'_>, String> {
             if message_end.is_none() {
                 message_end = Some(tok.saturating_sub(1));
             }
-            let name = &rest[tok..j];
             let (value, next) = read_value(rest, j + 1)?;
-            p.set(name, value)?;
+            on_field(&rest[tok..j], value)?;
             i = next;
         } else if message_end.is_some() {
             return Err(format!("unexpected text after the fields at column {}", tok + 1));
@@ -149,10 +158,24 @@ pub fn parse_engine(line: &str) -> Result<Parsed<'_>, String> {
             i += 1;
         }
     }
+    Ok(EngineLine {
+        ts_text,
+        ts,
+        level,
+        message: &rest[..message_end.unwrap_or(rest.len())],
+    })
+}
+
+/// The engine's format. Returns `Err` with a reason when the line is not in it.
+pub fn parse_engine(line: &str) -> Result<Parsed<'_>, String> {
+    let mut p = Parsed::default();
+    let head = scan_engine(line, |name, value| p.set(name, value))?;
     if p.event.is_empty() {
         return Err("no `event=` field".into());
     }
-    p.message = Some(Cow::Borrowed(&rest[..message_end.unwrap_or(rest.len())]));
+    p.ts = Some(head.ts);
+    p.level = Some(Cow::Borrowed(head.level));
+    p.message = Some(Cow::Borrowed(head.message));
     Ok(p)
 }
 

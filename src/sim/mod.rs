@@ -13,8 +13,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::engine::clock::{fmt_ts, parse_ts};
-use crate::engine::eventlog::parse_line;
+use crate::engine::clock::fmt_ts;
+use crate::ingest::formats::scan_engine;
 use crate::engine::Config;
 use crate::replay::{self, ReplayError, ReplayOptions, Trace};
 
@@ -623,14 +623,23 @@ fn read_misses(log: &Path) -> Result<Vec<Miss>, SimError> {
         if !line.contains(" event=miss ") {
             continue;
         }
-        let Some((ts, _, _, fields)) = parse_line(line) else { continue };
-        let get = |k: &str| fields.iter().find(|f| f.0 == k).map(|f| f.1.clone()).unwrap_or_default();
-        if let Some(ts) = parse_ts(&ts) {
+        let (mut reason, mut symbol, mut feature_set) = (String::new(), String::new(), String::new());
+        let head = scan_engine(line, |k, v| {
+            match k {
+                "reason" => reason = v.into_owned(),
+                "symbol" => symbol = v.into_owned(),
+                "feature_set" => feature_set = v.into_owned(),
+                _ => {}
+            }
+            Ok(())
+        });
+        let Ok(head) = head else { continue };
+        if let Some(ts) = chrono::DateTime::from_timestamp_micros(head.ts).map(|t| t.naive_utc()) {
             out.push(Miss {
                 ts,
-                reason: get("reason"),
-                symbol: get("symbol"),
-                feature_set: get("feature_set"),
+                reason,
+                symbol,
+                feature_set,
             });
         }
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use cachescope::engine::eventlog::parse_line;
+use cachescope::ingest::formats::scan_engine;
 
 pub const HEADER: &str = "ts,op,symbol,feature_set,start,end,value\n";
 pub const DAY: (&str, &str) = ("2026-11-25T14:30:00Z", "2026-11-25T21:00:00Z");
@@ -64,12 +64,16 @@ pub fn read_log(p: &Path) -> Vec<Line> {
     let text = std::fs::read_to_string(p).unwrap_or_default();
     text.lines()
         .map(|raw| {
-            let (_, level, message, fields) =
-                parse_line(raw).unwrap_or_else(|| panic!("log line does not parse: {raw}"));
+            let mut fields = Vec::new();
+            let head = scan_engine(raw, |k, v| {
+                fields.push((k.to_string(), v.into_owned()));
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("log line does not parse ({e}): {raw}"));
             Line {
                 raw: raw.to_string(),
-                level,
-                message,
+                level: head.level.to_string(),
+                message: head.message.to_string(),
                 fields,
             }
         })
@@ -134,4 +138,28 @@ pub fn metric(text: &str, sample: &str) -> f64 {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// A tmpfs of `size` (e.g. "2m") mounted at `dir` until dropped: a small real filesystem to
+/// fill. Needs root, which CI has; panics with the reason otherwise.
+pub struct Mount(pub PathBuf);
+
+impl Mount {
+    pub fn tmpfs(dir: &Path, size: &str) -> Mount {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "mounting a {size} tmpfs at {} failed: this test needs root (CI runs as root)", dir.display());
+        Mount(dir.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
 }
