@@ -16,16 +16,17 @@ FROM events;
 
 -- Everything but hits, in order: what the classification and the episodes read. A hit never
 -- explains a miss (the first event of a key or a symbol is always a miss or a warm-up), and
--- leaving the 90%+ of hits out makes the sort ten times smaller.
+-- leaving the 90%+ of hits out makes the sort ten times smaller. Every event that is not a
+-- hit is in `event_rows` (see schema.sql).
 CREATE OR REPLACE VIEW signal_events AS
 SELECT e.*, o.seq
 FROM (
     -- Sort narrow rows only, then fetch the wide ones.
     SELECT rowid AS rid, row_number() OVER (ORDER BY ts, file_id, line_no) AS seq
-    FROM events
+    FROM event_rows
     WHERE event <> 'hit'
 ) o
-JOIN (SELECT rowid AS rid, * FROM events WHERE event <> 'hit') e USING (rid);
+JOIN (SELECT rowid AS rid, * FROM event_rows WHERE event <> 'hit') e USING (rid);
 
 CREATE OR REPLACE VIEW miss_causes AS
 WITH ev AS (

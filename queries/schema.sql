@@ -1,7 +1,13 @@
 -- The events database written by `cachescope ingest` / `tail`. An ordinary DuckDB file.
+--
+-- `events` (a view, one row per recognised log line) is what people and the analysis read.
+-- It is stored in two tables: ordinary hits (86%+ of a day's lines) as narrow rows of
+-- numbers in `hit_rows`, everything else whole in `event_rows`. Storing a hit's symbol,
+-- feature set and file as ids and its key as a number is what makes ingestion fast: DuckDB
+-- spends most of an ingest compressing strings (see BENCHMARKS.md).
 
--- One row per recognised log line.
-CREATE TABLE IF NOT EXISTS events (
+-- Every event but the ordinary hits (and any hit that does not fit `hit_rows`).
+CREATE TABLE IF NOT EXISTS event_rows (
     ts           TIMESTAMP,          -- naive UTC
     level        VARCHAR,
     event        VARCHAR NOT NULL,   -- hit, miss, invalidation, eviction, write_failed, compute_failed, cleanup, ... , other
@@ -16,11 +22,30 @@ CREATE TABLE IF NOT EXISTS events (
     bytes        BIGINT,
     latency_us   BIGINT,
     error        VARCHAR,
-    message      VARCHAR,            -- hits: NULL
-    raw          VARCHAR,            -- the whole line, kept for every event that is not a hit
+    message      VARCHAR USING COMPRESSION zstd, -- hits: NULL
+    raw          VARCHAR USING COMPRESSION zstd, -- the whole line, kept for every event that is not a hit
     file_id      VARCHAR NOT NULL,   -- fingerprint of the file the line came from (see ingest_files)
     byte_offset  BIGINT  NOT NULL,   -- offset of the line's first byte in the (decompressed) file
     line_no      BIGINT  NOT NULL    -- 1-based line number in the file
+);
+
+-- Hits at level INFO with no reason, outcome or error, whose key (if any) is 16 hex digits.
+CREATE TABLE IF NOT EXISTS hit_rows (
+    ts           TIMESTAMP,
+    symbol       INTEGER,            -- ingest_names.id
+    feature_set  INTEGER,            -- ingest_names.id
+    key          UBIGINT,            -- the 16 hex digits as a number
+    bytes        BIGINT,
+    latency_us   BIGINT,
+    file         INTEGER NOT NULL,   -- ingest_names.id of the file_id
+    byte_offset  BIGINT  NOT NULL,
+    line_no      BIGINT  NOT NULL
+);
+
+-- Symbols, feature sets and file ids of `hit_rows`, by id.
+CREATE TABLE IF NOT EXISTS ingest_names (
+    id   INTEGER PRIMARY KEY,
+    name VARCHAR NOT NULL
 );
 
 -- Per file identity: where it was seen and how far it was read (committed with the rows).
@@ -50,8 +75,21 @@ CREATE TABLE IF NOT EXISTS ingest_errors (
     ingested_at TIMESTAMP NOT NULL
 );
 
+-- One row per recognised log line, in the columns of `event_rows`. The ids of `hit_rows`
+-- are dense from 0 (the ingester allocates them so), so names are looked up by position in
+-- one list rather than by joins, which DuckDB would run even for queries that never read a
+-- name.
+CREATE OR REPLACE VIEW events AS
+SELECT * FROM event_rows
+UNION ALL BY NAME
+SELECT h.ts, 'INFO' AS level, 'hit' AS event, n.names[h.symbol + 1] AS symbol,
+       n.names[h.feature_set + 1] AS feature_set, lower(printf('%016x', h.key)) AS key,
+       h.bytes, h.latency_us, n.names[h.file + 1] AS file_id, h.byte_offset, h.line_no
+FROM hit_rows h, (SELECT list(name ORDER BY id) AS names FROM ingest_names) n;
+
+-- Misses (always stored whole) with the path of their file.
 CREATE OR REPLACE VIEW miss_events AS
     SELECT e.ts, e.symbol, e.feature_set, e.key, e.slot, e.reason, e.outcome, e.config,
            e.data_version, e.bytes, e.latency_us, f.path, e.line_no, e.raw
-    FROM events e LEFT JOIN ingest_files f USING (file_id)
+    FROM event_rows e LEFT JOIN ingest_files f USING (file_id)
     WHERE e.event = 'miss';

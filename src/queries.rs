@@ -13,6 +13,14 @@ pub const SYMBOLS_LOAD: &str = include_str!("../queries/symbols_load.sql");
 pub const MANIFEST_SUMMARY: &str = include_str!("../queries/manifest_summary.sql");
 /// Creates the events database's tables and views.
 pub const EVENTS_SCHEMA: &str = include_str!("../queries/schema.sql");
+/// Whether the database has the old layout (`events` a table).
+pub const SCHEMA_LAYOUT: &str = include_str!("../queries/schema_layout.sql");
+/// Renames the old `events` table to `event_rows`.
+pub const SCHEMA_UPGRADE: &str = include_str!("../queries/schema_upgrade.sql");
+/// `event_rows` from the old `events` table, for read-only sessions.
+pub const SCHEMA_COMPAT: &str = include_str!("../queries/schema_compat.sql");
+/// Reads the names of `hit_rows`' ids.
+pub const INGEST_NAMES_LOAD: &str = include_str!("../queries/ingest_names_load.sql");
 /// Upserts one file's checkpoint.
 pub const INGEST_CHECKPOINT: &str = include_str!("../queries/ingest_checkpoint.sql");
 /// Reads every file checkpoint.

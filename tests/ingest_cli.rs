@@ -20,12 +20,26 @@ fn query_i64(db: &Path, sql: &str) -> i64 {
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// The engine's timestamp of test line `n`.
+fn ts_of(n: u64) -> String {
+    format!("2026-11-26T14:{:02}:{:02}.{:06}Z", (n / 60_000_000) % 60, (n / 1_000_000) % 60, n % 1_000_000)
+}
+
 fn engine_line(n: u64) -> String {
     format!(
-        "2026-11-26T14:{:02}:{:02}.{:06}Z INFO cachescope::engine: Cache MISS for S{} event=miss op=get_or_compute symbol=S{} feature_set=returns key=k{n:010} slot=s{} bytes=10 latency_us=5 reason=new_key outcome=stored\n",
-        (n / 60_000_000) % 60,
-        (n / 1_000_000) % 60,
-        n % 1_000_000,
+        "{} INFO cachescope::engine: Cache MISS for S{} event=miss op=get_or_compute symbol=S{} feature_set=returns key=k{n:010} slot=s{} bytes=10 latency_us=5 reason=new_key outcome=stored\n",
+        ts_of(n),
+        n % 50,
+        n % 50,
+        n % 7
+    )
+}
+
+/// An ordinary engine hit (stored in `hit_rows`), with a key unique to `n`.
+fn hit_line(n: u64) -> String {
+    format!(
+        "{} INFO cachescope::engine: Cache HIT for S{} event=hit op=get_or_compute symbol=S{} feature_set=returns key={n:016x} slot=s{} bytes=10 latency_us=5\n",
+        ts_of(n),
         n % 50,
         n % 50,
         n % 7
@@ -75,7 +89,9 @@ fn kill_9_at_any_moment_then_restart_gives_the_same_table() {
     let mut f = std::fs::File::create(&log).unwrap();
     let n = 300_000u64;
     for i in 0..n {
-        f.write_all(engine_line(i).as_bytes()).unwrap();
+        // Hits and misses: both tables are written in each transaction.
+        let line = if i % 4 == 0 { engine_line(i) } else { hit_line(i) };
+        f.write_all(line.as_bytes()).unwrap();
     }
     drop(f);
     let db = d.path().join("ev.duckdb");
@@ -275,4 +291,87 @@ fn a_missing_or_empty_file_is_reported_and_the_others_are_read() {
     assert!(text.contains("gone.log: vanished"), "{text}");
     assert!(text.contains("empty.log: waiting for a first line"), "{text}");
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 2);
+}
+
+#[test]
+fn a_file_deleted_while_it_is_read_is_read_whole_or_reported_vanished() {
+    // Deleting an open file leaves its content readable until it is closed: the ingester
+    // finishes it. Deleted before it was opened, it is reported. Never a partial table.
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("doomed.log");
+    let n = 400_000u64;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
+    for i in 0..n {
+        let line = if i % 8 == 0 { engine_line(i) } else { hit_line(i) };
+        f.write_all(line.as_bytes()).unwrap();
+    }
+    drop(f);
+    let db = d.path().join("ev.duckdb");
+    let bin = assert_cmd::cargo::cargo_bin("cachescope");
+    let child = StdCommand::new(&bin)
+        .args(["ingest", "--batch-lines", "50000", "--db"])
+        .arg(&db)
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    std::fs::remove_file(&log).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let events = if db.exists() { query_i64(&db, "SELECT count(*) FROM events") } else { 0 };
+    match out.status.code() {
+        Some(0) => assert_eq!(events, n as i64, "read whole: {text}"),
+        Some(3) => {
+            assert!(text.contains("doomed.log: vanished"), "{text}");
+            assert_eq!(events, 0);
+        }
+        other => panic!("exit {other:?}: {text} {}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+#[test]
+fn a_database_of_the_old_layout_is_upgraded_and_keeps_its_rows() {
+    // Before `hit_rows`, every row was in a table named `events`.
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("old.duckdb");
+    {
+        let c = duckdb::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE events (ts TIMESTAMP, level VARCHAR, event VARCHAR NOT NULL, symbol VARCHAR,
+                feature_set VARCHAR, key VARCHAR, slot VARCHAR, reason VARCHAR, outcome VARCHAR,
+                config VARCHAR, data_version VARCHAR, bytes BIGINT, latency_us BIGINT, error VARCHAR,
+                message VARCHAR, raw VARCHAR, file_id VARCHAR NOT NULL, byte_offset BIGINT NOT NULL,
+                line_no BIGINT NOT NULL);
+             CREATE TABLE ingest_files (file_id VARCHAR PRIMARY KEY, path VARCHAR NOT NULL,
+                paths VARCHAR NOT NULL, dev UBIGINT, inode UBIGINT, format VARCHAR,
+                byte_offset BIGINT NOT NULL, line_no BIGINT NOT NULL, tail_hash VARCHAR NOT NULL,
+                events BIGINT NOT NULL, quarantined BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL);
+             CREATE TABLE ingest_errors (file_id VARCHAR NOT NULL, path VARCHAR NOT NULL,
+                byte_offset BIGINT NOT NULL, line_no BIGINT NOT NULL, prefix VARCHAR NOT NULL,
+                error VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL);
+             INSERT INTO events (ts, level, event, symbol, key, raw, file_id, byte_offset, line_no)
+                VALUES ('2026-11-25 10:00:00', 'INFO', 'miss', 'OLD', 'k-old', 'the old line', 'f-old', 0, 1);",
+        )
+        .unwrap();
+    }
+    // Read before any ingest: the report works on the old layout as it is.
+    let out = cachescope().args(["report", "--db"]).arg(&db).args(["--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "a report reads the old layout: {}", String::from_utf8_lossy(&out.stderr));
+    let log = d.path().join("app.log");
+    std::fs::write(&log, hit_line(1) + &engine_line(2) + &hit_line(3)).unwrap();
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 4);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM event_rows WHERE symbol = 'OLD' AND raw = 'the old line'"), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM hit_rows"), 2);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM duckdb_views() WHERE view_name = 'events'"), 1);
+    // The hits read back exactly as written.
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM events WHERE event = 'hit' AND key IN ('0000000000000001', '0000000000000003') AND symbol IN ('S1', 'S3') AND feature_set = 'returns'"),
+        2
+    );
+    let out = cachescope().args(["report", "--db"]).arg(&db).args(["--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "a report reads the upgraded database: {}", String::from_utf8_lossy(&out.stderr));
 }

@@ -58,8 +58,11 @@ impl World {
     fn line(&mut self) -> String {
         self.next += 1;
         let n = self.next;
+        // Two lines in three are ordinary engine hits (stored in `hit_rows`), the third has a
+        // key that is not 16 hex digits (stored whole in `event_rows`): both tables are checked.
+        let key = if n % 3 == 0 { format!("k{n:08}") } else { format!("{n:016x}") };
         format!(
-            "2026-11-26T14:{:02}:{:02}.{:06}Z INFO cachescope::engine: Cache HIT for AAPL event=hit key=k{n:08} bytes={n}",
+            "2026-11-26T14:{:02}:{:02}.{:06}Z INFO cachescope::engine: Cache HIT for AAPL event=hit symbol=AAPL feature_set=returns key={key} bytes={n}",
             (n / 60_000_000) % 60,
             (n / 1_000_000) % 60,
             n % 1_000_000

@@ -34,26 +34,34 @@ pub struct Parsed<'a> {
 impl<'a> Parsed<'a> {
     /// Sets a column by name; unknown names are ignored. Numbers that do not parse are an error.
     fn set(&mut self, name: &str, value: Cow<'a, str>) -> Result<(), String> {
-        let s = || Some(value.clone());
-        match name {
-            "event" => self.event = value.clone(),
-            "level" => self.level = s(),
-            "symbol" => self.symbol = s(),
-            "feature_set" => self.feature_set = s(),
-            "key" => self.key = s(),
-            "slot" => self.slot = s(),
-            "reason" => self.reason = s(),
-            "outcome" => self.outcome = s(),
-            "config" => self.config = s(),
-            "data_version" => self.data_version = s(),
-            "error" => self.error = s(),
-            "message" => self.message = s(),
-            "bytes" => self.bytes = Some(value.parse().map_err(|_| format!("bytes=`{value}` is not an integer"))?),
-            "latency_us" => {
-                self.latency_us = Some(value.parse().map_err(|_| format!("latency_us=`{value}` is not an integer"))?)
+        // By length first: this runs for every field of every line.
+        let slot = match (name.len(), name) {
+            (3, "key") => &mut self.key,
+            (4, "slot") => &mut self.slot,
+            (5, "event") => {
+                self.event = value;
+                return Ok(());
             }
-            _ => {}
-        }
+            (5, "level") => &mut self.level,
+            (5, "error") => &mut self.error,
+            (5, "bytes") => {
+                self.bytes = Some(value.parse().map_err(|_| format!("bytes=`{value}` is not an integer"))?);
+                return Ok(());
+            }
+            (6, "symbol") => &mut self.symbol,
+            (6, "reason") => &mut self.reason,
+            (6, "config") => &mut self.config,
+            (7, "outcome") => &mut self.outcome,
+            (7, "message") => &mut self.message,
+            (10, "latency_us") => {
+                self.latency_us = Some(value.parse().map_err(|_| format!("latency_us=`{value}` is not an integer"))?);
+                return Ok(());
+            }
+            (11, "feature_set") => &mut self.feature_set,
+            (12, "data_version") => &mut self.data_version,
+            _ => return Ok(()),
+        };
+        *slot = Some(value);
         Ok(())
     }
 }
@@ -214,7 +222,7 @@ fn read_value(s: &str, start: usize) -> Result<(Cow<'_, str>, usize), String> {
 }
 
 fn memchr_space(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b' ')
+    memchr::memchr(b' ', b)
 }
 
 fn truncate(s: &str, n: usize) -> &str {

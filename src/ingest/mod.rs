@@ -6,25 +6,30 @@
 //! counted again from another. A file rewritten under the same identity (truncated and
 //! grown back) is detected by the hash of the bytes before the checkpoint.
 
+mod batch;
 pub mod formats;
 pub mod source;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use duckdb::{params, Connection};
 use serde::Serialize;
 
 use crate::queries;
-use formats::{Format, Formats, Parsed};
+use batch::{Batch, Names};
+use formats::{Format, Formats};
 use source::{Item, LineReader};
 
-/// Lines per transaction.
-pub const DEFAULT_BATCH_LINES: usize = 50_000;
+/// Lines per transaction (about a second of work; memory does not grow with it: rows move
+/// into the open transaction in chunks, and DuckDB spills what exceeds its memory limit).
+pub const DEFAULT_BATCH_LINES: usize = 1_000_000;
+/// Rows gathered before they move into the open transaction.
+const CHUNK_ROWS: usize = 16_384;
+/// Bytes of text gathered before they move into the open transaction.
+const CHUNK_BYTES: usize = 8 << 20;
 /// Bytes of a quarantined line that are kept.
 const ERROR_PREFIX: usize = 512;
 
@@ -156,7 +161,10 @@ pub struct Ingester {
     batch_lines: usize,
     faults: Faults,
     batches: u64,
-    schema: SchemaRef,
+    event_rows: SchemaRef,
+    hit_rows: SchemaRef,
+    names: Names,
+    tx: Tx,
     committed: HashMap<(String, String), u64>,
     /// Fingerprints by path, valid while (device, inode, size, mtime) stay the same: a tail
     /// pass re-checks every rotated sibling, and compressed archives never change.
@@ -176,106 +184,6 @@ pub struct Committed {
     pub bytes: u64,
     pub quarantined: u64,
     pub last_commit: Option<chrono::NaiveDateTime>,
-}
-
-fn events_schema() -> SchemaRef {
-    let s = |n: &str| Field::new(n, DataType::Utf8, true);
-    let i = |n: &str| Field::new(n, DataType::Int64, true);
-    Arc::new(Schema::new(vec![
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
-        s("level"),
-        Field::new("event", DataType::Utf8, false),
-        s("symbol"),
-        s("feature_set"),
-        s("key"),
-        s("slot"),
-        s("reason"),
-        s("outcome"),
-        s("config"),
-        s("data_version"),
-        i("bytes"),
-        i("latency_us"),
-        s("error"),
-        s("message"),
-        s("raw"),
-        Field::new("file_id", DataType::Utf8, false),
-        Field::new("byte_offset", DataType::Int64, false),
-        Field::new("line_no", DataType::Int64, false),
-    ]))
-}
-
-/// Column builders for one batch of events.
-struct Batch {
-    ts: TimestampMicrosecondBuilder,
-    strings: Vec<StringBuilder>, // level..data_version (10), then error, message, raw, file_id
-    bytes: Int64Builder,
-    latency: Int64Builder,
-    offset: Int64Builder,
-    line: Int64Builder,
-    rows: usize,
-    errors: Vec<(u64, u64, String, String)>,
-    /// Events of this batch by (event, reason), for exporters.
-    counts: HashMap<(String, String), u64>,
-}
-
-impl Batch {
-    fn new() -> Batch {
-        Batch {
-            ts: TimestampMicrosecondBuilder::new(),
-            strings: (0..14).map(|_| StringBuilder::new()).collect(),
-            bytes: Int64Builder::new(),
-            latency: Int64Builder::new(),
-            offset: Int64Builder::new(),
-            line: Int64Builder::new(),
-            rows: 0,
-            errors: Vec::new(),
-            counts: HashMap::new(),
-        }
-    }
-
-    fn push(&mut self, p: &Parsed, raw: &str, file_id: &str, offset: u64, line: u64) {
-        self.ts.append_option(p.ts);
-        // A hit keeps only what analysis reads of it; everything else keeps it all.
-        let full = p.event != "hit";
-        let s = &mut self.strings;
-        s[0].append_option(p.level.as_deref());
-        s[1].append_value(p.event.as_ref());
-        s[2].append_option(p.symbol.as_deref());
-        s[3].append_option(p.feature_set.as_deref());
-        s[4].append_option(p.key.as_deref());
-        s[5].append_option(p.slot.as_deref().filter(|_| full));
-        s[6].append_option(p.reason.as_deref());
-        s[7].append_option(p.outcome.as_deref());
-        s[8].append_option(p.config.as_deref().filter(|_| full));
-        s[9].append_option(p.data_version.as_deref().filter(|_| full));
-        self.bytes.append_option(p.bytes);
-        self.latency.append_option(p.latency_us);
-        s[10].append_option(p.error.as_deref());
-        s[11].append_option(p.message.as_deref().filter(|_| full));
-        s[12].append_option(full.then_some(raw));
-        s[13].append_value(file_id);
-        self.offset.append_value(offset as i64);
-        self.line.append_value(line as i64);
-        self.rows += 1;
-        let key = (p.event.to_string(), p.reason.as_deref().unwrap_or("").to_string());
-        *self.counts.entry(key).or_default() += 1;
-    }
-
-    fn finish(&mut self, schema: &SchemaRef) -> RecordBatch {
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(self.ts.finish())];
-        for i in 0..10 {
-            cols.push(Arc::new(self.strings[i].finish()));
-        }
-        cols.push(Arc::new(self.bytes.finish()));
-        cols.push(Arc::new(self.latency.finish()));
-        for i in 10..14 {
-            cols.push(Arc::new(self.strings[i].finish()));
-        }
-        cols.push(Arc::new(self.offset.finish()));
-        cols.push(Arc::new(self.line.finish()));
-        self.rows = 0;
-        RecordBatch::try_new(schema.clone(), cols).expect("builders match the events schema")
-    }
 }
 
 impl Ingester {
@@ -301,6 +209,10 @@ impl Ingester {
                 dberr(e)
             }
         })?;
+        let old_layout: i64 = conn.query_row(queries::SCHEMA_LAYOUT, [], |r| r.get(0)).map_err(dberr)?;
+        if old_layout > 0 {
+            conn.execute_batch(queries::SCHEMA_UPGRADE).map_err(dberr)?;
+        }
         conn.execute_batch(queries::EVENTS_SCHEMA).map_err(dberr)?;
         conn.execute_batch(queries::CLASSIFY_MISSES).map_err(dberr)?;
         conn.execute_batch(queries::SLO).map_err(dberr)?;
@@ -337,6 +249,15 @@ impl Ingester {
                 files.insert(s.file_id.clone(), s);
             }
         }
+        let names = {
+            let mut stmt = conn.prepare(queries::INGEST_NAMES_LOAD).map_err(dberr)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?)))
+                .map_err(dberr)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(dberr)?;
+            Names::load(rows)
+        };
         Ok(Ingester {
             conn,
             db: db.to_path_buf(),
@@ -346,7 +267,10 @@ impl Ingester {
             batch_lines: DEFAULT_BATCH_LINES,
             faults: Faults::default(),
             batches: 0,
-            schema: events_schema(),
+            event_rows: batch::event_rows_schema(),
+            hit_rows: batch::hit_rows_schema(),
+            names,
+            tx: Tx::default(),
             committed: HashMap::new(),
             fingerprints: Default::default(),
             committed_lines: 0,
@@ -534,6 +458,9 @@ impl Ingester {
         state.inode = inode;
 
         let mut batch = Batch::new();
+        let file_no = self.names.id(&fp);
+        self.tx.file_id = fp.clone();
+        self.tx.path = path_s.clone();
         let mut pending_lines = 0u64;
         let mut line_no = state.line_no;
         let start_offset = state.offset;
@@ -556,7 +483,7 @@ impl Ingester {
                 Item::Line { offset, bytes } => match std::str::from_utf8(bytes) {
                     Ok(text) => match format.parse(text) {
                         Ok(p) => {
-                            batch.push(&p, text, &fp, offset, line_no);
+                            batch.push(&p, text, &fp, file_no, &mut self.names, offset, line_no);
                         }
                         Err(e) => batch.errors.push((offset, line_no, prefix(bytes), e)),
                     },
@@ -564,6 +491,12 @@ impl Ingester {
                 },
                 Item::TooLong { offset, prefix: pre, len } => {
                     batch.errors.push((offset, line_no, prefix(pre), format!("line of {len} bytes is longer than {} bytes", source::MAX_LINE)))
+                }
+            }
+            if batch.len() + batch.errors.len() >= CHUNK_ROWS || batch.memory() >= CHUNK_BYTES {
+                if let Err(e) = self.append_chunk(&mut batch) {
+                    self.abort();
+                    return Err(e);
                 }
             }
             if pending_lines as usize >= self.batch_lines {
@@ -614,6 +547,55 @@ impl Ingester {
         Ok(None)
     }
 
+    /// Moves the rows gathered so far into the open transaction (opening it), so memory stays
+    /// one chunk whatever the transaction's size. Nothing is visible until [`commit`](Self::commit).
+    fn append_chunk(&mut self, batch: &mut Batch) -> Result<(), IngestError> {
+        let dberr = |e: duckdb::Error| IngestError::Db {
+            db: self.db.clone(),
+            message: e.to_string(),
+        };
+        let errors = std::mem::take(&mut batch.errors);
+        let finished = batch.finish(&self.event_rows, &self.hit_rows);
+        if finished.rows == 0 && errors.is_empty() {
+            return Ok(());
+        }
+        if !self.tx.open {
+            self.conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;
+            self.tx.open = true;
+        }
+        for (table, record) in [("event_rows", finished.event_rows), ("hit_rows", finished.hit_rows)] {
+            if let Some(record) = record {
+                let mut app = self.conn.appender(table).map_err(dberr)?;
+                app.append_record_batch(record).map_err(dberr)?;
+                app.flush().map_err(dberr)?;
+            }
+        }
+        if !errors.is_empty() {
+            let now = chrono::Utc::now().naive_utc();
+            let mut app = self.conn.appender("ingest_errors").map_err(dberr)?;
+            for (off, line, pre, err) in &errors {
+                app.append_row(params![self.tx.file_id, self.tx.path, *off as i64, *line as i64, pre, err, now])
+                    .map_err(dberr)?;
+            }
+            app.flush().map_err(dberr)?;
+        }
+        self.tx.rows += finished.rows;
+        self.tx.quarantined += errors.len() as u64;
+        for (k, n) in finished.counts {
+            *self.tx.counts.entry(k).or_default() += n;
+        }
+        Ok(())
+    }
+
+    /// Rolls back the open transaction (if any) and forgets the names it allocated.
+    fn abort(&mut self) {
+        if self.tx.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.tx = Tx::default();
+        self.names.rolled_back();
+    }
+
     /// Commits the batch and the checkpoint in one transaction. Returns whether a test hook
     /// says to stop as if killed.
     fn commit(
@@ -624,40 +606,49 @@ impl Ingester {
         line_no: u64,
         report: &mut FileReport,
     ) -> Result<bool, IngestError> {
+        let result = self.try_commit(batch, state, reader, line_no, report);
+        if result.is_err() {
+            self.abort();
+        }
+        result
+    }
+
+    fn try_commit(
+        &mut self,
+        batch: &mut Batch,
+        state: &mut FileState,
+        reader: &LineReader,
+        line_no: u64,
+        report: &mut FileReport,
+    ) -> Result<bool, IngestError> {
+        self.append_chunk(batch)?;
+        let db = self.db.clone();
         let dberr = |e: duckdb::Error| IngestError::Db {
-            db: self.db.clone(),
+            db: db.clone(),
             message: e.to_string(),
         };
-        let rows = batch.rows as u64;
-        let errors = std::mem::take(&mut batch.errors);
-        let counts = std::mem::take(&mut batch.counts);
-        let record = batch.finish(&self.schema);
         let mut next = state.clone();
         next.offset = reader.position();
         next.line_no = line_no;
         next.tail_hash = reader.tail_hash();
-        next.events += rows;
-        next.quarantined += errors.len() as u64;
+        next.events += self.tx.rows;
+        next.quarantined += self.tx.quarantined;
         if self.faults.fail_commit_after == Some(self.batches) {
             return Err(IngestError::InjectedFailure);
         }
-        let tx = self.conn.transaction().map_err(dberr)?;
-        {
-            if rows > 0 {
-                let mut app = tx.appender("events").map_err(dberr)?;
-                app.append_record_batch(record).map_err(dberr)?;
-                app.flush().map_err(dberr)?;
+        if !self.tx.open {
+            self.conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;
+            self.tx.open = true;
+        }
+        if !self.names.pending().is_empty() {
+            let mut app = self.conn.appender("ingest_names").map_err(dberr)?;
+            for (id, name) in self.names.pending() {
+                app.append_row(params![id, name]).map_err(dberr)?;
             }
-            if !errors.is_empty() {
-                let now = chrono::Utc::now().naive_utc();
-                let mut app = tx.appender("ingest_errors").map_err(dberr)?;
-                for (off, line, pre, err) in &errors {
-                    app.append_row(params![next.file_id, next.path, *off as i64, *line as i64, pre, err, now])
-                        .map_err(dberr)?;
-                }
-                app.flush().map_err(dberr)?;
-            }
-            tx.execute(
+            app.flush().map_err(dberr)?;
+        }
+        self.conn
+            .execute(
                 queries::INGEST_CHECKPOINT,
                 params![
                     next.file_id,
@@ -675,23 +666,36 @@ impl Ingester {
                 ],
             )
             .map_err(dberr)?;
-        }
-        tx.commit().map_err(dberr)?;
-        for (k, n) in counts {
+        self.conn.execute_batch("COMMIT").map_err(dberr)?;
+        let tx = std::mem::take(&mut self.tx);
+        self.names.committed();
+        for (k, n) in tx.counts {
             *self.committed.entry(k).or_default() += n;
         }
         self.committed_lines += line_no - state.line_no;
         self.committed_bytes += next.offset - state.offset;
-        self.committed_quarantined += errors.len() as u64;
+        self.committed_quarantined += tx.quarantined;
         self.last_commit = Some(chrono::Utc::now().naive_utc());
         report.lines += line_no - state.line_no;
-        report.events += rows;
-        report.quarantined += errors.len() as u64;
+        report.events += tx.rows;
+        report.quarantined += tx.quarantined;
         *state = next;
         self.files.insert(state.file_id.clone(), state.clone());
         self.batches += 1;
         Ok(self.faults.stop_after_batches == Some(self.batches))
     }
+}
+
+/// What the open transaction holds so far.
+#[derive(Debug, Default)]
+struct Tx {
+    open: bool,
+    /// The file being read (for quarantined lines).
+    file_id: String,
+    path: String,
+    rows: u64,
+    quarantined: u64,
+    counts: HashMap<(String, String), u64>,
 }
 
 fn prefix(bytes: &[u8]) -> String {

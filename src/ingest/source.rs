@@ -106,6 +106,8 @@ pub struct LineReader {
     eof_terminates: bool,
     /// The last bytes consumed (for the rewrite check).
     tail: Vec<u8>,
+    /// Bytes of the reader's buffer handed out as the last line, consumed on the next call.
+    consume_next: usize,
 }
 
 impl LineReader {
@@ -153,6 +155,7 @@ impl LineReader {
             line: Vec::with_capacity(4096),
             eof_terminates,
             tail: Vec::new(),
+            consume_next: 0,
         }
     }
 
@@ -182,6 +185,25 @@ impl LineReader {
     /// The next line, `None` at the end of the complete lines (a partial last line of a
     /// plain file stays unread until its newline arrives).
     pub fn next_item(&mut self) -> io::Result<Option<Item<'_>>> {
+        if self.consume_next > 0 {
+            self.inner.consume(std::mem::take(&mut self.consume_next));
+        }
+        // Fast path: a whole line of at least TAIL_WINDOW bytes in the buffer is handed out
+        // where it lies, without a copy.
+        let whole = match self.inner.fill_buf() {
+            Ok(buf) => memchr::memchr(b'\n', buf).filter(|&i| i + 1 >= TAIL_WINDOW && i <= MAX_LINE),
+            Err(_) => None, // the general path below reports or retries it
+        };
+        if let Some(i) = whole {
+            let buf = self.inner.fill_buf()?; // the same buffered bytes, no I/O
+            self.tail.clear();
+            self.tail.extend_from_slice(&buf[i + 1 - TAIL_WINDOW..=i]);
+            let start = self.pos;
+            self.pos += (i + 1) as u64;
+            self.consume_next = i + 1;
+            let end = if i > 0 && buf[i - 1] == b'\r' { i - 1 } else { i };
+            return Ok(Some(Item::Line { offset: start, bytes: &buf[..end] }));
+        }
         self.line.clear();
         let start = self.pos;
         let mut total: u64 = 0;

@@ -82,6 +82,13 @@ impl Session {
     /// stored in the file (which an older version may have written). Direct sessions only.
     pub fn define_views(&self, sql: &[&str]) -> Result<(), QueryError> {
         if let Session::Direct(conn) = self {
+            let old_layout: i64 = conn
+                .query_row(crate::queries::SCHEMA_LAYOUT, [], |r| r.get(0))
+                .map_err(|e| QueryError::Sql(e.to_string()))?;
+            if old_layout > 0 {
+                conn.execute_batch(crate::queries::SCHEMA_COMPAT)
+                    .map_err(|e| QueryError::Sql(e.to_string()))?;
+            }
             for s in sql {
                 conn.execute_batch(&s.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
                     .map_err(|e| QueryError::Sql(e.to_string()))?;
