@@ -107,12 +107,51 @@ pub fn parse_ts_micros(s: &str) -> Option<i64> {
         if i != b.len() && !(i + 1 == b.len() && b[i] == b'Z') {
             return None;
         }
-        let date = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32)?;
-        let t = date.and_hms_opt(h as u32, mi as u32, sec as u32)?;
-        Some(t.and_utc().timestamp() * 1_000_000 + frac)
+        if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59 {
+            return None;
+        }
+        let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec;
+        Some(secs * 1_000_000 + frac)
     })();
     fast.or_else(|| crate::engine::clock::parse_ts(s).map(|t| t.and_utc().timestamp_micros()))
 }
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Bytes that may appear in a field name (`[a-z0-9_]`).
+const NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = b'a';
+    while c <= b'z' {
+        t[c as usize] = true;
+        c += 1;
+    }
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = true;
+        c += 1;
+    }
+    t[b'_' as usize] = true;
+    t
+};
 
 /// The parts of an engine log line before its fields.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,7 +183,7 @@ pub fn scan_engine<'a>(
     while i < b.len() {
         let tok = i;
         let mut j = i;
-        while j < b.len() && (b[j].is_ascii_lowercase() || b[j].is_ascii_digit() || b[j] == b'_') {
+        while j < b.len() && NAME_BYTE[b[j] as usize] {
             j += 1;
         }
         let is_field = j > tok && j < b.len() && b[j] == b'=' && b[tok].is_ascii_lowercase();
@@ -453,6 +492,21 @@ impl Formats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_timestamps_agree_with_chrono_and_reject_impossible_dates() {
+        let mut day = chrono::NaiveDate::from_ymd_opt(1899, 12, 25).unwrap();
+        while day < chrono::NaiveDate::from_ymd_opt(2101, 3, 5).unwrap() {
+            let t = day.and_hms_micro_opt(23, 59, 58, 123_456).unwrap();
+            let text = t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+            assert_eq!(parse_ts_micros(&text), Some(t.and_utc().timestamp_micros()), "{text}");
+            day = day + chrono::Duration::days(13);
+        }
+        for bad in ["2026-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-04-31T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-00T00:00:00Z"] {
+            assert_eq!(parse_ts_micros(bad), None, "{bad}");
+        }
+        assert!(parse_ts_micros("2024-02-29T00:00:00Z").is_some());
+    }
 
     #[test]
     fn engine_lines_parse_into_columns() {
