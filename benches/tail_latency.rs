@@ -56,7 +56,7 @@ fn main() {
                 for _ in 0..batch.min(total - n) {
                     n += 1;
                     buf.push_str(&format!(
-                        "2026-11-24T14:30:00.000000Z INFO cachescope::engine: Cache HIT for AAPL event=hit op=get_or_compute symbol=AAPL feature_set=returns key=k{n:010} bytes=1 latency_us=1\n"
+                        "2026-11-24T14:30:00.000000Z INFO cachescope::engine: Cache HIT for AAPL event=hit op=get_or_compute symbol=AAPL feature_set=returns key={n:016x} bytes=1 latency_us=1\n"
                     ));
                 }
                 f.write_all(buf.as_bytes()).unwrap();
@@ -81,6 +81,13 @@ fn main() {
         std::thread::sleep(Duration::from_millis(2));
     }
     let writes = writer.join().unwrap();
+    // The tailer's peak resident memory (it also served every query above).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", tail.id())).unwrap_or_default();
+    let peak_mb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0);
     unsafe { libc::kill(tail.id() as i32, libc::SIGTERM) };
     let _ = tail.wait();
     let mut lat: Vec<f64> = Vec::with_capacity(writes.len());
@@ -96,14 +103,15 @@ fn main() {
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let p = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize];
-    println!("| rate (lines/s) | lines | queryable | p50 (ms) | p99 (ms) | max (ms) | polls |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| rate (lines/s) | lines | queryable | p50 (ms) | p99 (ms) | max (ms) | polls | tail peak RSS (MB) |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     println!(
-        "| {rate} | {total} | {} | {:.1} | {:.1} | {:.1} | {} |",
+        "| {rate} | {total} | {} | {:.1} | {:.1} | {:.1} | {} | {:.0} |",
         lat.len(),
         p(0.5),
         p(0.99),
         lat.last().copied().unwrap_or(0.0),
-        seen.len()
+        seen.len(),
+        peak_mb
     );
 }

@@ -136,6 +136,14 @@ impl World {
     }
 }
 
+/// The line number `n` a key was made from (`k{n:08}` or `{n:016x}`).
+fn key_number(k: &str) -> u64 {
+    match k.strip_prefix('k') {
+        Some(dec) => dec.parse().unwrap(),
+        None => u64::from_str_radix(k, 16).unwrap(),
+    }
+}
+
 fn key_of(line: &str) -> String {
     line.split("key=").nth(1).unwrap().split(' ').next().unwrap().to_string()
 }
@@ -248,16 +256,17 @@ proptest! {
         // Nothing that was not written.
         let written: HashSet<&String> = w.written.iter().collect();
         prop_assert!(got.iter().all(|k| written.contains(k)));
-        // In order: within each file identity, by line number, keys increase.
+        // In order: within each file identity, by line number, the lines' numbers increase.
         let c = duckdb::Connection::open(&w.db).unwrap();
         let mut s = c.prepare("SELECT file_id, key FROM events ORDER BY file_id, line_no").unwrap();
         let rows: Vec<(String, String)> = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|x| x.unwrap()).collect();
-        let mut last: HashMap<String, String> = HashMap::new();
+        let mut last: HashMap<String, u64> = HashMap::new();
         for (f, k) in rows {
+            let n = key_number(&k);
             if let Some(prev) = last.get(&f) {
-                prop_assert!(k > *prev, "out of order in {}: {} after {}", f, k, prev);
+                prop_assert!(n > *prev, "out of order in {}: {} after line {}", f, k, prev);
             }
-            last.insert(f, k);
+            last.insert(f, n);
         }
     }
 }

@@ -23,9 +23,11 @@ use batch::{Batch, Names};
 use formats::{Format, Formats};
 use source::{Item, LineReader};
 
-/// Lines per transaction (about a second of work; memory does not grow with it: rows move
-/// into the open transaction in chunks, and DuckDB spills what exceeds its memory limit).
-pub const DEFAULT_BATCH_LINES: usize = 1_000_000;
+/// Lines per transaction (a few seconds of work). Memory does not grow with it: rows move
+/// into the open transaction in chunks, and DuckDB spills what exceeds its memory limit.
+/// Fewer, larger transactions leave fewer part-filled row groups for DuckDB to rewrite:
+/// 10M lines took 11-13 s in transactions of 1M lines, 9.0 s in transactions of 5M.
+pub const DEFAULT_BATCH_LINES: usize = 4_000_000;
 /// Rows gathered before they move into the open transaction.
 const CHUNK_ROWS: usize = 16_384;
 /// Bytes of text gathered before they move into the open transaction.
@@ -135,7 +137,8 @@ impl IngestSummary {
     }
 }
 
-/// What was committed since the last call of the progress callback.
+/// What was read since the last call of the progress callback (called every chunk, so a
+/// progress bar moves within a long transaction).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Progress {
     pub bytes: u64,
@@ -465,6 +468,7 @@ impl Ingester {
         let mut line_no = state.line_no;
         let start_offset = state.offset;
         let mut reported = start_offset;
+        let mut reported_line = line_no;
         loop {
             let item = match reader.next_item() {
                 Ok(x) => x,
@@ -498,14 +502,14 @@ impl Ingester {
                     self.abort();
                     return Err(e);
                 }
+                progress(Progress {
+                    bytes: reader.position() - reported,
+                    lines: line_no - reported_line,
+                });
+                (reported, reported_line) = (reader.position(), line_no);
             }
             if pending_lines as usize >= self.batch_lines {
                 let done = self.commit(&mut batch, &mut state, &reader, line_no, &mut report)?;
-                progress(Progress {
-                    bytes: reader.position() - reported,
-                    lines: pending_lines,
-                });
-                reported = reader.position();
                 pending_lines = 0;
                 if done {
                     report.status = "stopped (test)".into();
@@ -519,7 +523,7 @@ impl Ingester {
         report.bytes = reader.position() - start_offset;
         progress(Progress {
             bytes: reader.position() - reported,
-            lines: pending_lines,
+            lines: line_no - reported_line,
         });
         report.status = if report.lines == 0 && status == "read" { "up to date".into() } else { status.into() };
         Ok(report)
