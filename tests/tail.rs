@@ -11,8 +11,10 @@ fn bin() -> std::path::PathBuf {
 }
 
 fn line(n: u64) -> String {
+    // Even lines carry engine keys (stored in hit_rows), odd ones other keys (event_rows).
+    let key = if n % 2 == 0 { format!("{n:016x}") } else { format!("k{n:08}") };
     format!(
-        "2026-11-26T14:{:02}:{:02}.{:06}Z INFO cachescope::engine: Cache HIT for AAPL event=hit op=get_or_compute symbol=AAPL feature_set=returns key=k{n:08} bytes=1 latency_us=1\n",
+        "2026-11-26T14:{:02}:{:02}.{:06}Z INFO cachescope::engine: Cache HIT for AAPL event=hit op=get_or_compute symbol=AAPL feature_set=returns key={key} bytes=1 latency_us=1\n",
         (n / 60_000_000) % 60,
         (n / 1_000_000) % 60,
         n % 1_000_000
@@ -61,13 +63,19 @@ fn start(db: &Path, log: &Path) -> Child {
         .unwrap()
 }
 
-#[test]
-fn tail_follows_serves_queries_and_commits_on_sigterm() {
+/// A tailer started on a log of 100 lines: (its directory, the log, the database, the tailer).
+fn following_100_lines() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf, Child) {
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("trading-system.log");
     let db = d.path().join("ev.duckdb");
     append(&log, 0, 100);
-    let mut child = start(&db, &log);
+    let child = start(&db, &log);
+    (d, log, db, child)
+}
+
+#[test]
+fn tail_follows_serves_queries_and_commits_on_sigterm() {
+    let (d, log, db, mut child) = following_100_lines();
     // The tailer holds the database: `sql` goes through its socket.
     wait_for(&db, 100, Duration::from_secs(10));
     let sock = Path::new(&format!("{}.sock", db.display())).to_path_buf();
@@ -109,4 +117,36 @@ fn tail_follows_serves_queries_and_commits_on_sigterm() {
     let c = duckdb::Connection::open(&db).unwrap();
     let distinct: i64 = c.query_row("SELECT count(DISTINCT key) FROM events", [], |r| r.get(0)).unwrap();
     assert_eq!(distinct, 230);
+}
+
+#[test]
+fn lines_written_just_before_rotation_to_any_name_or_deletion_are_read() {
+    // logrotate's `dateext` renames to NAME-YYYYMMDD, which is no NAME.N sibling; a deleted
+    // file is no sibling at all. The tailer keeps the current file open and reads it to its
+    // end after the name moves on. SIGSTOP makes the race certain: the lines are written,
+    // and the file renamed, while the tailer cannot read.
+    let (d, log, db, mut child) = following_100_lines();
+    wait_for(&db, 100, Duration::from_secs(10));
+    let pid = child.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    append(&log, 100, 150);
+    std::fs::rename(&log, d.path().join("trading-system.log-20261127")).unwrap();
+    append(&log, 150, 160);
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_for(&db, 160, Duration::from_secs(5));
+    // Deleted with unread lines.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    append(&log, 160, 200);
+    std::fs::remove_file(&log).unwrap();
+    append(&log, 200, 210);
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_for(&db, 210, Duration::from_secs(5));
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let c = duckdb::Connection::open(&db).unwrap();
+    let distinct: i64 = c.query_row("SELECT count(DISTINCT key) FROM events", [], |r| r.get(0)).unwrap();
+    assert_eq!(distinct, 210);
+    let paths: String = c.query_row("SELECT string_agg(path, ' ' ORDER BY path) FROM ingest_files", [], |r| r.get(0)).unwrap();
+    assert!(paths.contains("trading-system.log-20261127"), "the renamed file is recorded under its new name: {paths}");
+    assert!(paths.contains("(deleted)"), "{paths}");
 }

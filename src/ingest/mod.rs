@@ -388,12 +388,35 @@ impl Ingester {
 
     /// Reads one file from its checkpoint to its last complete line.
     pub fn ingest_file(&mut self, path: &Path, progress: &mut impl FnMut(Progress)) -> Result<FileReport, IngestError> {
+        self.ingest_file_as(path, path, progress)
+    }
+
+    /// Reads a file that is still open but may have been renamed or deleted since: `file`
+    /// (a log's previous file, kept open by a tailer) is read through `/proc/self/fd`, under
+    /// its current name if it has one, else `shown` marked as deleted.
+    pub fn ingest_open_file(
+        &mut self,
+        file: &std::fs::File,
+        shown: &Path,
+        progress: &mut impl FnMut(Progress),
+    ) -> Result<FileReport, IngestError> {
+        use std::os::fd::AsRawFd;
+        let via = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        let name = match std::fs::read_link(&via) {
+            Ok(p) if !p.to_string_lossy().ends_with(" (deleted)") => p,
+            _ => PathBuf::from(format!("{} (deleted)", shown.display())),
+        };
+        self.ingest_file_as(&via, &name, progress)
+    }
+
+    /// Reads `path`, recording it as `shown`.
+    fn ingest_file_as(&mut self, path: &Path, shown: &Path, progress: &mut impl FnMut(Progress)) -> Result<FileReport, IngestError> {
         let mut report = FileReport {
-            path: path.display().to_string(),
+            path: shown.display().to_string(),
             ..Default::default()
         };
         let io = |source: std::io::Error| IngestError::Io {
-            path: path.to_path_buf(),
+            path: shown.to_path_buf(),
             source,
         };
         let fp = match self.fingerprint(path) {
@@ -452,7 +475,7 @@ impl Ingester {
         };
         state.format = Some(format.name().to_string());
         report.format = state.format.clone();
-        let path_s = path.display().to_string();
+        let path_s = shown.display().to_string();
         state.path = path_s.clone();
         if !state.paths.contains(&path_s) {
             state.paths.push(path_s.clone());

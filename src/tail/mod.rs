@@ -2,10 +2,14 @@
 //! gain (woken by inotify through `notify`, with a periodic re-scan as a backstop), serves
 //! read-only queries to other processes over `<db>.sock` meanwhile, and on shutdown finishes
 //! the batch in hand and commits before it returns. Exactly-once comes from the ingester:
-//! every wake-up reads from the committed checkpoints.
+//! every wake-up reads from the committed checkpoints. Each log's current file is kept open,
+//! so when rotation renames it to any name (`NAME-20261127`, `old/NAME`) or deletes it, the
+//! lines it gained before that are still read, from the open file, before it is let go.
 
 pub mod metrics;
 
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -44,6 +48,9 @@ pub struct Tailer {
     rotated: bool,
     rescan: Duration,
     metrics: Option<metrics::TailMetrics>,
+    /// The file each log named when last looked at, kept open: when the name moves on
+    /// (renamed to any name, or deleted), the old file's last lines are still read.
+    held: HashMap<PathBuf, std::fs::File>,
 }
 
 impl Tailer {
@@ -56,6 +63,7 @@ impl Tailer {
             rotated,
             rescan,
             metrics: None,
+            held: HashMap::new(),
         }
     }
 
@@ -115,7 +123,12 @@ impl Tailer {
         let mut first = true;
         loop {
             let stopping = shutdown.load(Ordering::SeqCst);
-            let sum = self.ingester.ingest(&self.logs, self.rotated && first, |_| {})?;
+            let mut sum = self.finish_rotated_away()?;
+            self.hold_current();
+            let live = self.ingester.ingest(&self.logs, self.rotated && first, |_| {})?;
+            sum.lines += live.lines;
+            sum.events += live.events;
+            sum.quarantined += live.quarantined;
             first = false;
             totals.wakeups += 1;
             totals.lines += sum.lines;
@@ -155,5 +168,37 @@ impl Tailer {
         drop(watcher);
         server.stop();
         Ok(totals)
+    }
+
+    /// Reads to its end every held file its log's name no longer points to.
+    fn finish_rotated_away(&mut self) -> Result<crate::ingest::IngestSummary, IngestError> {
+        let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+        let moved: Vec<PathBuf> = self
+            .held
+            .iter()
+            .filter(|(path, f)| std::fs::metadata(path).ok().map(id) != f.metadata().ok().map(id))
+            .map(|(path, _)| path.clone())
+            .collect();
+        let mut sum = crate::ingest::IngestSummary::default();
+        for path in moved {
+            if let Some(f) = self.held.remove(&path) {
+                let r = self.ingester.ingest_open_file(&f, &path, &mut |_| {})?;
+                sum.lines += r.lines;
+                sum.events += r.events;
+                sum.quarantined += r.quarantined;
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Opens (and keeps) the file each log names, where none is held.
+    fn hold_current(&mut self) {
+        for path in &self.logs {
+            if !self.held.contains_key(path) {
+                if let Ok(f) = std::fs::File::open(path) {
+                    self.held.insert(path.clone(), f);
+                }
+            }
+        }
     }
 }
