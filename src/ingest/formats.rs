@@ -33,6 +33,7 @@ pub struct Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     /// Sets a column by name; unknown names are ignored. Numbers that do not parse are an error.
+    #[inline]
     fn set(&mut self, name: &str, value: Cow<'a, str>) -> Result<(), String> {
         // By length first: this runs for every field of every line.
         let slot = match (name.len(), name) {
@@ -191,9 +192,17 @@ pub fn scan_engine<'a>(
             if message_end.is_none() {
                 message_end = Some(tok.saturating_sub(1));
             }
-            let (value, next) = read_value(rest, j + 1)?;
-            on_field(&rest[tok..j], value)?;
-            i = next;
+            let start = j + 1;
+            if b.get(start) == Some(&b'"') {
+                let (value, next) = read_value(rest, start)?;
+                on_field(&rest[tok..j], value)?;
+                i = next;
+            } else {
+                // Unquoted (almost every value): up to the next space.
+                let end = memchr_space(&b[start..]).map_or(b.len(), |n| start + n);
+                on_field(&rest[tok..j], Cow::Borrowed(&rest[start..end]))?;
+                i = end;
+            }
         } else if message_end.is_some() {
             return Err(format!("unexpected text after the fields at column {}", tok + 1));
         } else if b[i] == b'"' {
