@@ -183,10 +183,7 @@ pub fn scan_engine<'a>(
     let mut message_end = None;
     while i < b.len() {
         let tok = i;
-        let mut j = i;
-        while j < b.len() && NAME_BYTE[b[j] as usize] {
-            j += 1;
-        }
+        let j = tok + b[tok..].iter().position(|&c| !NAME_BYTE[c as usize]).unwrap_or(b.len() - tok);
         let is_field = j > tok && j < b.len() && b[j] == b'=' && b[tok].is_ascii_lowercase();
         if is_field {
             if message_end.is_none() {
@@ -270,7 +267,7 @@ fn read_value(s: &str, start: usize) -> Result<(Cow<'_, str>, usize), String> {
 }
 
 fn memchr_space(b: &[u8]) -> Option<usize> {
-    memchr::memchr(b' ', b)
+    b.iter().position(|&c| c == b' ')
 }
 
 fn truncate(s: &str, n: usize) -> &str {
