@@ -12,8 +12,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::formats::Parsed;
 
-/// Distinct names kept in memory for `hit_rows`; past it, hits are stored whole.
-const MAX_NAMES: usize = 1_000_000;
+/// Distinct names (symbols, feature sets, file ids) kept in memory for `hit_rows`: a few MB
+/// at most, so a tailer stays small; past it, hits with new names are stored whole.
+const MAX_NAMES: usize = 100_000;
 
 pub(crate) fn event_rows_schema() -> SchemaRef {
     let s = |n: &str| Field::new(n, DataType::Utf8, true);
@@ -380,6 +381,23 @@ mod tests {
         assert_eq!(f.rows, 5);
         assert_eq!(f.counts.iter().map(|(_, n)| n).sum::<u64>(), 5);
         assert_eq!(names.pending().len(), 2, "AAPL and vwap");
+    }
+
+    #[test]
+    fn past_the_name_limit_hits_with_new_names_are_stored_whole() {
+        let mut names = Names::load((0..MAX_NAMES as i32 - 1).map(|i| (i, format!("S{i}"))));
+        assert_eq!(names.id("vwap"), Some(MAX_NAMES as i32 - 1), "the last free id");
+        assert_eq!(names.id("NEW"), None);
+        let mut b = Batch::new();
+        let mut known = hit(Some("b16c814034a985d8"));
+        known.symbol = Some(Cow::Borrowed("S7"));
+        b.push(&known, "line", "f", Some(0), &mut names, 0, 1);
+        let mut new = hit(Some("b16c814034a985d8"));
+        new.symbol = Some(Cow::Borrowed("NEW"));
+        b.push(&new, "line", "f", Some(0), &mut names, 5, 2);
+        let f = b.finish(&event_rows_schema(), &hit_rows_schema());
+        assert_eq!(f.hit_rows.map(|r| r.num_rows()), Some(1));
+        assert_eq!(f.event_rows.map(|r| r.num_rows()), Some(1));
     }
 
     #[test]
