@@ -108,33 +108,11 @@ pub fn parse_ts_micros(s: &str) -> Option<i64> {
         if i != b.len() && !(i + 1 == b.len() && b[i] == b'Z') {
             return None;
         }
-        if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59 {
-            return None;
-        }
-        let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec;
-        Some(secs * 1_000_000 + frac)
+        let date = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32)?;
+        let t = date.and_hms_opt(h as u32, mi as u32, sec as u32)?;
+        Some(t.and_utc().timestamp() * 1_000_000 + frac)
     })();
     fast.or_else(|| crate::engine::clock::parse_ts(s).map(|t| t.and_utc().timestamp_micros()))
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Bytes that may appear in a field name (`[a-z0-9_]`).
