@@ -199,10 +199,7 @@ impl Ingester {
                 source,
             })?;
         }
-        let dberr = |e: duckdb::Error| IngestError::Db {
-            db: db.to_path_buf(),
-            message: e.to_string(),
-        };
+        let dberr = db_error(db);
         // Only a database that exists can have the old layout (and asking costs ~7 ms).
         let existed = db.exists();
         let conn = Connection::open(db).map_err(|e| {
@@ -528,10 +525,8 @@ impl Ingester {
                 }
             }
             if batch.len() + batch.errors.len() >= CHUNK_ROWS || batch.memory() >= CHUNK_BYTES {
-                if let Err(e) = self.append_chunk(&mut batch) {
-                    self.abort();
-                    return Err(e);
-                }
+                let appended = self.append_chunk(&mut batch);
+                self.or_abort(appended)?;
                 progress(Progress {
                     bytes: reader.position() - reported,
                     lines: line_no - reported_line,
@@ -539,7 +534,8 @@ impl Ingester {
                 (reported, reported_line) = (reader.position(), line_no);
             }
             if pending_lines as usize >= self.batch_lines {
-                let done = self.commit(&mut batch, &mut state, &reader, line_no, &mut report)?;
+                let committed = self.commit(&mut batch, &mut state, &reader, line_no, &mut report);
+                let done = self.or_abort(committed)?;
                 pending_lines = 0;
                 if done {
                     report.status = "stopped (test)".into();
@@ -548,7 +544,8 @@ impl Ingester {
             }
         }
         if pending_lines > 0 {
-            self.commit(&mut batch, &mut state, &reader, line_no, &mut report)?;
+            let committed = self.commit(&mut batch, &mut state, &reader, line_no, &mut report);
+            self.or_abort(committed)?;
         }
         report.bytes = reader.position() - start_offset;
         progress(Progress {
@@ -584,19 +581,13 @@ impl Ingester {
     /// Moves the rows gathered so far into the open transaction (opening it), so memory stays
     /// one chunk whatever the transaction's size. Nothing is visible until [`commit`](Self::commit).
     fn append_chunk(&mut self, batch: &mut Batch) -> Result<(), IngestError> {
-        let dberr = |e: duckdb::Error| IngestError::Db {
-            db: self.db.clone(),
-            message: e.to_string(),
-        };
         let errors = std::mem::take(&mut batch.errors);
         let finished = batch.finish(&self.event_rows, &self.hit_rows);
         if finished.rows == 0 && errors.is_empty() {
             return Ok(());
         }
-        if !self.tx.open {
-            self.conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;
-            self.tx.open = true;
-        }
+        self.begin()?;
+        let dberr = db_error(&self.db);
         for (table, record) in [("event_rows", finished.event_rows), ("hit_rows", finished.hit_rows)] {
             if let Some(record) = record {
                 let mut app = self.conn.appender(table).map_err(dberr)?;
@@ -621,17 +612,30 @@ impl Ingester {
         Ok(())
     }
 
-    /// Rolls back the open transaction (if any) and forgets the names it allocated.
-    fn abort(&mut self) {
-        if self.tx.open {
-            let _ = self.conn.execute_batch("ROLLBACK");
+    /// Opens the transaction if none is open.
+    fn begin(&mut self) -> Result<(), IngestError> {
+        if !self.tx.open {
+            self.conn.execute_batch("BEGIN TRANSACTION").map_err(db_error(&self.db))?;
+            self.tx.open = true;
         }
-        self.tx = Tx::default();
-        self.names.rolled_back();
+        Ok(())
+    }
+
+    /// Passes `result` on; on an error, first rolls back the open transaction (if any) and
+    /// forgets the names it allocated.
+    fn or_abort<T>(&mut self, result: Result<T, IngestError>) -> Result<T, IngestError> {
+        if result.is_err() {
+            if self.tx.open {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            self.tx = Tx::default();
+            self.names.rolled_back();
+        }
+        result
     }
 
     /// Commits the batch and the checkpoint in one transaction. Returns whether a test hook
-    /// says to stop as if killed.
+    /// says to stop as if killed. On an error the caller rolls back ([`or_abort`](Self::or_abort)).
     fn commit(
         &mut self,
         batch: &mut Batch,
@@ -640,27 +644,7 @@ impl Ingester {
         line_no: u64,
         report: &mut FileReport,
     ) -> Result<bool, IngestError> {
-        let result = self.try_commit(batch, state, reader, line_no, report);
-        if result.is_err() {
-            self.abort();
-        }
-        result
-    }
-
-    fn try_commit(
-        &mut self,
-        batch: &mut Batch,
-        state: &mut FileState,
-        reader: &LineReader,
-        line_no: u64,
-        report: &mut FileReport,
-    ) -> Result<bool, IngestError> {
         self.append_chunk(batch)?;
-        let db = self.db.clone();
-        let dberr = |e: duckdb::Error| IngestError::Db {
-            db: db.clone(),
-            message: e.to_string(),
-        };
         let mut next = state.clone();
         next.offset = reader.position();
         next.line_no = line_no;
@@ -670,10 +654,8 @@ impl Ingester {
         if self.faults.fail_commit_after == Some(self.batches) {
             return Err(IngestError::InjectedFailure);
         }
-        if !self.tx.open {
-            self.conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;
-            self.tx.open = true;
-        }
+        self.begin()?;
+        let dberr = db_error(&self.db);
         if !self.names.pending().is_empty() {
             let mut app = self.conn.appender("ingest_names").map_err(dberr)?;
             for (id, name) in self.names.pending() {
@@ -730,6 +712,14 @@ struct Tx {
     rows: u64,
     quarantined: u64,
     counts: HashMap<(String, String), u64>,
+}
+
+/// Maps a DuckDB error on `db` to [`IngestError::Db`].
+fn db_error(db: &Path) -> impl Fn(duckdb::Error) -> IngestError + Copy + '_ {
+    move |e| IngestError::Db {
+        db: db.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 fn prefix(bytes: &[u8]) -> String {
