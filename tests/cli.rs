@@ -11,6 +11,13 @@ fn cachescope() -> Command {
     c
 }
 
+/// `cachescope replay TRACE --config CFG --log DIR/x.log`, ready for more arguments.
+fn replay_with_config(trace: &std::path::Path, cfg: &std::path::Path, dir: &std::path::Path) -> Command {
+    let mut c = cachescope();
+    c.arg("replay").arg(trace).arg("--config").arg(cfg).arg("--log").arg(dir.join("x.log"));
+    c
+}
+
 #[test]
 fn feature_sets_lists_every_builtin_with_its_hash_and_config_overrides_apply() {
     let out = cachescope().args(["feature-sets", "--format", "json"]).output().unwrap();
@@ -40,27 +47,13 @@ fn an_invalid_configuration_is_refused_at_start_naming_the_key() {
     let cfg = dir.path().join("cachescope.toml");
     std::fs::write(&cfg, "[feature_store]\ncache_dir = \"cache\"\ncleanup_threshold = 1.5\n").unwrap();
     std::fs::write(dir.path().join("t.csv"), HEADER).unwrap();
-    let out = cachescope()
-        .arg("replay")
-        .arg(dir.path().join("t.csv"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--log")
-        .arg(dir.path().join("x.log"))
-        .output()
-        .unwrap();
+    let out = replay_with_config(&dir.path().join("t.csv"), &cfg, dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("`cleanup_threshold`") && err.contains("cachescope.toml"), "{err}");
 
     std::fs::write(&cfg, "[feature_store]\ncache_dir = \"cache\"\n").unwrap();
-    let out = cachescope()
-        .arg("replay")
-        .arg(dir.path().join("t.csv"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--log")
-        .arg(dir.path().join("x.log"))
+    let out = replay_with_config(&dir.path().join("t.csv"), &cfg, dir.path())
         .env("FEATURE_CACHE_RETENTION_DAYS", "-3")
         .output()
         .unwrap();
@@ -80,15 +73,7 @@ fn replay_with_a_config_file_uses_its_cache_dir_and_prints_a_summary() {
         [HEADER.to_string(), req("2026-11-26T14:30:00Z", "AAPL", "returns"), req("2026-11-26T14:30:01Z", "AAPL", "returns")].concat(),
     )
     .unwrap();
-    let out = cachescope()
-        .arg("replay")
-        .arg(&trace)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--log")
-        .arg(dir.path().join("x.log"))
-        .output()
-        .unwrap();
+    let out = replay_with_config(&trace, &cfg, dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("requests 2  hits 1  misses 1  hit ratio 50.00% (SLO >= 95%: BREACHED)"), "{text}");

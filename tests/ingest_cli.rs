@@ -20,15 +20,10 @@ fn query_i64(db: &Path, sql: &str) -> i64 {
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
-/// The engine's timestamp of test line `n`.
-fn ts_of(n: u64) -> String {
-    format!("2026-11-26T14:{:02}:{:02}.{:06}Z", (n / 60_000_000) % 60, (n / 1_000_000) % 60, n % 1_000_000)
-}
-
 fn engine_line(n: u64) -> String {
     format!(
         "{} INFO cachescope::engine: Cache MISS for S{} event=miss op=get_or_compute symbol=S{} feature_set=returns key=k{n:010} slot=s{} bytes=10 latency_us=5 reason=new_key outcome=stored\n",
-        ts_of(n),
+        common::engine_ts(n),
         n % 50,
         n % 50,
         n % 7
@@ -39,7 +34,7 @@ fn engine_line(n: u64) -> String {
 fn hit_line(n: u64) -> String {
     format!(
         "{} INFO cachescope::engine: Cache HIT for S{} event=hit op=get_or_compute symbol=S{} feature_set=returns key={n:016x} slot=s{} bytes=10 latency_us=5\n",
-        ts_of(n),
+        common::engine_ts(n),
         n % 50,
         n % 50,
         n % 7

@@ -3,6 +3,8 @@
 //! crashes and restarts, against the real ingester on real files. The table must hold every
 //! line written (except lines destroyed on disk before anyone could read them), once, in order.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -62,10 +64,8 @@ impl World {
         // key that is not 16 hex digits (stored whole in `event_rows`): both tables are checked.
         let key = if n % 3 == 0 { format!("k{n:08}") } else { format!("{n:016x}") };
         format!(
-            "2026-11-26T14:{:02}:{:02}.{:06}Z INFO cachescope::engine: Cache HIT for AAPL event=hit symbol=AAPL feature_set=returns key={key} bytes={n}",
-            (n / 60_000_000) % 60,
-            (n / 1_000_000) % 60,
-            n % 1_000_000
+            "{} INFO cachescope::engine: Cache HIT for AAPL event=hit symbol=AAPL feature_set=returns key={key} bytes={n}",
+            common::engine_ts(n)
         )
     }
 

@@ -1,6 +1,8 @@
 //! `cachescope tail`: follows, serves queries meanwhile, survives rotation, refuses a second
 //! tailer, commits on SIGTERM.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -14,10 +16,8 @@ fn line(n: u64) -> String {
     // Even lines carry engine keys (stored in hit_rows), odd ones other keys (event_rows).
     let key = if n % 2 == 0 { format!("{n:016x}") } else { format!("k{n:08}") };
     format!(
-        "2026-11-26T14:{:02}:{:02}.{:06}Z INFO cachescope::engine: Cache HIT for AAPL event=hit op=get_or_compute symbol=AAPL feature_set=returns key={key} bytes=1 latency_us=1\n",
-        (n / 60_000_000) % 60,
-        (n / 1_000_000) % 60,
-        n % 1_000_000
+        "{} INFO cachescope::engine: Cache HIT for AAPL event=hit op=get_or_compute symbol=AAPL feature_set=returns key={key} bytes=1 latency_us=1\n",
+        common::engine_ts(n)
     )
 }
 

@@ -81,6 +81,11 @@ pub fn read_log(p: &Path) -> Vec<Line> {
 }
 
 /// `ts,request,SYM,FS,day`.
+/// The engine-format timestamp of test line `n` (microseconds after 2026-11-26T14:00:00Z).
+pub fn engine_ts(n: u64) -> String {
+    format!("2026-11-26T14:{:02}:{:02}.{:06}Z", (n / 60_000_000) % 60, (n / 1_000_000) % 60, n % 1_000_000)
+}
+
 pub fn req(ts: &str, sym: &str, fs: &str) -> String {
     format!("{ts},request,{sym},{fs},{},{},\n", DAY.0, DAY.1)
 }
