@@ -26,7 +26,7 @@ use source::{Item, LineReader};
 /// Lines per transaction (about ten seconds of work). Memory does not grow with it: rows
 /// move into the open transaction in chunks, DuckDB writes full row groups to the file as
 /// they fill and spills the rest beyond its memory limit. Fewer, larger transactions leave
-/// fewer part-filled row groups for DuckDB to rewrite: 10M lines took 11-13 s in
+/// fewer part-filled row groups for DuckDB to rewrite: 10M lines took 10.9-13.7 s in
 /// transactions of 1M lines, 9.2-10.4 s in 4M, 8.3-8.5 s in one.
 pub const DEFAULT_BATCH_LINES: usize = 10_000_000;
 /// Rows gathered before they move into the open transaction.
