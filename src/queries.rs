@@ -11,6 +11,10 @@ pub const MANIFEST_LOAD: &str = include_str!("../queries/manifest_load.sql");
 pub const SYMBOLS_LOAD: &str = include_str!("../queries/symbols_load.sql");
 /// Keys and bytes per state.
 pub const MANIFEST_SUMMARY: &str = include_str!("../queries/manifest_summary.sql");
+/// Attaches the events database for writing, with the ingester's storage options.
+pub const INGEST_ATTACH: &str = include_str!("../queries/ingest_attach.sql");
+/// Makes the attached events database a connection's default.
+pub const INGEST_USE: &str = include_str!("../queries/ingest_use.sql");
 /// Creates the events database's tables and views.
 pub const EVENTS_SCHEMA: &str = include_str!("../queries/schema.sql");
 /// Whether the database has the old layout (`events` a table).

@@ -370,3 +370,33 @@ fn a_database_of_the_old_layout_is_upgraded_and_keeps_its_rows() {
     let out = cachescope().args(["report", "--db"]).arg(&db).args(["--format", "json"]).output().unwrap();
     assert!(out.status.success(), "a report reads the upgraded database: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn rows_are_written_in_row_groups_of_64k_and_read_back_whole() {
+    // queries/ingest_attach.sql: the ingester writes row groups of 65,536 rows (DuckDB's
+    // default is 122,880), and an ordinary `duckdb` open reads them back.
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("rg.duckdb");
+    let log = d.path().join("app.log");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
+    for n in 0..150_000u64 {
+        f.write_all(if n % 10 == 0 { engine_line(n) } else { hit_line(n) }.as_bytes()).unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let largest = |table: &str| {
+        query_i64(
+            &db,
+            &format!(
+                "SELECT max(n) FROM (SELECT row_group_id, sum(count) AS n FROM pragma_storage_info('{table}')
+                 WHERE column_id = 0 AND segment_type <> 'VALIDITY' GROUP BY ALL)"
+            ),
+        )
+    };
+    let hits = largest("hit_rows");
+    assert!(hits > 30_000 && hits <= 65_536, "135,000 hits in row groups of at most 64k rows, not {hits}");
+    assert_eq!(largest("event_rows"), 15_000, "all 15,000 misses in one row group");
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 150_000);
+    assert_eq!(query_i64(&db, "SELECT count(DISTINCT line_no) FROM events WHERE line_no BETWEEN 1 AND 150000"), 150_000);
+}

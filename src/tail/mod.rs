@@ -75,10 +75,7 @@ impl Tailer {
 
     /// Runs until `shutdown` is set; `report` sees the totals after every commit.
     pub fn run(mut self, shutdown: &AtomicBool, mut report: impl FnMut(&TailTotals)) -> Result<TailTotals, TailError> {
-        let conn = self.ingester.connection().try_clone().map_err(|e| IngestError::Db {
-            db: self.db.clone(),
-            message: e.to_string(),
-        })?;
+        let conn = self.ingester.query_connection()?;
         let server = QueryServer::start(&self.db, conn)?;
         let (tx, rx) = mpsc::channel::<()>();
         // Only changes to the logs (and their rotated siblings) wake us: not our own reads,
