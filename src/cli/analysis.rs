@@ -1,0 +1,193 @@
+//! `sql`, `report`, `incident` and `slo`: the glue from the command line to [`crate::query`],
+//! [`crate::analysis`] and [`crate::report`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::{parse_time, ReportFormat, SqlFormat, UsageError};
+
+pub(super) fn cmd_sql(query: Option<String>, db: Option<PathBuf>, format: SqlFormat, schema: bool) -> anyhow::Result<()> {
+    use crate::query;
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let sql = match (schema, query) {
+        (true, _) => query::SCHEMA_SQL.to_string(),
+        (false, Some(q)) => q,
+        (false, None) => anyhow::bail!(UsageError("give a query, or --schema to list the tables and views".into())),
+    };
+    let r = query::query(&db, &sql)?;
+    match format {
+        SqlFormat::Table => print!("{}", query::render_table(&r)),
+        SqlFormat::Csv => print!("{}", query::render_csv(&r)?),
+        SqlFormat::Json => {
+            let objs: Vec<serde_json::Map<String, serde_json::Value>> = r
+                .rows
+                .iter()
+                .map(|row| r.columns.iter().cloned().zip(row.iter().cloned()).collect())
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&objs)?);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn parse_duration(v: &str) -> anyhow::Result<chrono::Duration> {
+    let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: i64 = num.parse().map_err(|_| UsageError(format!("--since `{v}` is not a duration like 24h, 90m or 7d")))?;
+    Ok(match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" => chrono::Duration::minutes(n),
+        "h" | "" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => anyhow::bail!(UsageError(format!("--since `{v}`: unit must be s, m, h or d"))),
+    })
+}
+
+pub(super) fn period_of(db: &crate::query::Session, since: Option<String>, from: Option<String>, until: Option<String>) -> anyhow::Result<crate::analysis::Period> {
+    use crate::analysis::{data_range, Period};
+    let now = chrono::Utc::now().naive_utc();
+    if let Some(s) = since {
+        return Ok(Period { from: now - parse_duration(&s)?, until: now });
+    }
+    let range = data_range(db)?;
+    let from = match from {
+        Some(f) => parse_time("--from", &f)?,
+        None => range.map(|r| r.from).unwrap_or(now),
+    };
+    let until = match until {
+        Some(u) => parse_time("--until", &u)?,
+        None => range.map(|r| r.until).unwrap_or(now),
+    };
+    if until <= from {
+        anyhow::bail!(UsageError("the period is empty: --until must be after --from".into()));
+    }
+    Ok(Period { from, until })
+}
+
+pub(super) fn write_or_print(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// Exit code of `report --fail-on-breach` when the SLO was breached.
+pub const EXIT_SLO_BREACHED: u8 = 4;
+
+/// The SLO was breached (for `--fail-on-breach`).
+#[derive(Debug, thiserror::Error)]
+#[error("the SLO was breached in the period ({0} minutes below target)")]
+pub struct SloBreached(pub i64);
+
+pub(super) fn cmd_report(
+    db: Option<PathBuf>,
+    since: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+    format: ReportFormat,
+    out: Option<PathBuf>,
+    fail_on_breach: bool,
+) -> anyhow::Result<()> {
+    use crate::{analysis, report};
+    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
+    let period = period_of(&db, since, from, until)?;
+    let r = analysis::report(&db, period)?;
+    let text = match format {
+        ReportFormat::Md => report::report_markdown(&r)?,
+        ReportFormat::Json => report::report_json(&r) + "\n",
+        ReportFormat::Html => report::report_html(&r)?,
+    };
+    write_or_print(out.as_deref(), &text)?;
+    if fail_on_breach && r.slo.status == "breached" {
+        return Err(SloBreached(r.slo.breach_minutes).into());
+    }
+    Ok(())
+}
+
+pub(super) fn cmd_incident(
+    db: Option<PathBuf>,
+    from: Option<String>,
+    to: Option<String>,
+    last_alert: bool,
+    format: ReportFormat,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use crate::{analysis, report};
+    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
+    let period = if last_alert {
+        analysis::last_alert(&db)?
+    } else {
+        let (f, t) = (from.unwrap_or_default(), to.unwrap_or_default());
+        crate::analysis::Period { from: parse_time("--from", &f)?, until: parse_time("--to", &t)? }
+    };
+    let inc = analysis::incident(&db, period)?;
+    match format {
+        ReportFormat::Html => write_or_print(out.as_deref(), &report::incident_html(&inc)?),
+        ReportFormat::Json => write_or_print(out.as_deref(), &(serde_json::to_string_pretty(&inc)? + "\n")),
+        ReportFormat::Md => {
+            let chart = match &out {
+                Some(p) => {
+                    let svg = p.with_extension("svg");
+                    std::fs::write(&svg, report::chart_svg(&inc.report)?).with_context(|| format!("writing {}", svg.display()))?;
+                    svg.file_name().map(|n| n.to_string_lossy().to_string())
+                }
+                None => None,
+            };
+            write_or_print(out.as_deref(), &report::incident_markdown(&inc, chart.as_deref())?)
+        }
+    }
+}
+
+pub(super) fn cmd_slo(db: Option<PathBuf>, at: Option<String>, json: bool) -> anyhow::Result<()> {
+    use crate::analysis;
+    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
+    let at = match at {
+        Some(a) => parse_time("--at", &a)?,
+        None => analysis::data_range(&db)?.map(|r| r.until).unwrap_or_else(|| chrono::Utc::now().naive_utc()),
+    };
+    let r = analysis::report(&db, analysis::Period { from: at - chrono::Duration::hours(6), until: at })?;
+    let ratio_5m = r.timeline.iter().rev().find_map(|p| p.hit_ratio);
+    let states: Vec<serde_json::Value> = ["FeatureStoreHitRatioLow", "FeatureStoreHitRatioCritical"]
+        .iter()
+        .map(|name| {
+            // The state at `at`: firing between firing and resolution, pending before firing.
+            let ts = |x: &Option<String>| x.as_deref().and_then(crate::engine::clock::parse_ts);
+            let mut state = ("inactive", None);
+            for a in r.alerts.iter().filter(|a| a.alert == *name) {
+                let (p, f, e) = (ts(&a.pending_since), ts(&a.start), ts(&a.end));
+                let open = e.is_none_or(|e| e > at);
+                if f.is_some_and(|f| f <= at) && open {
+                    state = ("firing", a.start.clone());
+                } else if p.is_some_and(|p| p <= at) && f.is_none_or(|f| f > at) && open {
+                    state = ("pending", a.pending_since.clone());
+                }
+            }
+            serde_json::json!({"alert": name, "state": state.0, "since": state.1})
+        })
+        .collect();
+    let v = serde_json::json!({
+        "at": crate::engine::clock::fmt_ts(at),
+        "hit_ratio_5m": ratio_5m,
+        "slo_target": r.slo.target,
+        "alerts": states,
+        "error_budget": r.error_budget,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("at {}: 5-minute hit ratio {} (SLO >= {:.0}%)", v["at"].as_str().unwrap_or(""),
+            ratio_5m.map(|x| format!("{:.2}%", x * 100.0)).unwrap_or_else(|| "n/a (no traffic)".into()), r.slo.target * 100.0);
+        for s in &states {
+            println!("  {:<30} {}{}", s["alert"].as_str().unwrap_or(""), s["state"].as_str().unwrap_or(""),
+                s["since"].as_str().map(|x| format!(" since {x}")).unwrap_or_default());
+        }
+        let b = &r.error_budget;
+        println!("  error budget ({} days): {} of {:.0} allowed misses used, {} remaining",
+            b.window_days, b.window_misses, b.allowed_misses,
+            b.remaining.map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "n/a".into()));
+    }
+    Ok(())
+}

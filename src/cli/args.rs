@@ -1,0 +1,272 @@
+//! The command line's clap types: every subcommand, flag and default. Nothing else in the
+//! crate depends on clap.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "cachescope", version, about = "Feature-store cache engine, and the facts behind its cache misses")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The logs to read and how (shared by `ingest` and `tail`).
+#[derive(Debug, clap::Args)]
+pub struct LogSources {
+    /// Log files (plain, .gz or .zst).
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+    /// Events database (default: $CACHESCOPE_DB, else ~/.local/share/cachescope/events.duckdb).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Also backfill each log's rotated archives (NAME.1, NAME.2.gz, NAME.3.zst, ...); `tail`
+    /// does it once at start.
+    #[arg(long)]
+    pub rotated: bool,
+    /// Read every file with this format instead of detecting it (engine, python, json, or a
+    /// --format-file's name).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// A user-defined format (TOML of named-capture regexes); may be repeated.
+    #[arg(long = "format-file")]
+    pub format_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheOp {
+    /// Emergency cache warming: compute and store what is not cached yet.
+    Warm {
+        /// Comma-separated symbols, e.g. AAPL,GOOGL,MSFT,TSLA.
+        #[arg(long, value_delimiter = ',', required = true)]
+        symbols: Vec<String>,
+        /// Comma-separated feature sets (default: all).
+        #[arg(long, value_delimiter = ',')]
+        feature_sets: Vec<String>,
+        /// START..END in RFC 3339 (default: yesterday's 09:30-16:00 New York session).
+        #[arg(long)]
+        range: Option<String>,
+        /// Market data from a directory of SYMBOL.parquet files (default: the synthetic source).
+        #[arg(long)]
+        market_data: Option<PathBuf>,
+    },
+    /// Remove cache files older than retention_days (what feature-cache-cleanup.timer runs).
+    Cleanup {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Back up the manifest, then rebuild it from the cache files' footers.
+    RebuildManifest,
+    /// Files, bytes, capacity and what the manifest remembers.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum ReportFormat {
+    Md,
+    Json,
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a CSV trace through the real engine on a virtual clock and summarise hits and misses.
+    Replay {
+        /// The trace (docs/trace-format.md).
+        trace: PathBuf,
+        /// Engine configuration (cachescope.toml). Without it: defaults, with a temporary cache
+        /// directory that is removed afterwards.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Cache directory (overrides the configuration's; kept after the replay).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// The engine log to write (truncated first).
+        #[arg(long)]
+        log: PathBuf,
+        /// Seed of the synthetic market data.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write the final metrics (Prometheus text format) here.
+        #[arg(long)]
+        metrics_out: Option<PathBuf>,
+        /// Serve /metrics while replaying, e.g. `127.0.0.1:9187` (`:9187` binds 127.0.0.1).
+        #[arg(long, value_parser = parse_addr)]
+        metrics_addr: Option<std::net::SocketAddr>,
+        /// Reproducible log: modelled latencies, the cache directory shown as /mnt/feature_cache,
+        /// the lock helper's PID as 4242.
+        #[arg(long)]
+        deterministic: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Generate a scenario's trace, replay it through the real engine, write the log, the
+    /// metrics and the ground truth (scenario.json).
+    Simulate {
+        /// steady, new_symbols, invalidation_storm, config_change, thrashing, retention,
+        /// disk_full, memory_pressure, manifest_outage, external_deletion or mixed_day.
+        #[arg(long)]
+        scenario: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// 1 = 20 minutes at about 4 requests/s; 20 = a whole day at about 80 requests/s.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Ingest log files into the events database, exactly once, from where the last run stopped.
+    Ingest {
+        #[command(flatten)]
+        src: LogSources,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = crate::ingest::DEFAULT_BATCH_LINES)]
+        batch_lines: usize,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow log files into the events database (inotify, with a periodic re-scan), serving
+    /// queries from other `cachescope` commands meanwhile. SIGTERM or Ctrl-C commits and exits.
+    Tail {
+        #[command(flatten)]
+        src: LogSources,
+        /// Re-scan the files at least this often (milliseconds), whatever inotify says.
+        #[arg(long, default_value_t = 1000)]
+        rescan_ms: u64,
+        /// Serve /metrics here: featurestore_* series derived from the logs and the tailer's
+        /// health (`:9188` binds 127.0.0.1).
+        #[arg(long, value_parser = parse_addr)]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// Run a read-only SQL query over the events database (through `tail` when it holds it).
+    Sql {
+        /// The query (SELECT, WITH, FROM, DESCRIBE, ...).
+        query: Option<String>,
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlFormat,
+        /// List the tables and views with their columns.
+        #[arg(long)]
+        schema: bool,
+    },
+    /// The cron report: requests, hit ratio and SLO status, error budget, misses by cause,
+    /// episodes, alert periods.
+    Report {
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// The last DURATION before now (e.g. 24h, 90m, 7d).
+        #[arg(long, conflicts_with_all = ["from", "until"])]
+        since: Option<String>,
+        /// Start (RFC 3339); without --since/--from: the whole database.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (RFC 3339, exclusive; default: now, or the end of the data).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// Write to FILE instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit with code 4 when the SLO was breached in the period.
+        #[arg(long)]
+        fail_on_breach: bool,
+    },
+    /// The post-incident root-cause summary (Markdown with an SVG chart beside it, or HTML).
+    Incident {
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long, required_unless_present = "last_alert", requires = "to")]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// The last alert that fired, from 5 minutes before it went pending to its resolution.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        last_alert: bool,
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// Write to FILE (with Markdown, the chart goes to FILE's name with .svg).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The SLO status at a moment (default: the latest data): 5-minute hit ratio, alert states,
+    /// error budget remaining.
+    Slo {
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// The moment (RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The main job on an embedded default: simulate `mixed_day`, ingest it, print the report,
+    /// write the incident summary.
+    Demo {
+        /// Where to write everything (default: a new temporary directory, kept).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Cache operations on a feature store's cache directory (what the runbook does by hand).
+    Cache {
+        #[command(subcommand)]
+        op: CacheOp,
+        /// Engine configuration (cachescope.toml; else $CACHESCOPE_CONFIG, ./cachescope.toml, defaults).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// Append the engine's log lines to this file (default: not logged).
+        #[arg(long, global = true)]
+        log: Option<PathBuf>,
+    },
+    /// The runbook's health checks in one command: disk, manifest (health, lock holder,
+    /// agreement with the files), retention, capacity, memory, and the events database's SLO
+    /// figures. Exit code 0 all ok, 1 a warning, 2 a failure.
+    Doctor {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Events database for the SLO checks.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// List the built-in feature sets with their configuration and its hash.
+    FeatureSets {
+        /// Configuration whose `[feature_sets.*]` overrides apply.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// (internal) Hold the manifest's lock until stdin closes; used by `replay` for `lock_manifest`.
+    #[command(name = "__hold-manifest-lock", hide = true)]
+    HoldManifestLock { manifest: PathBuf },
+}
+
+/// `HOST:PORT`, or `:PORT` for 127.0.0.1.
+pub(super) fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    let full = if s.starts_with(':') { format!("127.0.0.1{s}") } else { s.to_string() };
+    full.parse().map_err(|_| format!("`{s}` is not HOST:PORT (e.g. 127.0.0.1:9187)"))
+}

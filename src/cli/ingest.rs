@@ -1,0 +1,107 @@
+//! `ingest` and `tail`: the glue from the command line to [`crate::ingest`] and [`crate::tail`].
+
+use std::path::{Path, PathBuf};
+
+use super::LogSources;
+
+static SHUTDOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SHUTDOWN.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub(super) fn open_ingester(db: &Path, format: Option<&str>, format_files: &[PathBuf]) -> anyhow::Result<crate::ingest::Ingester> {
+    use crate::ingest::formats::{Formats, RegexFormat};
+    let custom = format_files
+        .iter()
+        .map(|p| RegexFormat::from_toml(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ing = crate::ingest::Ingester::open(db, Formats::with_custom(custom))?;
+    if let Some(f) = format {
+        ing.force_format(f)?;
+    }
+    Ok(ing)
+}
+
+pub(super) fn cmd_tail(src: LogSources, rescan_ms: u64, metrics_addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    let LogSources { logs, db, rotated, format, format_files } = src;
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let ing = open_ingester(&db, format.as_deref(), &format_files)?;
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+    eprintln!(
+        "cachescope tail: following {} file(s) into {} (queries: {}); Ctrl-C or SIGTERM to stop",
+        logs.len(),
+        db.display(),
+        crate::query::socket_path(&db).display()
+    );
+    let mut tailer = crate::tail::Tailer::new(ing, db.clone(), logs, rotated, std::time::Duration::from_millis(rescan_ms.max(10)));
+    let _exporter = match metrics_addr {
+        Some(addr) => {
+            let m = crate::tail::metrics::TailMetrics::new();
+            let enc = m.clone();
+            let ex = crate::engine::MetricsExporter::start_with(move || enc.encode(), addr)?;
+            eprintln!("cachescope tail: metrics on http://{}/metrics", ex.addr());
+            tailer = tailer.with_metrics(m);
+            Some(ex)
+        }
+        None => None,
+    };
+    let totals = tailer.run(&SHUTDOWN, |_| {})?;
+    println!(
+        "tail stopped: {} lines ingested ({} events, {} quarantined) in {} passes; everything read was committed",
+        totals.lines, totals.events, totals.quarantined, totals.wakeups
+    );
+    Ok(())
+}
+
+/// Exit code when ingestion finished but quarantined lines or skipped files need a look.
+pub const EXIT_INGEST_PARTIAL: u8 = 3;
+
+pub(super) fn cmd_ingest(src: LogSources, batch_lines: usize, json: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let LogSources { logs, db, rotated, format, format_files } = src;
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    let mut ing = open_ingester(&db, format.as_deref(), &format_files)?;
+    ing.set_batch_lines(batch_lines);
+    let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let started = std::time::Instant::now();
+    let mut lines = 0u64;
+    let sum = ing.ingest(&logs, rotated, |p| {
+        if let Some(b) = &bar {
+            lines += p.lines;
+            b.inc(p.bytes);
+            let rate = lines as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            b.set_message(format!("{lines} lines, {rate:.0} lines/s"));
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sum)?);
+    } else {
+        println!("{}", sum.line());
+        println!("database: {}", db.display());
+    }
+    if sum.quarantined > 0 || sum.files.iter().any(|f| !matches!(f.status.as_str(), "read" | "up to date" | "waiting for a first line")) {
+        return Err(PartialIngest(sum.quarantined, sum.unrecognized().len()).into());
+    }
+    Ok(())
+}
+
+/// Ingestion finished, but not everything became events.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} lines quarantined (see table ingest_errors), {1} files in no known format")]
+pub struct PartialIngest(pub u64, pub usize);
