@@ -141,18 +141,24 @@ impl EpisodeKind {
     }
 }
 
-/// One injected episode, as planned by the generator.
-#[derive(Debug, Clone)]
-pub struct PlannedEpisode {
-    pub kind: EpisodeKind,
-    pub start: NaiveDateTime,
-    pub end: NaiveDateTime,
+/// What an episode touched: planned by the generator, reported in `scenario.json`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Touched {
     /// Symbols it touched (empty: not symbol-specific).
     pub symbols: Vec<String>,
     /// Feature sets it touched (empty: all).
     pub feature_sets: Vec<String>,
     /// Requests whose cache files it touched (`SYMBOL/feature_set/start/end`).
     pub requests: Vec<String>,
+}
+
+/// One injected episode, as planned by the generator.
+#[derive(Debug, Clone)]
+pub struct PlannedEpisode {
+    pub kind: EpisodeKind,
+    pub start: NaiveDateTime,
+    pub end: NaiveDateTime,
+    pub touched: Touched,
 }
 
 /// An episode in `scenario.json`.
@@ -172,9 +178,8 @@ pub struct EpisodeTruth {
     /// `start` to 15 minutes after `injected_end`.
     pub misses: u64,
     pub last_miss: Option<String>,
-    pub symbols: Vec<String>,
-    pub feature_sets: Vec<String>,
-    pub requests: Vec<String>,
+    #[serde(flatten)]
+    pub touched: Touched,
 }
 
 /// `scenario.json`.
@@ -430,9 +435,7 @@ pub fn generate(scenario: Scenario, seed: u64, scale: f64) -> Result<Generated, 
             kind,
             start: s,
             end: e,
-            symbols: vec![],
-            feature_sets: vec![],
-            requests: vec![],
+            touched: Touched::default(),
         };
         match kind {
             EpisodeKind::NewSymbols => {
@@ -445,7 +448,7 @@ pub fn generate(scenario: Scenario, seed: u64, scale: f64) -> Result<Generated, 
                         g.push(ts, format!("request,{sym},{set},{},{},", ranges[0].0, ranges[0].1));
                     }
                 }
-                ep.symbols = newcomers.clone();
+                ep.touched.symbols = newcomers.clone();
                 universe.extend(newcomers.iter().cloned());
             }
             EpisodeKind::InvalidationStorm => {
@@ -456,11 +459,11 @@ pub fn generate(scenario: Scenario, seed: u64, scale: f64) -> Result<Generated, 
                     let ts = s + Duration::milliseconds(g.rng.random_range(0..60_000));
                     g.push(ts, format!("market_data_update,{sym},,,,"));
                 }
-                ep.symbols = touched;
+                ep.touched.symbols = touched;
             }
             EpisodeKind::ConfigChange => {
                 g.push(s, "config_change,,volatility,,,window=30".into());
-                ep.feature_sets = vec!["volatility".into()];
+                ep.touched.feature_sets = vec!["volatility".into()];
             }
             EpisodeKind::Thrashing => {
                 let (ws, _) = working_set(s, &recent);
@@ -490,9 +493,9 @@ pub fn generate(scenario: Scenario, seed: u64, scale: f64) -> Result<Generated, 
                     g.push(s + Duration::seconds(5 + i as i64), format!("market_data_update,{sym},,,,"));
                 }
                 g.op(e, off.0, off.1);
-                ep.symbols = popular.clone();
+                ep.touched.symbols = popular.clone();
                 if kind == EpisodeKind::MemoryPressure {
-                    ep.feature_sets = vec!["multi_horizon".into()];
+                    ep.touched.feature_sets = vec!["multi_horizon".into()];
                 }
             }
             EpisodeKind::ManifestOutage => {
@@ -506,10 +509,10 @@ pub fn generate(scenario: Scenario, seed: u64, scale: f64) -> Result<Generated, 
                     if g.unit() < 0.4 {
                         let ts = s + Duration::milliseconds(g.rng.random_range(0..30_000));
                         g.push(ts, format!("delete_file,{sym},{},{},{},", SETS[f].0, ranges[r].0, ranges[r].1));
-                        ep.requests.push(format!("{sym}/{}/{}/{}", SETS[f].0, ranges[r].0, ranges[r].1));
+                        ep.touched.requests.push(format!("{sym}/{}/{}/{}", SETS[f].0, ranges[r].0, ranges[r].1));
                     }
                 }
-                ep.requests.sort();
+                ep.touched.requests.sort();
             }
         }
         episodes.push(ep);
@@ -648,8 +651,8 @@ fn read_misses(log: &Path) -> Result<Vec<Miss>, SimError> {
 
 fn episode_truth(e: &PlannedEpisode, misses: &[Miss]) -> EpisodeTruth {
     let horizon = e.end + Duration::minutes(15);
-    let syms: BTreeSet<&str> = e.symbols.iter().map(String::as_str).collect();
-    let sets: BTreeSet<&str> = e.feature_sets.iter().map(String::as_str).collect();
+    let syms: BTreeSet<&str> = e.touched.symbols.iter().map(String::as_str).collect();
+    let sets: BTreeSet<&str> = e.touched.feature_sets.iter().map(String::as_str).collect();
     let mut times: Vec<NaiveDateTime> = misses
         .iter()
         .filter(|m| m.ts >= e.start && m.ts <= horizon)
@@ -671,9 +674,7 @@ fn episode_truth(e: &PlannedEpisode, misses: &[Miss]) -> EpisodeTruth {
         reasons: e.kind.reasons().iter().map(|r| r.to_string()).collect(),
         misses: times.len() as u64,
         last_miss: times.last().map(|t| fmt_ts(*t)),
-        symbols: e.symbols.clone(),
-        feature_sets: e.feature_sets.clone(),
-        requests: e.requests.clone(),
+        touched: e.touched.clone(),
     }
 }
 
