@@ -162,6 +162,8 @@ fn python_and_json_logs_are_recognised_and_unknown_files_reported() {
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("junk.bin: no known format"), "{text}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("junk.bin (no known format)") && err.contains("--format-file"), "the error says what to do: {err}");
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python'"), 4);
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python' AND event = 'miss' AND symbol = 'AAPL'"), 1);
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python' AND event = 'compute_failed'"), 1);
@@ -285,6 +287,8 @@ fn a_missing_or_empty_file_is_reported_and_the_others_are_read() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("gone.log: vanished"), "{text}");
     assert!(text.contains("empty.log: waiting for a first line"), "{text}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("1 file(s) not read: ") && err.contains("gone.log (vanished)"), "the error names the file: {err}");
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 2);
 }
 

@@ -95,13 +95,40 @@ pub(super) fn cmd_ingest(src: LogSources, batch_lines: usize, json: bool) -> any
         println!("{}", sum.line());
         println!("database: {}", db.display());
     }
-    if sum.quarantined > 0 || sum.files.iter().any(|f| !matches!(f.status.as_str(), "read" | "up to date" | "waiting for a first line")) {
-        return Err(PartialIngest(sum.quarantined, sum.unrecognized().len()).into());
+    let unread: Vec<String> = sum
+        .files
+        .iter()
+        .filter(|f| !matches!(f.status.as_str(), "read" | "up to date" | "waiting for a first line"))
+        .map(|f| format!("{} ({})", f.path, f.status))
+        .collect();
+    if sum.quarantined > 0 || !unread.is_empty() {
+        return Err(PartialIngest { quarantined: sum.quarantined, unread }.into());
     }
     Ok(())
 }
 
 /// Ingestion finished, but not everything became events.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} lines quarantined (see table ingest_errors), {1} files in no known format")]
-pub struct PartialIngest(pub u64, pub usize);
+#[derive(Debug)]
+pub struct PartialIngest {
+    pub quarantined: u64,
+    /// Files not read, with why (`vanished`, `no known format`, ...).
+    pub unread: Vec<String>,
+}
+
+impl std::fmt::Display for PartialIngest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.quarantined > 0 {
+            parts.push(format!("{} lines quarantined (see table ingest_errors)", self.quarantined));
+        }
+        if !self.unread.is_empty() {
+            parts.push(format!("{} file(s) not read: {}", self.unread.len(), self.unread.join(", ")));
+        }
+        if self.unread.iter().any(|u| u.ends_with("(no known format)")) {
+            parts.push("name the format of the others with --format or a --format-file".into());
+        }
+        write!(f, "{}", parts.join("; "))
+    }
+}
+
+impl std::error::Error for PartialIngest {}

@@ -32,10 +32,27 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text an outer
+/// message already quotes (most of ours end with `: {source}`).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn exit_code(e: &anyhow::Error) -> u8 {
@@ -158,3 +175,21 @@ pub(super) fn parse_time(flag: &str, v: &str) -> anyhow::Result<chrono::NaiveDat
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let e = anyhow::Error::new(crate::ingest::IngestError::CreateDir { path: "/proc/nope".into(), source: io })
+            .context("opening the events database");
+        let text = describe(&e);
+        assert_eq!(text.matches("No such file or directory").count(), 1, "{text}");
+        assert!(text.starts_with("opening the events database: cannot create /proc/nope"), "{text}");
+        // A cause that adds something is kept.
+        let e = anyhow::anyhow!("disk full").context("committing batch 3");
+        assert_eq!(describe(&e), "committing batch 3: disk full");
+    }
+}

@@ -47,6 +47,8 @@ pub enum IngestError {
     Db { db: PathBuf, message: String },
     #[error("reading {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot create {path}, the events database's directory: {source}; check the path given to --db (or CACHESCOPE_DB)")]
+    CreateDir { path: PathBuf, source: std::io::Error },
     #[error("unknown format `{0}` (engine, python, json, or the name in a --format-file)")]
     UnknownFormat(String),
     #[error("injected commit failure (test)")]
@@ -196,7 +198,7 @@ impl Ingester {
     /// Opens (creating) the events database.
     pub fn open(db: &Path, formats: Formats) -> Result<Ingester, IngestError> {
         if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| IngestError::Io {
+            std::fs::create_dir_all(dir).map_err(|source| IngestError::CreateDir {
                 path: dir.to_path_buf(),
                 source,
             })?;
