@@ -111,10 +111,6 @@ pub struct IngestSummary {
 }
 
 impl IngestSummary {
-    /// Files no format recognised.
-    pub fn unrecognized(&self) -> Vec<&FileReport> {
-        self.files.iter().filter(|f| f.status == "no known format").collect()
-    }
     /// The one-line summary for logs and cron mail.
     pub fn line(&self) -> String {
         let rate = if self.elapsed_s > 0.0 { self.lines as f64 / self.elapsed_s } else { 0.0 };
