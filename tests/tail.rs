@@ -95,6 +95,14 @@ fn tail_follows_serves_queries_and_commits_on_sigterm() {
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8(second.stderr).unwrap();
     assert!(err.contains(&format!("PID {}", child.id())), "{err}");
+    // Its spills go next to the database, as DuckDB's own default for a database file.
+    let tmp = Command::new(bin())
+        .args(["sql", "--format", "csv", "--db"])
+        .arg(&db)
+        .arg("SELECT current_setting('temp_directory') AS t")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(tmp.stdout).unwrap().lines().nth(1), Some(format!("{}.tmp", db.display()).as_str()));
     // Writes are refused through the socket too.
     let del = Command::new(bin()).args(["sql", "--db"]).arg(&db).arg("DELETE FROM events").output().unwrap();
     assert_eq!(del.status.code(), Some(2));

@@ -218,7 +218,10 @@ impl Ingester {
             db: db.to_path_buf(),
             message: "the path is not valid UTF-8; give the database a UTF-8 path".into(),
         })?;
-        let conn = Connection::open_in_memory().map_err(dberr)?;
+        // Spills go where DuckDB puts them for a database file, `<db>.tmp/`: an in-memory
+        // connection would use `.tmp/` in the working directory (cron's may be `/`).
+        let config = duckdb::Config::default().with("temp_directory", format!("{path}.tmp")).map_err(dberr)?;
+        let conn = Connection::open_in_memory_with_flags(config).map_err(dberr)?;
         conn.execute(queries::INGEST_ATTACH, [path]).map_err(locked)?;
         conn.execute_batch(queries::INGEST_USE).map_err(dberr)?;
         // One transaction for the schema: one commit instead of one per statement.
