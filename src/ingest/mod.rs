@@ -32,7 +32,7 @@ pub const DEFAULT_BATCH_LINES: usize = 10_000_000;
 /// Rows gathered before they move into the open transaction. Each move is a query DuckDB
 /// plans anew (~0.5 ms), so fewer, larger moves are faster: 16k-row chunks cost 4-5% of a
 /// catch-up ingest. Memory is bounded by [`CHUNK_BYTES`] whatever this is, but larger chunks
-/// raise the peak (a 10M-line backlog: 147 MB against 136 MB with 16k rows), so a tailer,
+/// raise the peak (a 10M-line backlog: 141-153 MB against 134-136 MB with 16k rows), so a tailer,
 /// whose budget is 150 MB, uses [`SMALL_CHUNK_ROWS`] ([`Ingester::set_small_chunks`]).
 pub const CHUNK_ROWS: usize = 122_880;
 /// Rows per chunk for a long-running process with a memory budget.
