@@ -766,7 +766,8 @@ fn prefix(bytes: &[u8]) -> String {
 }
 
 impl IngestSummary {
-    fn add(&mut self, r: FileReport) {
+    /// Counts a file's report in.
+    pub(crate) fn add(&mut self, r: FileReport) {
         self.lines += r.lines;
         self.events += r.events;
         self.quarantined += r.quarantined;

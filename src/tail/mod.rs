@@ -126,9 +126,7 @@ impl Tailer {
             let mut sum = self.finish_rotated_away()?;
             self.hold_current();
             let live = self.ingester.ingest(&self.logs, self.rotated && first, |_| {})?;
-            sum.lines += live.lines;
-            sum.events += live.events;
-            sum.quarantined += live.quarantined;
+            live.files.into_iter().for_each(|r| sum.add(r));
             first = false;
             totals.wakeups += 1;
             totals.lines += sum.lines;
@@ -182,10 +180,7 @@ impl Tailer {
         let mut sum = crate::ingest::IngestSummary::default();
         for path in moved {
             if let Some(f) = self.held.remove(&path) {
-                let r = self.ingester.ingest_open_file(&f, &path, &mut |_| {})?;
-                sum.lines += r.lines;
-                sum.events += r.events;
-                sum.quarantined += r.quarantined;
+                sum.add(self.ingester.ingest_open_file(&f, &path, &mut |_| {})?);
             }
         }
         Ok(sum)
