@@ -46,7 +46,7 @@ impl<'a> Parsed<'a> {
             (5, "level") => &mut self.level,
             (5, "error") => &mut self.error,
             (5, "bytes") => {
-                self.bytes = Some(parse_int(&value).map_err(|_| format!("bytes=`{value}` is not an integer"))?);
+                self.bytes = Some(int_field(name, &value)?);
                 return Ok(());
             }
             (6, "symbol") => &mut self.symbol,
@@ -55,7 +55,7 @@ impl<'a> Parsed<'a> {
             (7, "outcome") => &mut self.outcome,
             (7, "message") => &mut self.message,
             (10, "latency_us") => {
-                self.latency_us = Some(parse_int(&value).map_err(|_| format!("latency_us=`{value}` is not an integer"))?);
+                self.latency_us = Some(int_field(name, &value)?);
                 return Ok(());
             }
             (11, "feature_set") => &mut self.feature_set,
@@ -128,6 +128,11 @@ fn midnight(y: i64, mo: i64, d: i64) -> Option<i64> {
     let secs = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32)?.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
     LAST.set((key, secs));
     Some(secs)
+}
+
+/// An integer field's value, or why it is not one.
+fn int_field(name: &str, value: &str) -> Result<i64, String> {
+    parse_int(value).map_err(|_| format!("{name}=`{value}` is not an integer"))
 }
 
 /// A decimal integer: digits only, quickly; anything else (sign, overflow) through `str::parse`.
