@@ -41,6 +41,17 @@ fn hit_line(n: u64) -> String {
     )
 }
 
+/// A log of `n` engine lines: a miss every `miss_every` lines, hits otherwise (so both
+/// tables are written).
+fn mixed_log(path: &Path, n: u64, miss_every: u64) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..n {
+        let line = if i % miss_every == 0 { engine_line(i) } else { hit_line(i) };
+        f.write_all(line.as_bytes()).unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
 fn fixture_log(dir: &Path, scenario: &str) -> std::path::PathBuf {
     let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/{scenario}/trading-system.log.zst"))).unwrap();
     let p = dir.join("trading-system.log");
@@ -81,14 +92,9 @@ fn a_fixture_log_ingests_every_line_once_and_a_rerun_adds_nothing() {
 fn kill_9_at_any_moment_then_restart_gives_the_same_table() {
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("big.log");
-    let mut f = std::fs::File::create(&log).unwrap();
     let n = 300_000u64;
-    for i in 0..n {
-        // Hits and misses: both tables are written in each transaction.
-        let line = if i % 4 == 0 { engine_line(i) } else { hit_line(i) };
-        f.write_all(line.as_bytes()).unwrap();
-    }
-    drop(f);
+    // Hits and misses: both tables are written in each transaction.
+    mixed_log(&log, n, 4);
     let db = d.path().join("ev.duckdb");
     let bin = assert_cmd::cargo::cargo_bin("cachescope");
     for delay_ms in [30u64, 90, 150, 250] {
@@ -299,12 +305,7 @@ fn a_file_deleted_while_it_is_read_is_read_whole_or_reported_vanished() {
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("doomed.log");
     let n = 400_000u64;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
-    for i in 0..n {
-        let line = if i % 8 == 0 { engine_line(i) } else { hit_line(i) };
-        f.write_all(line.as_bytes()).unwrap();
-    }
-    drop(f);
+    mixed_log(&log, n, 8);
     let db = d.path().join("ev.duckdb");
     let bin = assert_cmd::cargo::cargo_bin("cachescope");
     let child = StdCommand::new(&bin)
@@ -382,11 +383,7 @@ fn rows_are_written_in_row_groups_of_64k_and_read_back_whole() {
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("rg.duckdb");
     let log = d.path().join("app.log");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
-    for n in 0..150_000u64 {
-        f.write_all(if n % 10 == 0 { engine_line(n) } else { hit_line(n) }.as_bytes()).unwrap();
-    }
-    f.into_inner().unwrap().sync_all().unwrap();
+    mixed_log(&log, 150_000, 10);
     let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let largest = |table: &str| {
