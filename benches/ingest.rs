@@ -7,10 +7,12 @@
 //! INGEST_BENCH_LINES=1000000 cargo bench --bench ingest
 //! ```
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
+
+use common::{make_log, run};
 
 /// What DuckDB by hand looks like: every field pulled out with a regex.
 const BY_HAND: &str = r#"
@@ -32,43 +34,6 @@ SELECT
 FROM read_csv(?, columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '', escape = '',
               header = false, auto_detect = false);
 "#;
-
-struct Run {
-    secs: f64,
-    max_rss_mb: f64,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let t = Instant::now();
-    // Not /dev/null: GNU grep stops at the first match when its output is discarded.
-    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("spawn");
-    let mut out = child.stdout.take().expect("piped");
-    let drain = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 on our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    let _ = drain.join();
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{cmd:?} failed");
-    Run {
-        secs: t.elapsed().as_secs_f64(),
-        max_rss_mb: ru.ru_maxrss as f64 / 1024.0,
-    }
-}
-
-fn make_log(dir: &Path, lines: usize) -> PathBuf {
-    let z = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mixed_day/trading-system.log.zst")).unwrap();
-    let day = String::from_utf8(zstd::decode_all(&z[..]).unwrap()).unwrap();
-    let day: Vec<&str> = day.lines().collect();
-    let p = dir.join(format!("bench-{lines}.log"));
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
-    for i in 0..lines {
-        writeln!(f, "{}", day[i % day.len()]).unwrap();
-    }
-    f.flush().unwrap();
-    p
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -69,7 +69,7 @@ fn main() {
         })
     };
     // Reader: how many lines are queryable, as often as the socket answers.
-    let session = Session::Socket(sock.clone());
+    let session = Session::Socket(cachescope::query::SocketClient::connect(&sock).unwrap());
     let mut seen: Vec<(Duration, u64)> = Vec::new();
     loop {
         let r = session.query("SELECT count(*) FROM events WHERE event = 'hit'", &[]).unwrap();

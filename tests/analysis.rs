@@ -22,7 +22,7 @@ fn check_run(name: &str, log: &Path, truth: &serde_json::Value, db: &Path) -> BT
     drop(ing);
     // Read as the reports do: a read-only session with the views computed once.
     let session = cachescope::analysis::session(db).unwrap();
-    let cachescope::query::Session::Direct(c) = &session else { panic!("the file is free") };
+    let c = session.direct_connection().expect("the file is free");
     let found: Vec<(String, String, String)> = c
         .prepare("SELECT kind, strftime(start, '%Y-%m-%dT%H:%M:%S.%fZ'), strftime(\"end\", '%Y-%m-%dT%H:%M:%S.%fZ') FROM episodes")
         .unwrap()

@@ -183,8 +183,8 @@ fn opt_s(v: &serde_json::Value) -> Option<String> {
     v.as_str().map(String::from)
 }
 
-fn run(db: &Session, sql: &str, params: &[String]) -> Result<QueryResult, AnalysisError> {
-    Ok(db.query(sql, params)?)
+fn run(db: &Session, sql: &'static str, params: &[String]) -> Result<QueryResult, AnalysisError> {
+    Ok(db.query_own(sql, params)?)
 }
 
 /// Opens `db` for a report: the classification and the episodes are computed once.

@@ -27,10 +27,18 @@ pub struct LogSources {
     /// Events database (default: $CACHESCOPE_DB, else ~/.local/share/cachescope/events.duckdb).
     #[arg(long)]
     pub db: Option<PathBuf>,
-    /// Also backfill each log's rotated archives (NAME.1, NAME.2.gz, NAME.3.zst, ...); `tail`
-    /// does it once at start.
+    /// Also backfill each log's rotated archives, oldest first; `tail` does it once at start.
+    /// Found beside each log: numbered (NAME.1, NAME.2.gz, NAME.3.zst), logrotate's dateext
+    /// (NAME-YYYYMMDD, NAME-YYYYMMDDHH, NAME-YYYYMMDD-EPOCH, and the .backup it makes of one
+    /// whose name it needs again) and Python's
+    /// TimedRotatingFileHandler (NAME.YYYY-MM-DD, NAME.YYYY-MM-DD_HH[-MM[-SS]]), each plain,
+    /// .gz or .zst.
     #[arg(long)]
     pub rotated: bool,
+    /// Archives under other names: a glob such as '/var/log/app/old/app-*.log.gz' (quote it);
+    /// may be repeated. Read like the archives --rotated finds.
+    #[arg(long = "archives", value_name = "GLOB")]
+    pub archives: Vec<String>,
     /// Read every file with this format instead of detecting it (engine, python, json, or a
     /// --format-file's name).
     #[arg(long)]
@@ -158,6 +166,10 @@ pub enum Command {
         /// health (`:9188` binds 127.0.0.1).
         #[arg(long, value_parser = parse_addr)]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Memory a query through the socket may use on top of the tailer's own budget
+        /// (e.g. 512MB, 2GB; a bare number is MB); beyond it DuckDB spills to `<db>.tmp/`.
+        #[arg(long, value_parser = parse_megabytes, default_value_t = crate::tail::DEFAULT_QUERY_MEMORY_MB)]
+        query_memory: u64,
     },
     /// Run a read-only SQL query over the events database (through `tail` when it holds it).
     Sql {
@@ -269,4 +281,39 @@ pub enum Command {
 pub(super) fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
     let full = if s.starts_with(':') { format!("127.0.0.1{s}") } else { s.to_string() };
     full.parse().map_err(|_| format!("`{s}` is not HOST:PORT (e.g. 127.0.0.1:9187)"))
+}
+
+/// A size such as `512MB`, `1.5GB` or `800MiB`, in (decimal) megabytes.
+pub(super) fn parse_megabytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a size such as 512MB or 2GB"))?;
+    let mb = match unit.trim().to_ascii_lowercase().as_str() {
+        "kb" => n / 1e3,
+        "kib" => n * 1024.0 / 1e6,
+        "" | "mb" => n,
+        "mib" => n * 1_048_576.0 / 1e6,
+        "gb" => n * 1e3,
+        "gib" => n * 1_073_741_824.0 / 1e6,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (KB, MB, GB, KiB, MiB or GiB)")),
+    };
+    if mb < 1.0 {
+        return Err(format!("`{s}` is less than 1 MB"));
+    }
+    Ok(mb.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_megabytes() {
+        assert_eq!(super::parse_megabytes("512MB"), Ok(512));
+        assert_eq!(super::parse_megabytes("1.5GB"), Ok(1500));
+        assert_eq!(super::parse_megabytes("1GiB"), Ok(1074));
+        assert_eq!(super::parse_megabytes("300"), Ok(300));
+        assert!(super::parse_megabytes("lots").is_err());
+        assert!(super::parse_megabytes("10TB").is_err());
+        assert!(super::parse_megabytes("0.1MB").is_err());
+    }
 }

@@ -10,7 +10,7 @@ extern "C" fn on_signal(_: libc::c_int) {
     SHUTDOWN.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-pub(super) fn open_ingester(db: &Path, format: Option<&str>, format_files: &[PathBuf]) -> anyhow::Result<crate::ingest::Ingester> {
+pub(super) fn open_ingester(db: &Path, format: Option<&str>, format_files: &[PathBuf], archives: Vec<String>) -> anyhow::Result<crate::ingest::Ingester> {
     use crate::ingest::formats::{Formats, RegexFormat};
     let custom = format_files
         .iter()
@@ -20,13 +20,14 @@ pub(super) fn open_ingester(db: &Path, format: Option<&str>, format_files: &[Pat
     if let Some(f) = format {
         ing.force_format(f)?;
     }
+    ing.set_archive_globs(archives)?;
     Ok(ing)
 }
 
-pub(super) fn cmd_tail(src: LogSources, rescan_ms: u64, metrics_addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
-    let LogSources { logs, db, rotated, format, format_files } = src;
+pub(super) fn cmd_tail(src: LogSources, rescan_ms: u64, metrics_addr: Option<std::net::SocketAddr>, query_memory_mb: u64) -> anyhow::Result<()> {
+    let LogSources { logs, db, rotated, archives, format, format_files } = src;
     let db = db.unwrap_or_else(crate::ingest::default_db);
-    let ing = open_ingester(&db, format.as_deref(), &format_files)?;
+    let ing = open_ingester(&db, format.as_deref(), &format_files, archives)?;
     // SAFETY: the handler only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
@@ -38,12 +39,13 @@ pub(super) fn cmd_tail(src: LogSources, rescan_ms: u64, metrics_addr: Option<std
         db.display(),
         crate::query::socket_path(&db).display()
     );
-    let mut tailer = crate::tail::Tailer::new(ing, db.clone(), logs, rotated, std::time::Duration::from_millis(rescan_ms.max(10)));
+    let mut tailer = crate::tail::Tailer::new(ing, db.clone(), logs, rotated, std::time::Duration::from_millis(rescan_ms.max(10)))
+        .with_query_memory(query_memory_mb);
     let _exporter = match metrics_addr {
         Some(addr) => {
             let m = crate::tail::metrics::TailMetrics::new();
             let enc = m.clone();
-            let ex = crate::engine::MetricsExporter::start_with(move || enc.encode(), addr)?;
+            let ex = crate::engine::MetricsExporter::start_with(move || enc.encode_openmetrics(), addr)?;
             eprintln!("cachescope tail: metrics on http://{}/metrics", ex.addr());
             tailer = tailer.with_metrics(m);
             Some(ex)
@@ -63,9 +65,9 @@ pub const EXIT_INGEST_PARTIAL: u8 = 3;
 
 pub(super) fn cmd_ingest(src: LogSources, batch_lines: usize, json: bool) -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    let LogSources { logs, db, rotated, format, format_files } = src;
+    let LogSources { logs, db, rotated, archives, format, format_files } = src;
     let db = db.unwrap_or_else(crate::ingest::default_db);
-    let mut ing = open_ingester(&db, format.as_deref(), &format_files)?;
+    let mut ing = open_ingester(&db, format.as_deref(), &format_files, archives)?;
     ing.set_batch_lines(batch_lines);
     let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     let bar = std::io::stderr().is_terminal().then(|| {

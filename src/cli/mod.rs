@@ -135,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ingest { src, batch_lines, json } => cmd_ingest(src, batch_lines, json),
-        Command::Tail { src, rescan_ms, metrics_addr } => cmd_tail(src, rescan_ms, metrics_addr),
+        Command::Tail { src, rescan_ms, metrics_addr, query_memory } => cmd_tail(src, rescan_ms, metrics_addr, query_memory),
         Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
         Command::Report {
             db,

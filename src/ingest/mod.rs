@@ -18,6 +18,9 @@ use arrow::datatypes::SchemaRef;
 use duckdb::{params, Connection};
 use serde::Serialize;
 
+use crate::query::guard::RawDatabase;
+use crate::query::lock::LockKeeper;
+use crate::query::Connector;
 use crate::queries;
 use batch::{Batch, Names};
 use formats::{Format, Formats};
@@ -55,6 +58,8 @@ pub enum IngestError {
     CreateDir { path: PathBuf, source: std::io::Error },
     #[error("unknown format `{0}` (engine, python, json, or the name in a --format-file)")]
     UnknownFormat(String),
+    #[error("--archives {pattern}: not a glob pattern: {source}")]
+    Glob { pattern: String, source: glob::PatternError },
     #[error("injected commit failure (test)")]
     InjectedFailure,
 }
@@ -182,7 +187,19 @@ pub struct Ingester {
     committed_bytes: u64,
     committed_quarantined: u64,
     last_commit: Option<chrono::NaiveDateTime>,
+    /// Globs of archives beyond the names rotators use (`--archives`).
+    archive_globs: Vec<String>,
+    /// The database the connections above were made from; declared last so that it is
+    /// dropped after them.
+    database: std::sync::Arc<RawDatabase>,
+    /// The lock keeper of a process that serves queries (`query_connector`); last, so its
+    /// descriptor closes only after DuckDB's.
+    lock_keeper: Option<std::sync::Arc<LockKeeper>>,
 }
+
+/// DuckDB's memory budget while ingesting (MB): the buffer pool is capped so a tailer stays
+/// small whatever the log size (BENCHMARKS.md); larger work spills to `<db>.tmp/`.
+pub const INGEST_MEMORY_MB: u64 = 64;
 
 /// What was committed since the last [`Ingester::take_committed`].
 #[derive(Debug, Clone, Default)]
@@ -225,8 +242,8 @@ impl Ingester {
         })?;
         // Spills go where DuckDB puts them for a database file, `<db>.tmp/`: an in-memory
         // connection would use `.tmp/` in the working directory (cron's may be `/`).
-        let config = duckdb::Config::default().with("temp_directory", format!("{path}.tmp")).map_err(dberr)?;
-        let conn = Connection::open_in_memory_with_flags(config).map_err(dberr)?;
+        let database = std::sync::Arc::new(RawDatabase::open(":memory:", &[("temp_directory", &format!("{path}.tmp"))]).map_err(dberr)?);
+        let conn = database.connect().map_err(dberr)?;
         conn.execute(queries::INGEST_ATTACH, [path]).map_err(locked)?;
         conn.execute_batch(queries::INGEST_USE).map_err(dberr)?;
         // One transaction for the schema: one commit instead of one per statement.
@@ -248,9 +265,14 @@ impl Ingester {
         // Appends run on the calling thread; DuckDB's worker threads only add hand-offs to
         // them (1M lines on 2 cores: 0.80-0.84 s with one thread, 0.88-0.90 s with two; 10M
         // lines 7.6 s against 8.1 s, and 4 MB less). A connection that serves queries asks
-        // for more (`query_connection`). The buffer pool is capped so a tailer stays small
+        // for more (`query_connector`). The buffer pool is capped so a tailer stays small
         // whatever the log size (measured in BENCHMARKS.md); larger queries spill to disk.
-        conn.execute_batch("SET threads = 1; SET memory_limit = '64MB';").map_err(dberr)?;
+        // Nothing of ours reads or writes files through DuckDB but the attached database, so
+        // nothing a query could ask for may either (COPY ... TO, read_csv, EXPORT, ATTACH).
+        conn.execute_batch(&format!(
+            "SET threads = 1; SET memory_limit = '{INGEST_MEMORY_MB}MB'; SET enable_external_access = false;"
+        ))
+        .map_err(dberr)?;
         let mut files = HashMap::new();
         {
             let mut stmt = conn.prepare(queries::INGEST_FILES_LOAD).map_err(dberr)?;
@@ -305,6 +327,9 @@ impl Ingester {
             committed_bytes: 0,
             committed_quarantined: 0,
             last_commit: None,
+            archive_globs: Vec::new(),
+            database,
+            lock_keeper: None,
         })
     }
 
@@ -316,6 +341,16 @@ impl Ingester {
                 .cloned()
                 .ok_or_else(|| IngestError::UnknownFormat(name.to_string()))?,
         );
+        Ok(())
+    }
+
+    /// Also treats the files these globs match as archives (`--archives`): read when
+    /// archives are, and always read to their end once their identity is known.
+    pub fn set_archive_globs(&mut self, globs: Vec<String>) -> Result<(), IngestError> {
+        for g in &globs {
+            glob::Pattern::new(g).map_err(|source| IngestError::Glob { pattern: g.clone(), source })?;
+        }
+        self.archive_globs = globs;
         Ok(())
     }
 
@@ -379,17 +414,24 @@ impl Ingester {
             .sum()
     }
 
-    /// A second connection to the database (for serving queries while ingesting), with the
-    /// events database as its default, as this one has. From then on DuckDB runs with a
-    /// worker per CPU this process may use: DuckDB sizes its pool by the machine, not by
-    /// `taskset` or cgroups, and oversubscribed threads cost a third of a query's speed.
-    pub fn query_connection(&self) -> Result<Connection, IngestError> {
-        let dberr = db_error(&self.db);
-        let conn = self.conn.try_clone().map_err(dberr)?;
-        conn.execute_batch(queries::INGEST_USE).map_err(dberr)?;
+    /// Connections to the database for serving queries while ingesting, with the events
+    /// database as their default, as this one has. From then on DuckDB runs with a worker
+    /// per CPU this process may use: DuckDB sizes its pool by the machine, not by `taskset`
+    /// or cgroups, and oversubscribed threads cost a third of a query's speed.
+    pub fn query_connector(&mut self) -> Result<Connector, IngestError> {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        conn.execute_batch(&format!("SET threads = {threads};")).map_err(dberr)?;
-        Ok(conn)
+        let keeper = match &self.lock_keeper {
+            Some(k) => k.clone(),
+            None => {
+                let k = std::sync::Arc::new(LockKeeper::new(&self.db, true).map_err(|source| IngestError::Io { path: self.db.clone(), source })?);
+                self.lock_keeper = Some(k.clone());
+                k
+            }
+        };
+        let connector = Connector::new(self.database.clone(), vec![queries::INGEST_USE.to_string(), format!("SET threads = {threads};")])
+            .with_file(&self.db, keeper);
+        connector.connect().map_err(db_error(&self.db))?;
+        Ok(connector)
     }
 
     /// Ingests each path (with `rotated`, its archives first, oldest first). Archives whose
@@ -403,27 +445,42 @@ impl Ingester {
     ) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
         let mut sum = IngestSummary::default();
+        let globbed = source::glob_archives(&self.archive_globs).map_err(|source| IngestError::Glob {
+            pattern: self.archive_globs.join(" "),
+            source,
+        })?;
+        for s in globbed {
+            if !paths.contains(&s) {
+                self.ingest_archive(&s, rotated, &mut progress, &mut sum)?;
+            }
+        }
         for p in paths {
             let siblings = source::rotated_siblings(p).map_err(|source| IngestError::Io {
                 path: p.clone(),
                 source,
             })?;
             for s in siblings {
-                let known = self
-                    .fingerprint(&s)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|fp| self.files.contains_key(&fp));
-                if rotated || known {
-                    let r = self.ingest_file(&s, &mut progress)?;
-                    sum.add(r);
-                }
+                self.ingest_archive(&s, rotated, &mut progress, &mut sum)?;
             }
             let r = self.ingest_file(p, &mut progress)?;
             sum.add(r);
         }
         sum.elapsed_s = started.elapsed().as_secs_f64();
         Ok(sum)
+    }
+
+    /// Reads an archive when archives are wanted (`rotated`) or when its identity is known
+    /// (then it may hold a rotated live file's last lines).
+    fn ingest_archive(&mut self, path: &Path, rotated: bool, progress: &mut impl FnMut(Progress), sum: &mut IngestSummary) -> Result<(), IngestError> {
+        let known = self
+            .fingerprint(path)
+            .ok()
+            .flatten()
+            .is_some_and(|fp| self.files.contains_key(&fp));
+        if rotated || known {
+            sum.add(self.ingest_file(path, progress)?);
+        }
+        Ok(())
     }
 
     /// Reads one file from its checkpoint to its last complete line.

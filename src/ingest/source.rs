@@ -270,25 +270,93 @@ impl LineReader {
     }
 }
 
-/// Rotated siblings of `path` (`NAME.1`, `NAME.2.gz`, `NAME.3.zst`, ...), oldest first.
+/// The archives rotators leave beside `path`, oldest first:
+/// - numbered (logrotate's default, Python's `RotatingFileHandler`): `NAME.1`, `NAME.2.gz`,
+///   `NAME.3.zst`, the highest number first;
+/// - dated (logrotate's `dateext`: `NAME-YYYYMMDD`, `NAME-YYYYMMDDHH`, `NAME-YYYYMMDD-EPOCH`;
+///   Python's `TimedRotatingFileHandler`: `NAME.YYYY-MM-DD`, `NAME.YYYY-MM-DD_HH`,
+///   `NAME.YYYY-MM-DD_HH-MM`, `NAME.YYYY-MM-DD_HH-MM-SS`), with or without `.gz`/`.zst`,
+///   in the order of their dates.
+///
+/// Other names can be given as globs ([`glob_archives`]).
 pub fn rotated_siblings(path: &Path) -> io::Result<Vec<PathBuf>> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return Ok(vec![]);
     };
     let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-    let mut found: Vec<(u64, PathBuf)> = Vec::new();
+    let mut numbered: Vec<(u64, PathBuf)> = Vec::new();
+    let mut dated: Vec<(String, PathBuf)> = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         let Some(other) = e.file_name().to_str().map(String::from) else { continue };
-        let Some(rest) = other.strip_prefix(name).and_then(|r| r.strip_prefix('.')) else { continue };
-        let num = rest.trim_end_matches(".gz").trim_end_matches(".zst");
-        if let Ok(n) = num.parse::<u64>() {
-            if e.file_type()?.is_file() {
-                found.push((n, e.path()));
+        let Some(rest) = other.strip_prefix(name) else { continue };
+        let stem = rest.strip_suffix(".gz").or_else(|| rest.strip_suffix(".zst")).unwrap_or(rest);
+        // logrotate renames an archive whose name it needs again to `NAME-DATE.backup`.
+        let stem = stem.strip_suffix(".backup").unwrap_or(stem);
+        let kind = match archive_suffix(stem) {
+            Some(k) => k,
+            None => continue,
+        };
+        if !e.file_type()?.is_file() {
+            continue;
+        }
+        match kind {
+            Suffix::Number(n) => numbered.push((n, e.path())),
+            Suffix::Date(d) => dated.push((d, e.path())),
+        }
+    }
+    numbered.sort_by(|a, b| b.0.cmp(&a.0));
+    dated.sort();
+    Ok(numbered.into_iter().map(|x| x.1).chain(dated.into_iter().map(|x| x.1)).collect())
+}
+
+enum Suffix {
+    Number(u64),
+    /// The date's digits, comparable as text.
+    Date(String),
+}
+
+/// What follows a log's name in an archive's name (compression suffix removed).
+fn archive_suffix(rest: &str) -> Option<Suffix> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(n) = rest.strip_prefix('.').filter(|n| digits(n)) {
+        return n.parse().ok().map(Suffix::Number);
+    }
+    // logrotate dateext: -YYYYMMDD, -YYYYMMDDHH, -YYYYMMDD-EPOCH (dateformat -%Y%m%d-%s).
+    if let Some(d) = rest.strip_prefix('-') {
+        let mut parts = d.split('-');
+        let date = parts.next()?;
+        let epoch = parts.next();
+        if parts.next().is_none() && digits(date) && (date.len() == 8 || date.len() == 10) && epoch.is_none_or(digits) {
+            return Some(Suffix::Date(format!("{date:0<14}{:0>20}", epoch.unwrap_or(""))));
+        }
+        return None;
+    }
+    // TimedRotatingFileHandler: .YYYY-MM-DD, then optionally _HH, _HH-MM, _HH-MM-SS.
+    let d = rest.strip_prefix('.')?;
+    let (day, time) = d.split_once('_').map_or((d, None), |(a, b)| (a, Some(b)));
+    let day_ok = day.len() == 10 && day.split('-').map(str::len).eq([4, 2, 2]) && day.split('-').all(digits);
+    let time_ok = time.is_none_or(|t| {
+        let p: Vec<&str> = t.split('-').collect();
+        (1..=3).contains(&p.len()) && p.iter().all(|x| x.len() == 2 && digits(x))
+    });
+    (day_ok && time_ok).then(|| Suffix::Date(format!("{:0<14}{:0>20}", d.replace(['-', '_'], ""), "")))
+}
+
+/// The files matched by the user's archive globs (`--archives`), oldest first (by
+/// modification time, then name). A pattern that is not a valid glob is an error.
+pub fn glob_archives(patterns: &[String]) -> Result<Vec<PathBuf>, glob::PatternError> {
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for p in patterns {
+        for entry in glob::glob(p)?.flatten() {
+            if let Ok(m) = std::fs::metadata(&entry) {
+                if m.is_file() && !found.iter().any(|(_, f)| *f == entry) {
+                    found.push((m.modified().unwrap_or(std::time::UNIX_EPOCH), entry));
+                }
             }
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort();
     Ok(found.into_iter().map(|x| x.1).collect())
 }
 
@@ -344,6 +412,62 @@ mod tests {
         let (_, tail_zst, ..) = LineReader::at(&zst, 18).unwrap();
         assert_eq!(tail_plain, tail_zst);
         assert_eq!(rotated_siblings(&d.path().join("x.log")).unwrap(), vec![gz, zst, plain]);
+    }
+
+    #[test]
+    fn the_common_rotators_archive_names_are_found_in_date_order() {
+        let d = tempfile::tempdir().unwrap();
+        let names = [
+            // logrotate dateext, with dateformat -%Y%m%d-%s, -%Y%m%d%H and the default.
+            "app.log-20261129-1764460800.zst",
+            "app.log-20261130-1764547200.gz",
+            "app.log-20261128",
+            "app.log-2026112810",
+            "app.log-2026112811.backup",
+            // Python's TimedRotatingFileHandler.
+            "app.log.2026-11-27",
+            "app.log.2026-11-27_13",
+            "app.log.2026-11-27_13-05",
+            "app.log.2026-11-27_13-05-09",
+            // numbered
+            "app.log.1",
+            "app.log.12.gz",
+            // not archives of app.log
+            "app.log",
+            "app.log.bak",
+            "app.log-old",
+            "app.log.2026-1-27",
+            "app.log-2026113",
+            "app.logger.1",
+            "other.log.1",
+        ];
+        for n in names {
+            std::fs::write(d.path().join(n), "x\n").unwrap();
+        }
+        let got: Vec<String> = rotated_siblings(&d.path().join("app.log"))
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "app.log.12.gz",
+                "app.log.1",
+                "app.log.2026-11-27",
+                "app.log.2026-11-27_13",
+                "app.log.2026-11-27_13-05",
+                "app.log.2026-11-27_13-05-09",
+                "app.log-20261128",
+                "app.log-2026112810",
+            "app.log-2026112811.backup",
+                "app.log-20261129-1764460800.zst",
+                "app.log-20261130-1764547200.gz",
+            ]
+        );
+        let globbed = glob_archives(&[format!("{}/*.bak", d.path().display()), format!("{}/app.log-old", d.path().display())]).unwrap();
+        assert_eq!(globbed.len(), 2);
+        assert!(glob_archives(&["[".into()]).is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 
 use crate::ingest::{IngestError, Ingester};
-use crate::query::QueryServer;
+use crate::query::{MemoryBudget, QueryServer};
 
 /// Totals of a tail session.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -51,7 +51,12 @@ pub struct Tailer {
     /// The file each log named when last looked at, kept open: when the name moves on
     /// (renamed to any name, or deleted), the old file's last lines are still read.
     held: HashMap<PathBuf, std::fs::File>,
+    /// What a query through the socket may use on top of the ingest budget (MB).
+    query_memory_mb: u64,
 }
+
+/// The default of `tail --query-memory` (MB).
+pub const DEFAULT_QUERY_MEMORY_MB: u64 = 1000;
 
 impl Tailer {
     /// Takes the database (a second tailer on it fails here, naming the first).
@@ -67,7 +72,14 @@ impl Tailer {
             rescan,
             metrics: None,
             held: HashMap::new(),
+            query_memory_mb: DEFAULT_QUERY_MEMORY_MB,
         }
+    }
+
+    /// Lets a query through the socket use `mb` MB on top of the ingest budget.
+    pub fn with_query_memory(mut self, mb: u64) -> Tailer {
+        self.query_memory_mb = mb;
+        self
     }
 
     /// Keeps `m` up to date after every pass.
@@ -78,8 +90,11 @@ impl Tailer {
 
     /// Runs until `shutdown` is set; `report` sees the totals after every commit.
     pub fn run(mut self, shutdown: &AtomicBool, mut report: impl FnMut(&TailTotals)) -> Result<TailTotals, TailError> {
-        let conn = self.ingester.query_connection()?;
-        let server = QueryServer::start(&self.db, conn)?;
+        let budget = MemoryBudget {
+            ingest_mb: crate::ingest::INGEST_MEMORY_MB,
+            query_mb: self.query_memory_mb,
+        };
+        let server = QueryServer::start(&self.db, self.ingester.query_connector()?, budget)?;
         let (tx, rx) = mpsc::channel::<()>();
         // Only changes to the logs (and their rotated siblings) wake us: not our own reads,
         // not the database's writes in the same directory.

@@ -1,0 +1,111 @@
+//! The tailer's socket protocol: one JSON request per line, one JSON answer per line, any
+//! number of them on one connection (a session: what one request materializes, the next ones
+//! read). [`SocketClient`] is the client side.
+
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{QueryError, QueryResult};
+
+/// A request: a query, or views of the crate's own to compute once for this connection.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct Request {
+    #[serde(default)]
+    pub sql: Option<String>,
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// Names from [`super::server::MATERIALIZABLE`].
+    #[serde(default)]
+    pub materialize: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Response {
+    pub ok: bool,
+    pub error: Option<String>,
+    /// The error is a refusal ([`QueryError::ReadOnly`]), not a failure of the SQL.
+    #[serde(default)]
+    pub refused: bool,
+    pub result: Option<QueryResult>,
+}
+
+impl Response {
+    pub fn answer(r: Result<QueryResult, QueryError>) -> Response {
+        match r {
+            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r) },
+            Err(QueryError::ReadOnly(m)) => Response::failed(m, true),
+            Err(e) => Response::failed(e.to_string(), false),
+        }
+    }
+
+    pub fn failed(error: String, refused: bool) -> Response {
+        Response { ok: false, error: Some(error), refused, result: None }
+    }
+}
+
+/// One connection to a tailer's socket.
+pub struct SocketClient {
+    path: PathBuf,
+    stream: RefCell<BufReader<UnixStream>>,
+}
+
+impl SocketClient {
+    pub fn connect(path: &Path) -> Result<SocketClient, QueryError> {
+        let s = UnixStream::connect(path).map_err(|e| QueryError::Socket {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(SocketClient {
+            path: path.to_path_buf(),
+            stream: RefCell::new(BufReader::new(s)),
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn query(&self, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
+        self.ask(&Request {
+            sql: Some(sql.to_string()),
+            params: params.to_vec(),
+            ..Default::default()
+        })
+    }
+
+    pub fn materialize(&self, views: &[&str]) -> Result<(), QueryError> {
+        self.ask(&Request {
+            materialize: views.iter().map(|v| v.to_string()).collect(),
+            ..Default::default()
+        })
+        .map(|_| ())
+    }
+
+    fn ask(&self, req: &Request) -> Result<QueryResult, QueryError> {
+        let serr = |m: String| QueryError::Socket {
+            path: self.path.clone(),
+            message: m,
+        };
+        let mut line = serde_json::to_string(req).map_err(|e| serr(e.to_string()))?;
+        line.push('\n');
+        let mut stream = self.stream.borrow_mut();
+        stream.get_mut().write_all(line.as_bytes()).map_err(|e| serr(e.to_string()))?;
+        line.clear();
+        stream.read_line(&mut line).map_err(|e| serr(e.to_string()))?;
+        if line.is_empty() {
+            return Err(serr("the tailer closed the connection (it stopped, or the session was idle too long)".into()));
+        }
+        let resp: Response = serde_json::from_str(&line).map_err(|e| serr(format!("bad answer: {e}")))?;
+        match (resp.ok, resp.result, resp.error) {
+            (true, Some(r), _) => Ok(r),
+            (_, _, Some(e)) if resp.refused => Err(QueryError::ReadOnly(e)),
+            (_, _, Some(e)) => Err(QueryError::Sql(e)),
+            _ => Err(serr("empty answer".into())),
+        }
+    }
+}

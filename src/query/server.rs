@@ -1,0 +1,279 @@
+//! The query server of a process that holds the events database (`cachescope tail`): it
+//! listens on `<db>.sock` (mode 0600) and gives each client a DuckDB connection of its own
+//! for as long as the client stays (a session), one client at a time. Every text is judged by
+//! a [`Guard`]; every query runs in a READ ONLY transaction that is rolled back; DuckDB's
+//! memory budget is raised by the per-query cap while a request runs and given back to the
+//! ingester after it, whatever happened.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use duckdb::Connection;
+
+use super::guard::{Guard, RawDatabase};
+use super::lock::{names_database_files, LockKeeper};
+use super::protocol::{Request, Response};
+use super::{run_on, socket_path, QueryError, QueryResult};
+
+/// DuckDB's memory budgets of a process that ingests and answers queries (MB).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryBudget {
+    /// While ingesting only.
+    pub ingest_mb: u64,
+    /// Added while a request runs (the per-query cap; beyond it, DuckDB spills to `<db>.tmp/`).
+    pub query_mb: u64,
+}
+
+/// Makes the connections (and the guard) a server gives its clients: connections to one
+/// database, each set up by the same statements of the crate's own (e.g. `USE`).
+#[derive(Clone)]
+pub struct Connector {
+    database: Arc<RawDatabase>,
+    setup: Vec<String>,
+    /// The database file: texts that name it are refused, and its lock is taken again
+    /// after every request ([`super::lock`]).
+    file: Option<(PathBuf, Arc<LockKeeper>)>,
+}
+
+impl Connector {
+    pub fn new(database: Arc<RawDatabase>, setup: Vec<String>) -> Connector {
+        Connector { database, setup, file: None }
+    }
+
+    /// The database file the connections write, and the keeper of its lock.
+    pub fn with_file(mut self, path: &Path, keeper: Arc<LockKeeper>) -> Connector {
+        self.file = Some((path.to_path_buf(), keeper));
+        self
+    }
+
+    pub fn connect(&self) -> Result<Connection, duckdb::Error> {
+        let conn = self.database.connect()?;
+        for s in &self.setup {
+            conn.execute_batch(s)?;
+        }
+        Ok(conn)
+    }
+
+    pub fn guard(&self) -> Result<Guard, duckdb::Error> {
+        let setup: Vec<&str> = self.setup.iter().map(String::as_str).collect();
+        self.database.guard(&setup)
+    }
+}
+
+/// The views a client may have computed once for its session (the reports' expensive
+/// ones), as temporary tables that shadow them.
+pub const MATERIALIZABLE: [&str; 4] = ["signal_events", "miss_causes", "episodes", "hit_ratio_5m"];
+
+/// The longest request line the socket reads (a query text with its parameters).
+pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
+
+/// How long a session may sit idle between requests before the server moves on.
+const IDLE: Duration = Duration::from_secs(5);
+
+/// Serves queries on `<db>.sock` until stopped. The socket is removed at the end.
+pub struct QueryServer {
+    path: PathBuf,
+    thread: Option<std::thread::JoinHandle<()>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl QueryServer {
+    /// Serves on `<db>.sock` with connections from `connector`; DuckDB's memory budget is
+    /// `memory.ingest_mb`, and that plus `memory.query_mb` while a request runs.
+    pub fn start(db: &Path, connector: Connector, memory: MemoryBudget) -> Result<QueryServer, QueryError> {
+        let path = socket_path(db);
+        let serr = |m: String| QueryError::Socket {
+            path: path.clone(),
+            message: m,
+        };
+        let guard = connector.guard().map_err(|e| serr(e.to_string()))?;
+        // A socket left by a killed tailer: nobody answers on it.
+        if path.exists() && UnixStream::connect(&path).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        let old = unsafe { libc::umask(0o177) };
+        let bound = UnixListener::bind(&path);
+        unsafe { libc::umask(old) };
+        let listener = bound.map_err(|e| serr(e.to_string()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| serr(e.to_string()))?;
+        listener.set_nonblocking(true).map_err(|e| serr(e.to_string()))?;
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let stop = shutdown.clone();
+        let thread = std::thread::Builder::new()
+            .name("query-server".into())
+            .spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((s, _)) => serve_client(&connector, &guard, memory, s, &stop),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                }
+            })
+            .map_err(|e| serr(e.to_string()))?;
+        Ok(QueryServer {
+            path,
+            thread: Some(thread),
+            shutdown,
+        })
+    }
+
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for QueryServer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn send(s: &mut UnixStream, resp: &Response) -> bool {
+    let mut out = serde_json::to_string(resp).unwrap_or_else(|_| "{\"ok\":false,\"error\":\"encoding\"}".into());
+    out.push('\n');
+    s.write_all(out.as_bytes()).is_ok()
+}
+
+/// One client's session: its own connection (its temporary tables die with it), requests
+/// until it hangs up, is idle for [`IDLE`], sends a bad request, or the server stops.
+fn serve_client(connector: &Connector, guard: &Guard, memory: MemoryBudget, s: UnixStream, stop: &AtomicBool) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(IDLE));
+    let Ok(mut out) = s.try_clone() else { return };
+    let conn = match connector.connect() {
+        Ok(c) => c,
+        Err(e) => {
+            send(&mut out, &Response::failed(format!("cannot open a connection for the query: {e}"), false));
+            return;
+        }
+    };
+    let mut reader = BufReader::new(s);
+    let mut line = String::new();
+    while !stop.load(Ordering::SeqCst) {
+        line.clear();
+        match reader.by_ref().take(MAX_REQUEST_BYTES).read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if !line.ends_with('\n') {
+            send(&mut out, &Response::failed(format!("bad request: not one line of at most {MAX_REQUEST_BYTES} bytes"), false));
+            return;
+        }
+        let resp = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => Response::answer(with_query_memory(&conn, memory, || answer(&conn, guard, connector, &req))),
+            Err(e) => Response::failed(format!("bad request: {e}"), false),
+        };
+        if let Some((path, keeper)) = &connector.file {
+            if let Err(e) = keeper.reassert() {
+                tracing::error!("the lock on {} was lost and cannot be taken again: {e}; another process may hold the file", path.display());
+                eprintln!("cachescope: ERROR: the lock on {} was lost and cannot be taken again ({e}); another process may be writing it", path.display());
+            }
+        }
+        if !send(&mut out, &resp) {
+            return;
+        }
+    }
+}
+
+/// Runs `f` with DuckDB's budget raised by the query cap, then gives the ingester its own
+/// budget back.
+fn with_query_memory<T>(conn: &Connection, memory: MemoryBudget, f: impl FnOnce() -> T) -> T {
+    // Numbers of our own, not user input: SET takes no parameters.
+    let set = |mb: u64| conn.execute_batch(&format!("SET memory_limit = '{mb}MB'"));
+    if let Err(e) = set(memory.ingest_mb + memory.query_mb) {
+        tracing::warn!("cannot raise DuckDB's memory limit for a query: {e}");
+    }
+    let out = f();
+    if let Err(e) = set(memory.ingest_mb) {
+        tracing::error!("cannot give DuckDB's memory limit back to {} MB after a query: {e}", memory.ingest_mb);
+    }
+    out
+}
+
+/// Judges and runs one request.
+fn answer(conn: &Connection, guard: &Guard, connector: &Connector, req: &Request) -> Result<QueryResult, QueryError> {
+    if !req.materialize.is_empty() {
+        for name in &req.materialize {
+            // Only the crate's own view names, matched against a fixed list: never SQL text.
+            let Some(view) = MATERIALIZABLE.iter().find(|v| **v == name.as_str()) else {
+                return Err(QueryError::ReadOnly(format!("`{name}` is not a view that can be materialized ({})", MATERIALIZABLE.join(", "))));
+            };
+            conn.execute_batch(&materialize_sql(view)).map_err(|e| QueryError::Sql(e.to_string()))?;
+        }
+        return Ok(QueryResult::default());
+    }
+    let sql = req.sql.as_deref().ok_or_else(|| QueryError::ReadOnly("bad request: no `sql`".into()))?;
+    if let Some((path, _)) = &connector.file {
+        refuse_database_files(sql, path)?;
+    }
+    guard.check(sql)?;
+    run_on(conn, sql, &req.params)
+}
+
+/// Refuses a text that names the database's own files (see [`super::lock`]).
+pub(super) fn refuse_database_files(sql: &str, db: &Path) -> Result<(), QueryError> {
+    if names_database_files(sql, db) {
+        let name = db.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        return Err(QueryError::ReadOnly(format!(
+            "the text names the events database's own files ({name}...); query its tables and views instead (`cachescope sql --schema` lists them)"
+        )));
+    }
+    Ok(())
+}
+
+/// Computes view `name` once into the temporary table `<name>_m`, and shadows the view with a
+/// temporary view of it (no second copy). `name` is one of the crate's own view names.
+pub(super) fn materialize_sql(name: &str) -> String {
+    format!("CREATE OR REPLACE TEMP TABLE {name}_m AS SELECT * FROM {name}; CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM temp.{name}_m;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::protocol::SocketClient;
+    use super::*;
+
+    #[test]
+    fn a_session_gives_the_ingest_budget_back_after_every_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ev.duckdb");
+        let raw = Arc::new(RawDatabase::open(db.to_str().unwrap(), &[]).unwrap());
+        let conn = raw.connect().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INT); SET memory_limit = '64MB'").unwrap();
+        let budget = MemoryBudget { ingest_mb: 64, query_mb: 300 };
+        let server = QueryServer::start(&db, Connector::new(raw.clone(), vec![]), budget).unwrap();
+        let limit = || -> String { conn.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0)).unwrap() };
+        let client = SocketClient::connect(&socket_path(&db)).unwrap();
+        let during = client.query("SELECT current_setting('memory_limit') AS m", &[]).unwrap();
+        let during = during.rows[0][0].as_str().unwrap().to_string();
+        assert!(during.starts_with("347") || during.starts_with("364"), "{during}");
+        let after = limit();
+        assert!(after.starts_with("61") || after.starts_with("64"), "{after}");
+        // Refused, failing and materializing requests give it back too.
+        assert!(matches!(client.query("SET memory_limit = '10GB'", &[]), Err(QueryError::ReadOnly(_))));
+        assert!(matches!(client.query("SELECT * FROM no_such_table", &[]), Err(QueryError::Sql(_))));
+        assert!(matches!(client.materialize(&["t; DROP TABLE t"]), Err(QueryError::ReadOnly(_))));
+        assert!(limit().starts_with("61") || limit().starts_with("64"), "{}", limit());
+        drop(client);
+        // A request longer than the limit is refused, not read into memory.
+        let mut s = UnixStream::connect(socket_path(&db)).unwrap();
+        let _ = s.write_all(&vec![b'x'; (MAX_REQUEST_BYTES + 10) as usize]);
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        assert!(line.contains("bad request"), "{line}");
+        server.stop();
+    }
+}
