@@ -5,8 +5,8 @@
 --   1. the manifest was unavailable (last manifest_unavailable/available event before it);
 --   2. the key's own history (previous miss/eviction/invalidation/missing-file event of the
 --      same key; failure lines belong to the miss that follows them, which carries outcome);
---   3. the slot's history (the previous key in the same symbol/feature set/range, when its
---      configuration or market-data version differs);
+--   3. the slot's history (the previous key in the same symbol/feature set/range: its
+--      invalidation line's reason, else its configuration or market-data version);
 --   4. the symbol's history (never seen before: new symbol), else a new key.
 -- Logs without keys (e.g. the Python trading system) fall back to the symbol's history and
 -- say so in `basis`.
@@ -89,6 +89,7 @@ keyed AS (
     SELECT k.seq, k.key, k.event,
            lag(k.event) OVER w AS prev_event,
            lag(k.outcome) OVER w AS prev_outcome,
+           lag(k.reason) OVER w AS prev_reason,
            lag(e.summary) OVER w AS prev_eviction_summary
     FROM ev k LEFT JOIN eviction_kind e USING (seq)
     WHERE k.key IS NOT NULL
@@ -99,6 +100,7 @@ keyed AS (
 slot_hist AS (
     -- The slot's history: events that say which configuration and data version their key had.
     SELECT h.seq, h.slot, h.key, h.event, h.config, h.data_version, i.followed_by,
+           lag(h.reason) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_reason,
            h.key IS DISTINCT FROM lag(h.key) OVER (PARTITION BY h.slot ORDER BY h.seq) AS new_run,
            lag(h.config) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_config,
            lag(h.data_version) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_data_version,
@@ -122,6 +124,7 @@ slotted AS (
            first_value(lag_config) OVER w AS prev_config,
            first_value(lag_data_version) OVER w AS prev_data_version,
            first_value(lag_event) OVER w AS prev_event,
+           first_value(lag_reason) OVER w AS prev_reason,
            first_value(CASE WHEN lag_event IS NOT NULL THEN coalesce(lag_followed_by, '-') END) OVER w AS prev_followed_by
     FROM slot_runs
     WINDOW w AS (PARTITION BY slot, run ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
@@ -137,6 +140,15 @@ SELECT s.ts, s.symbol, s.feature_set, s.key, s.slot,
            WHEN k.prev_event = 'eviction' AND k.prev_eviction_summary = 'capacity_cleanup' THEN 'evicted_capacity'
            WHEN k.prev_event = 'eviction' AND k.prev_eviction_summary = 'cleanup' THEN 'evicted_retention'
            WHEN k.prev_event = 'eviction' THEN 'evicted'
+           -- An invalidation line says why (reason=market_data|config): the key's own first,
+           -- then the slot's previous key's. This holds across an engine restart, when what
+           -- follows the invalidation is no longer its summary line.
+           WHEN k.prev_event = 'invalidation' AND k.prev_reason = 'market_data' THEN 'invalidated_data'
+           WHEN k.prev_event = 'invalidation' AND k.prev_reason = 'config' THEN 'invalidated_config'
+           WHEN k.prev_event IS NULL AND sl.prev_event = 'invalidation' AND sl.prev_reason = 'market_data' THEN 'invalidated_data'
+           WHEN k.prev_event IS NULL AND sl.prev_event = 'invalidation' AND sl.prev_reason = 'config' THEN 'invalidated_config'
+           -- Logs whose invalidation lines carry no reason: what followed the invalidation,
+           -- then the versions.
            WHEN (k.prev_event IS NULL OR k.prev_event = 'invalidation') AND sl.prev_event = 'invalidation'
                 AND sl.prev_followed_by = 'market_data_update' THEN 'invalidated_data'
            WHEN (k.prev_event IS NULL OR k.prev_event = 'invalidation') AND sl.prev_event = 'invalidation'

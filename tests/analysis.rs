@@ -137,3 +137,80 @@ fn analysis_matches_the_truth_on_every_scenario_and_seed() {
         assert!(total.keys().any(|(l, _)| l == r.as_str()), "{} never happened", r.as_str());
     }
 }
+
+/// A day served by two engine processes after another: the engine restarts mid-day, once
+/// keeping the market-data versions (a real market-data service) and once starting them
+/// again at v0 (an in-process source). Invalidation lines before a restart and the misses
+/// after it must still get the invalidation's own reason: 100% agreement.
+#[test]
+fn a_day_served_by_engines_restarted_mid_day_agrees_with_the_engine() {
+    use cachescope::engine::config::Config;
+    use cachescope::replay::{replay, ReplayOptions, Trace};
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("cachescope");
+    let mut checked = 0;
+    for (scenario, seed) in [(Scenario::InvalidationStorm, 5u64), (Scenario::ConfigChange, 6), (Scenario::MixedDay, 7)] {
+        let gen = cachescope::sim::generate(scenario, seed, if scenario == Scenario::MixedDay { 0.15 } else { 0.4 }).unwrap();
+        // Restarts at 55% and 80% of the rows: after the injected invalidations, before the
+        // misses that follow them have all happened.
+        let lines: Vec<&str> = gen.csv.lines().collect();
+        let mut csv = String::new();
+        let (a, b) = (lines.len() * 55 / 100, lines.len() * 80 / 100);
+        for (i, l) in lines.iter().enumerate() {
+            if i == a || i == b {
+                let ts = l.split(',').next().unwrap();
+                let how = if i == a { "keep_market_data" } else { "reset_market_data" };
+                csv.push_str(&format!("{ts},restart,,,,,{how}\n"));
+            }
+            csv.push_str(l);
+            csv.push('\n');
+        }
+        let trace = Trace::parse("trace.csv", csv.as_bytes()).unwrap();
+        let cache = tmp.path().join(format!("cache-{seed}"));
+        let mut config = Config::with_cache_dir(cache);
+        config.max_cache_size_gb = gen.normal_cache_gb;
+        config.manifest_flush_interval_s = 120.0;
+        let log = tmp.path().join(format!("two-processes-{seed}.log"));
+        let sum = replay(
+            &trace,
+            &ReplayOptions {
+                config,
+                log: log.clone(),
+                seed,
+                lock_helper: bin.clone(),
+                metrics_out: None,
+                metrics_addr: None,
+                deterministic: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(sum.restarts, 2);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.matches("event=startup").count(), 3, "three engine processes wrote the log");
+        let db = tmp.path().join(format!("two-processes-{seed}.duckdb"));
+        let mut ing = Ingester::open(&db, Formats::default()).unwrap();
+        ing.ingest(&[log.clone()], false, |_| {}).unwrap();
+        drop(ing);
+        let session = cachescope::analysis::session(&db).unwrap();
+        let c = session.direct_connection().unwrap();
+        let wrong: Vec<(String, String, i64)> = c
+            .prepare("SELECT logged_reason, cause, count(*) FROM miss_causes WHERE logged_reason <> cause GROUP BY ALL")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|x| x.unwrap())
+            .collect();
+        let all: i64 = c.query_row("SELECT count(*) FROM miss_causes", [], |r| r.get(0)).unwrap();
+        let after_restart: i64 = c
+            .query_row(
+                "SELECT count(*) FROM miss_causes WHERE logged_reason LIKE 'invalidated%' AND ts > (SELECT min(ts) FROM events WHERE event = 'startup' AND line_no > 1)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(after_restart > 0, "{}: no invalidation misses after the restart; the test proves nothing", scenario.name());
+        assert!(wrong.is_empty(), "{} seed {seed}: {wrong:?} of {all} misses disagree", scenario.name());
+        checked += all;
+    }
+    assert!(checked > 0);
+}

@@ -227,9 +227,16 @@ pub struct FeatureStoreBuilder {
     metrics: Metrics,
     extra_sets: Vec<Arc<dyn FeatureSet>>,
     latency: LatencyMode,
+    replayed: bool,
 }
 
 impl FeatureStoreBuilder {
+    /// The store replays a trace: its faults (a locked manifest) are the trace's, and the
+    /// notices it prints to the terminal say so.
+    pub fn replayed(mut self, yes: bool) -> Self {
+        self.replayed = yes;
+        self
+    }
     pub fn latency(mut self, l: LatencyMode) -> Self {
         self.latency = l;
         self
@@ -291,6 +298,8 @@ pub struct FeatureStore {
     loaded: bool,
     closed: bool,
     latency: LatencyMode,
+    /// Replaying a trace: terminal notices say that a fault is the trace's.
+    replayed: bool,
 }
 
 impl FeatureStore {
@@ -306,6 +315,7 @@ impl FeatureStore {
             metrics: Metrics::new(),
             extra_sets: Vec::new(),
             latency: LatencyMode::Measured,
+            replayed: false,
         }
     }
 
@@ -357,6 +367,7 @@ impl FeatureStore {
             loaded: false,
             closed: false,
             latency: b.latency,
+            replayed: b.replayed,
         };
         store.log_startup(now);
         store.remove_stale_temps(now, None);
@@ -1419,10 +1430,17 @@ impl FeatureStore {
                 ("pid", &pid),
             ],
         );
-        eprintln!(
-            "cachescope: WARNING: manifest {} is locked by {holder}; the feature store runs UNCACHED until it is released",
-            self.manifest.path().display()
-        );
+        if self.replayed {
+            eprintln!(
+                "cachescope: simulated manifest outage (the trace's lock_manifest): a helper process holds {}; the replayed engine runs UNCACHED until unlock_manifest, as a real one would",
+                self.manifest.path().display()
+            );
+        } else {
+            eprintln!(
+                "cachescope: WARNING: manifest {} is locked by {holder}; the feature store runs UNCACHED until it is released",
+                self.manifest.path().display()
+            );
+        }
         self.metrics.set_manifest_available(false);
         self.mode = Mode::Unavailable { since: now, holder };
     }

@@ -77,6 +77,10 @@ pub enum Op {
     LockManifest,
     UnlockManifest,
     DeleteFile(FeatureRequest),
+    /// The engine process stops and a new one starts on the same cache, manifest and log,
+    /// with the configuration as changed so far; the market-data versions carry over unless
+    /// `reset_market_data` (an in-process source starting again at v0).
+    Restart { reset_market_data: bool },
 }
 
 /// A parsed row with its line number in the file.
@@ -233,6 +237,13 @@ fn parse_op(rec: &csv::StringRecord, registry: &mut FeatureRegistry) -> Result<O
                 end,
             }
         }
+        "restart" => Op::Restart {
+            reset_market_data: match get(6) {
+                "" | "keep_market_data" => false,
+                "reset_market_data" => true,
+                v => return Err(format!("`value` = `{v}`: restart takes keep_market_data (the default) or reset_market_data")),
+            },
+        },
         "disk_full_on" => Op::DiskFullOn,
         "disk_full_off" => Op::DiskFullOff,
         "lock_manifest" => Op::LockManifest,
@@ -240,7 +251,7 @@ fn parse_op(rec: &csv::StringRecord, registry: &mut FeatureRegistry) -> Result<O
         "" => return Err("`op` is empty".into()),
         other => {
             return Err(format!(
-                "unknown op `{other}` (expected request, market_data_update, config_change, set_max_cache_size_gb, cleanup, warm, disk_full_on, disk_full_off, memory_limit_mb, lock_manifest, unlock_manifest, delete_file)"
+                "unknown op `{other}` (expected request, market_data_update, config_change, set_max_cache_size_gb, cleanup, warm, disk_full_on, disk_full_off, memory_limit_mb, lock_manifest, unlock_manifest, delete_file, restart)"
             ))
         }
     })
@@ -355,6 +366,7 @@ pub struct ReplaySummary {
     pub files_deleted: u64,
     pub cleanup_removed_files: u64,
     pub warmed: u64,
+    pub restarts: u64,
     pub cached_files_at_end: u64,
     pub cached_bytes_at_end: u64,
 }
@@ -367,35 +379,43 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
         .map(|r| r.ts)
         .unwrap_or_else(|| chrono::Utc::now().naive_utc());
     let clock = Arc::new(VirtualClock::new(start));
-    let source = Arc::new(SyntheticMarketData::new(opts.seed));
+    let mut source = Arc::new(SyntheticMarketData::new(opts.seed));
     let faults = Arc::new(DiskFaults::default());
-    let mut log = EventLog::create(&opts.log, false).map_err(|source| ReplayError::Write {
-        what: "log",
-        path: opts.log.clone(),
-        source,
-    })?;
-    if opts.deterministic {
-        log.redact(opts.config.cache_dir.display().to_string(), SIM_CACHE_DIR);
-        if let Some(dir) = opts.config.manifest_path.parent() {
-            if dir != opts.config.cache_dir {
-                log.redact(dir.display().to_string(), SIM_CACHE_DIR);
-            }
-        }
-        log.redact(opts.lock_helper.display().to_string(), "cachescope");
-    }
     let metrics = Metrics::new();
     let _exporter = match opts.metrics_addr {
         Some(addr) => Some(MetricsExporter::start(metrics.clone(), addr).map_err(|e| ReplayError::Exporter(e.to_string()))?),
         None => None,
     };
-    let mut store = FeatureStore::builder(opts.config.clone())
-        .metrics(metrics)
-        .clock(clock.clone())
-        .market_data(source.clone())
-        .faults(faults.clone())
-        .latency(if opts.deterministic { LatencyMode::Modelled } else { LatencyMode::Measured })
-        .log(log)
-        .open()?;
+    // The configuration as changed so far: what a restarted engine reads (as if every
+    // change had been written to cachescope.toml).
+    let mut config = opts.config.clone();
+    let open_store = |config: &Config, source: &Arc<SyntheticMarketData>, append: bool| -> Result<FeatureStore, ReplayError> {
+        let opened = if append { EventLog::append_to(&opts.log, false) } else { EventLog::create(&opts.log, false) };
+        let mut log = opened.map_err(|source| ReplayError::Write {
+            what: "log",
+            path: opts.log.clone(),
+            source,
+        })?;
+        if opts.deterministic {
+            log.redact(opts.config.cache_dir.display().to_string(), SIM_CACHE_DIR);
+            if let Some(dir) = opts.config.manifest_path.parent() {
+                if dir != opts.config.cache_dir {
+                    log.redact(dir.display().to_string(), SIM_CACHE_DIR);
+                }
+            }
+            log.redact(opts.lock_helper.display().to_string(), "cachescope");
+        }
+        Ok(FeatureStore::builder(config.clone())
+            .metrics(metrics.clone())
+            .clock(clock.clone())
+            .market_data(source.clone())
+            .faults(faults.clone())
+            .latency(if opts.deterministic { LatencyMode::Modelled } else { LatencyMode::Measured })
+            .replayed(true)
+            .log(log)
+            .open()?)
+    };
+    let mut store = open_store(&config, &source, false)?;
     let mut sum = ReplaySummary {
         trace: trace.path.clone(),
         log: opts.log.display().to_string(),
@@ -437,16 +457,29 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
                     Err(e) => return Err(engine(e)),
                 }
             }
+            Op::Restart { reset_market_data } => {
+                store.close();
+                if *reset_market_data {
+                    source = Arc::new(SyntheticMarketData::new(opts.seed));
+                }
+                store = open_store(&config, &source, true)?;
+                sum.restarts += 1;
+            }
             Op::MarketDataUpdate { symbol } => {
                 source.publish_correction(symbol);
                 sum.invalidated += store.market_data_updated(symbol).map_err(engine)?;
             }
             Op::ConfigChange { feature_set, params } => {
+                config.feature_sets.entry(feature_set.clone()).or_default().extend(params.clone());
                 sum.invalidated += store.set_feature_config(feature_set, params).map_err(engine)?.1;
             }
-            Op::SetMaxCacheSizeGb(gb) => store.set_max_cache_size_gb(*gb).map_err(engine)?,
+            Op::SetMaxCacheSizeGb(gb) => {
+                config.max_cache_size_gb = *gb;
+                store.set_max_cache_size_gb(*gb).map_err(engine)?
+            }
             Op::Cleanup { retention_days } => {
                 if let Some(d) = retention_days {
+                    config.retention_days = *d;
                     store.set_retention_days(*d).map_err(engine)?;
                 }
                 sum.cleanup_removed_files += store.cleanup(false).removed_files;
@@ -461,7 +494,10 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
             }
             Op::DiskFullOn => faults.set_disk_full(true),
             Op::DiskFullOff => faults.set_disk_full(false),
-            Op::MemoryLimitMb(mb) => store.set_memory_limit_mb(*mb).map_err(engine)?,
+            Op::MemoryLimitMb(mb) => {
+                config.memory_limit_mb = *mb;
+                store.set_memory_limit_mb(*mb).map_err(engine)?
+            }
             Op::LockManifest => {
                 if holder.is_none() {
                     store.flush();
