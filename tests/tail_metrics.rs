@@ -8,14 +8,41 @@ use std::time::{Duration, Instant};
 
 use prometheus_parse::{Scrape, Value};
 
-fn scrape(addr: &str) -> Scrape {
+/// GET /metrics with an `Accept` header: (content type, body).
+fn get(addr: &str, accept: &str) -> (String, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    let text = body.split("\r\n\r\n").nth(1).unwrap().to_string();
+    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let ct = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(String::from))
+        .unwrap_or_default();
+    (ct, body.to_string())
+}
+
+fn scrape(addr: &str) -> Scrape {
+    let (_, text) = get(addr, "*/*");
     Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
 }
+
+/// `promtool check metrics` on `text`: what Prometheus's own linter says (CI installs it).
+fn promtool_check(text: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; .ci/run installs it)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Prometheus's own Accept header (scrape_protocols: OpenMetrics first).
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 fn value(s: &Scrape, metric: &str, label: Option<(&str, &str)>) -> f64 {
     s.samples
@@ -77,6 +104,16 @@ fn tail_exports_log_derived_series_and_its_health() {
     assert_eq!(value(&s, "cachescope_tail_lag_bytes", None), 0.0);
     assert_eq!(value(&s, "cachescope_tail_quarantined_total", None), 0.0);
     assert!(value(&s, "cachescope_tail_last_commit_timestamp_seconds", None) > 1.7e9);
+    // The classic text to a plain scraper, OpenMetrics to Prometheus, each labelled as what
+    // it is; promtool finds nothing wrong with the classic page.
+    let (ct, classic) = get(&addr, "text/plain");
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    assert!(!classic.contains("# EOF") && classic.contains("# TYPE featurestore_requests_total counter"), "{classic}");
+    let (ok, said) = promtool_check(&classic);
+    assert!(ok && said.trim().is_empty(), "promtool check metrics: {said}\n{classic}");
+    let (ct, om) = get(&addr, PROMETHEUS_ACCEPT);
+    assert!(ct.starts_with("application/openmetrics-text; version=1.0.0"), "{ct}");
+    assert!(om.trim_end().ends_with("# EOF") && om.contains("# TYPE featurestore_requests counter"), "{om}");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
 }
@@ -86,6 +123,8 @@ fn the_engines_metrics_parse_and_agree_with_the_truth() {
     for s in cachescope::sim::Scenario::ALL {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(s.name());
         let text = std::fs::read_to_string(dir.join("metrics.prom")).unwrap();
+        let (ok, said) = promtool_check(&text);
+        assert!(ok && said.trim().is_empty(), "{}: promtool check metrics: {said}", s.name());
         let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
         let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("scenario.json")).unwrap()).unwrap();
         let hits = value(&scrape, "featurestore_requests_total", Some(("result", "hit")));

@@ -141,12 +141,64 @@ impl Metrics {
         self.manifest_available.set(up as i64);
     }
 
-    /// The Prometheus text exposition of every metric, series in a stable order.
-    pub fn encode(&self) -> String {
+    /// The OpenMetrics text of every metric, series in a stable order.
+    pub fn encode_openmetrics(&self) -> String {
         let mut s = String::new();
         encode(&mut s, &self.registry).expect("writing to a String cannot fail");
         canonical_order(&s)
     }
+
+    /// The classic Prometheus text format (0.0.4) of every metric: what a file such as
+    /// `replay --metrics-out` holds and what `promtool check metrics` reads.
+    pub fn encode(&self) -> String {
+        classic_text(&self.encode_openmetrics())
+    }
+}
+
+/// Content type of the OpenMetrics text.
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the classic Prometheus text format.
+pub const CLASSIC_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The classic Prometheus text format of an OpenMetrics text (as prometheus-client writes
+/// it): a counter's HELP and TYPE name its `_total` samples, `unknown` is `untyped`, and
+/// there is no `# UNIT` or `# EOF` line.
+pub fn classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|r| r.split_once(' '))
+        .filter(|(_, t)| *t == "counter")
+        .map(|(name, _)| name)
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let name = if counters.contains(name) && !name.ends_with("_total") { format!("{name}_total") } else { name.to_string() };
+            let tail = if *prefix == "# TYPE " && tail == "unknown" { "untyped" } else { tail };
+            Some(format!("{prefix}{name} {tail}"))
+        });
+        out.push_str(rewritten.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// Whether an HTTP `Accept` header asks for OpenMetrics (what Prometheus sends first).
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|part| {
+            let mut fields = part.split(';').map(str::trim);
+            let ty = fields.next().unwrap_or("");
+            // A q=0 entry refuses the type.
+            ty.eq_ignore_ascii_case("application/openmetrics-text") && !fields.any(|f| f.replace(' ', "") == "q=0")
+        })
+    })
 }
 
 /// Sorts the series of each metric family by their labels (ignoring `le`, whose buckets keep
@@ -208,10 +260,12 @@ pub struct MetricsExporter {
 impl MetricsExporter {
     /// Serves `metrics` at `http://addr/metrics` on a thread of its own.
     pub fn start(metrics: Metrics, addr: SocketAddr) -> Result<MetricsExporter, ExporterError> {
-        MetricsExporter::start_with(move || metrics.encode(), addr)
+        MetricsExporter::start_with(move || metrics.encode_openmetrics(), addr)
     }
 
-    /// Serves whatever `encode` returns at `http://addr/metrics`.
+    /// Serves the OpenMetrics text `encode` returns at `http://addr/metrics`: as it is to a
+    /// scraper that accepts OpenMetrics, else in the classic text format, each with its own
+    /// content type.
     pub fn start_with(
         encode: impl Fn() -> String + Send + Sync + Clone + 'static,
         addr: SocketAddr,
@@ -242,17 +296,15 @@ impl MetricsExporter {
                     };
                     let app = axum::Router::new().route(
                         "/metrics",
-                        axum::routing::get(move || {
+                        axum::routing::get(move |headers: axum::http::HeaderMap| {
                             let body = encode();
-                            async move {
-                                (
-                                    [(
-                                        axum::http::header::CONTENT_TYPE,
-                                        "text/plain; version=0.0.4; charset=utf-8",
-                                    )],
-                                    body,
-                                )
-                            }
+                            let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok());
+                            let (content_type, body) = if wants_openmetrics(accept) {
+                                (OPENMETRICS_CONTENT_TYPE, body)
+                            } else {
+                                (CLASSIC_CONTENT_TYPE, classic_text(&body))
+                            };
+                            async move { ([(axum::http::header::CONTENT_TYPE, content_type)], body) }
                         }),
                     );
                     let _ = axum::serve(listener, app)
@@ -336,6 +388,19 @@ mod tests {
     }
 
     #[test]
+    fn the_classic_text_names_counters_by_their_samples() {
+        let om = "# HELP a_requests Requests.\n# TYPE a_requests counter\na_requests_total{r=\"x\"} 1\n# HELP b Bytes.\n# TYPE b gauge\n# UNIT b bytes\nb 2\n# TYPE c unknown\nc 3\n# EOF\n";
+        assert_eq!(
+            classic_text(om),
+            "# HELP a_requests_total Requests.\n# TYPE a_requests_total counter\na_requests_total{r=\"x\"} 1\n# HELP b Bytes.\n# TYPE b gauge\nb 2\n# TYPE c untyped\nc 3\n"
+        );
+        assert!(wants_openmetrics(Some("application/openmetrics-text; version=1.0.0")));
+        assert!(!wants_openmetrics(Some("text/plain;version=0.0.4;q=0.5,*/*;q=0.1")));
+        assert!(!wants_openmetrics(Some("application/openmetrics-text;q=0,text/plain")));
+        assert!(!wants_openmetrics(None));
+    }
+
+    #[test]
     fn exporter_serves_metrics_on_loopback_and_stops() {
         let m = Metrics::new();
         m.hit(0.001);
@@ -346,6 +411,16 @@ mod tests {
         s.read_to_string(&mut body).unwrap();
         assert!(body.starts_with("HTTP/1.1 200"), "{body}");
         assert!(body.contains("featurestore_requests_total{result=\"hit\"} 1"), "{body}");
+        assert!(body.contains("content-type: text/plain; version=0.0.4"), "{body}");
+        assert!(body.contains("# TYPE featurestore_requests_total counter"), "{body}");
+        assert!(!body.contains("# EOF"), "{body}");
+        let mut s = std::net::TcpStream::connect(ex.addr()).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\nConnection: close\r\n\r\n").unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        assert!(body.contains("content-type: application/openmetrics-text; version=1.0.0"), "{body}");
+        assert!(body.contains("# TYPE featurestore_requests counter"), "{body}");
+        assert!(body.trim_end().ends_with("# EOF"), "{body}");
         let addr = ex.addr();
         ex.stop();
         assert!(std::net::TcpStream::connect(addr).is_err());

@@ -123,8 +123,8 @@ impl TailMetrics {
         }
     }
 
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
+    /// The OpenMetrics text (the exporter serves it, or its classic form, by `Accept`).
+    pub fn encode_openmetrics(&self) -> String {
         let mut s = String::new();
         encode(&mut s, &self.registry).expect("writing to a String cannot fail");
         crate::engine::metrics::canonical_order(&s)
