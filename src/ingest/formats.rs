@@ -324,6 +324,8 @@ fn truncate(s: &str, n: usize) -> &str {
 struct Rule {
     event: String,
     re: Regex,
+    /// Only lines at WARN, ERROR or CRITICAL (a failure is never logged at INFO).
+    warn_or_worse: bool,
 }
 
 /// A regex-defined format (Python's built in, or a user's TOML).
@@ -363,12 +365,18 @@ impl RegexFormat {
             line: r(r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:,\d{1,6})?) - (?P<name>\S+) - (?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) - (?P<message>.*)$"),
             ts_format: None,
             rules: vec![
-                Rule { event: "hit".into(), re: r(r"Cache HIT for (?P<symbol>\S+)") },
-                Rule { event: "miss".into(), re: r(r"Cache MISS for (?P<symbol>\S+)") },
-                Rule { event: "invalidation".into(), re: r(r"Cache key (?P<key>\S+) invalidated") },
-                Rule { event: "eviction".into(), re: r(r"(?i)Cache key (?P<key>\S+) evicted|evict") },
-                Rule { event: "write_failed".into(), re: r(r"(?i)no space left|ENOSPC|disk full") },
-                Rule { event: "compute_failed".into(), re: r(r"(?i)memory|\boom\b") },
+                Rule { event: "hit".into(), re: r(r"Cache HIT for (?P<symbol>\S+)"), warn_or_worse: false },
+                Rule { event: "miss".into(), re: r(r"Cache MISS for (?P<symbol>\S+)"), warn_or_worse: false },
+                Rule { event: "invalidation".into(), re: r(r"Cache key (?P<key>\S+) invalidated"), warn_or_worse: false },
+                Rule { event: "eviction".into(), re: r(r"(?i)Cache key (?P<key>\S+) evicted|evict"), warn_or_worse: false },
+                Rule { event: "write_failed".into(), re: r(r"(?i)no space left|ENOSPC|disk full"), warn_or_worse: true },
+                // Real out-of-memory errors only: Python's MemoryError, the C library's ENOMEM
+                // text, "out of memory" and OOM (not "memory usage 41%").
+                Rule {
+                    event: "compute_failed".into(),
+                    re: r(r"\bMemoryError\b|(?i:\bout of memory\b|\bcannot allocate memory\b|\bENOMEM\b)|\bOOM\b"),
+                    warn_or_worse: true,
+                },
             ],
         }
     }
@@ -399,6 +407,7 @@ impl RegexFormat {
             rules.push(Rule {
                 re: Regex::new(&re).map_err(|e| err(format!("`events.{event}`: {e}")))?,
                 event,
+                warn_or_worse: false,
             });
         }
         Ok(RegexFormat {
@@ -433,7 +442,8 @@ impl RegexFormat {
         }
         let message: &'a str = caps.name("message").map(|m| m.as_str()).unwrap_or("");
         p.event = Cow::Borrowed("other");
-        for rule in &self.rules {
+        let warn_or_worse = matches!(p.level.as_deref(), Some("WARN" | "ERROR" | "CRITICAL"));
+        for rule in self.rules.iter().filter(|r| warn_or_worse || !r.warn_or_worse) {
             if let Some(c) = rule.re.captures(message) {
                 p.event = Cow::Owned(rule.event.clone());
                 for name in rule.re.capture_names().flatten() {
@@ -608,6 +618,27 @@ mod tests {
         let p = f.parse("2026-11-26 09:30:02,000 - fs - ERROR - MemoryError while computing features").unwrap();
         assert_eq!(p.event, "compute_failed");
         assert_eq!(p.level.as_deref(), Some("ERROR"));
+        for oom in [
+            "ERROR - Feature computation failed for AAPL: out of memory (OOM)",
+            "ERROR - [Errno 12] Cannot allocate memory",
+            "WARNING - OOM killer took worker 3",
+            "CRITICAL - MemoryError: Unable to allocate 3.1 GiB for an array",
+        ] {
+            let line = format!("2026-11-26 09:30:02,000 - fs - {oom}");
+            let p = f.parse(&line).unwrap();
+            assert_eq!(p.event, "compute_failed", "{oom}");
+        }
+        for not_oom in [
+            "INFO - memory usage 41%",
+            "WARNING - memory usage 91%, consider a larger host",
+            "ERROR - zoom level invalid",
+            "INFO - MemoryError count reset",
+            "ERROR - room for improvement",
+        ] {
+            let line = format!("2026-11-26 09:30:02,000 - fs - {not_oom}");
+            let p = f.parse(&line).unwrap();
+            assert_eq!(p.event, "other", "{not_oom}");
+        }
         let p = f.parse("2026-11-26 09:30:02,000 - fs - WARNING - something else").unwrap();
         assert_eq!((&*p.event, p.level.as_deref()), ("other", Some("WARN")));
         assert!(f.parse("not python").is_err());
