@@ -12,6 +12,10 @@ use crate::engine::clock::{fmt_ts, parse_ts};
 use crate::queries;
 use crate::query::{QueryError, QueryResult, Session};
 
+pub mod slo;
+
+pub use slo::{SloPolicy, SLO};
+
 /// Failure of an analysis.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
@@ -283,7 +287,7 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
     ];
     let b = run(db, queries::REPORT_BUDGET, &bp)?;
     let b = b.rows.first().ok_or_else(|| AnalysisError::Shape("budget".into()))?;
-    let target = f(&b[0]).unwrap_or(0.95);
+    let target = f(&b[0]).unwrap_or(SLO.target);
     let consumed = f(&b[5]);
     let budget = Budget {
         slo_target: target,
@@ -387,13 +391,13 @@ pub fn incident(db: &Session, period: Period) -> Result<Incident, AnalysisError>
     } else if critical {
         Some(Escalation {
             level: 2,
-            name: "Critical Alert (hit ratio < 80%)".into(),
+            name: format!("Critical Alert (hit ratio < {})", SloPolicy::percent(SLO.critical_ratio)),
             owner: "dev-data-oncall + platform-oncall".into(),
         })
     } else if warning {
         Some(Escalation {
             level: 1,
-            name: "Warning Alert (hit ratio < 95%)".into(),
+            name: format!("Warning Alert (hit ratio < {})", SloPolicy::percent(SLO.target)),
             owner: "dev-data-oncall".into(),
         })
     } else {

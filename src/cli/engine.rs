@@ -82,7 +82,7 @@ pub(super) fn cmd_demo(dir: Option<PathBuf>) -> anyhow::Result<()> {
     })?;
     let db = dir.join("events.duckdb");
     let _ = std::fs::remove_file(&db);
-    let mut ing = open_ingester(&db, None, &[])?;
+    let mut ing = open_ingester(&db, None, &[], Vec::new())?;
     let sum = ing.ingest(&[dir.join("trading-system.log")], false, |_| {})?;
     drop(ing);
     eprintln!("{}", sum.line());
@@ -254,7 +254,11 @@ pub fn render_summary(s: &ReplaySummary, elapsed_s: f64, temp_cache: bool) -> St
     );
     let ratio = s
         .hit_ratio
-        .map(|r| format!("{:.2}% ({})", r * 100.0, if r >= 0.95 { "SLO >= 95%: met" } else { "SLO >= 95%: BREACHED" }))
+        .map(|r| {
+            let slo = crate::analysis::SLO.target;
+            let verdict = if r >= slo { "met" } else { "BREACHED" };
+            format!("{:.2}% (SLO >= {}: {verdict})", r * 100.0, crate::analysis::SloPolicy::percent(slo))
+        })
         .unwrap_or_else(|| "n/a (no requests)".into());
     let _ = writeln!(o, "requests {}  hits {}  misses {}  hit ratio {}", s.requests, s.hits, s.misses, ratio);
     if s.failed_requests > 0 {

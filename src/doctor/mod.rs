@@ -220,8 +220,8 @@ fn events_checks(db: &Path) -> Vec<Check> {
             out.push(check(
                 "5-minute hit ratio (latest)",
                 match ratio {
-                    Some(x) if x < 0.80 => Status::Fail,
-                    Some(x) if x < 0.95 => Status::Warn,
+                    Some(x) if x < crate::analysis::SLO.critical_ratio => Status::Fail,
+                    Some(x) if x < crate::analysis::SLO.target => Status::Warn,
                     _ => Status::Ok,
                 },
                 ratio.map(|x| format!("{:.2}% at {at}", x * 100.0)).unwrap_or_else(|| "no requests".into()),

@@ -161,7 +161,12 @@ pub fn chart_svg(r: &Report) -> Result<String, RenderError> {
                 }
             }
         }
-        for (y, c, name) in [(0.95, RGBColor(240, 170, 0), "95% (warning)"), (0.80, RGBColor(220, 50, 50), "80% (critical)")] {
+        let slo = crate::analysis::SLO;
+        let lines = [
+            (slo.target, RGBColor(240, 170, 0), format!("{} (warning)", crate::analysis::SloPolicy::percent(slo.target))),
+            (slo.critical_ratio, RGBColor(220, 50, 50), format!("{} (critical)", crate::analysis::SloPolicy::percent(slo.critical_ratio))),
+        ];
+        for (y, c, name) in lines {
             if y >= lo {
                 chart
                     .draw_series(LineSeries::new(vec![(0.0, y), (span, y)], c.stroke_width(1)))
