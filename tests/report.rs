@@ -58,6 +58,18 @@ fn json_report_has_the_documented_shape_and_fail_on_breach_gates_cron() {
     for k in ["alert", "severity", "start", "end"] {
         assert!(a.get(k).is_some(), "alert lacks {k}");
     }
+    // Alerts in time order, whichever alert they are.
+    let starts: Vec<&str> = v["alerts"].as_array().unwrap().iter().map(|a| a["start"].as_str().unwrap()).collect();
+    let mut sorted = starts.clone();
+    sorted.sort();
+    assert_eq!(starts, sorted);
+    // No episode quotes the same evidence line twice.
+    for e in v["episodes"].as_array().unwrap() {
+        let ev: Vec<String> = e["evidence"].as_array().unwrap().iter().map(|x| format!("{}:{}", x["path"], x["line"])).collect();
+        let mut uniq = ev.clone();
+        uniq.dedup();
+        assert_eq!(ev, uniq, "{}", e["kind"]);
+    }
     assert_eq!(v["slo"]["status"], "breached");
     assert!(v["error_budget"]["consumed"].as_f64().unwrap() > 1.0);
 
@@ -91,6 +103,24 @@ fn incident_for_the_last_alert_names_level_owner_causes_evidence_and_chart() {
     assert!(text.contains("2. DuckDB Manifest Database Issues"));
     assert!(text.contains("trading-system.log:"), "evidence with file and line");
     assert!(text.contains("](incident.svg)"));
+    // For people: the date and UTC said once, times to the second, the timeline in time order.
+    assert!(text.contains("Window: 2026-11-24 19:"), "{text}");
+    assert!(text.contains(" UTC (all times UTC)"), "{text}");
+    let timeline: Vec<&str> = text
+        .split("### Timeline")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| time") && !l.starts_with("| ---"))
+        .map(|l| l.split(" | ").next().unwrap().trim_start_matches("| "))
+        .take_while(|t| t.len() == 8)
+        .collect();
+    assert!(timeline.len() >= 4, "{text}");
+    let mut sorted = timeline.clone();
+    sorted.sort();
+    assert_eq!(timeline, sorted, "timeline out of order: {text}");
+    let summary = text.split("## Episodes").next().unwrap();
+    assert!(!summary.contains(".000000") && !summary.contains("Z |"), "microseconds or Z in the summary: {summary}");
     let svg = std::fs::read_to_string(d.path().join("incident.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("95% (warning)") && svg.contains("manifest_outage"));
     // The whole day: thrashing long enough for Level 3.

@@ -248,7 +248,11 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
                 evidence.push(Evidence { path: s(&r[10]), line: i(&r[11]), text });
             }
             if let Some(text) = opt_s(&r[12]) {
-                evidence.push(Evidence { path: s(&r[13]), line: i(&r[14]), text });
+                let e = Evidence { path: s(&r[13]), line: i(&r[14]), text };
+                // When the first signal is the first miss (new symbols), quote it once.
+                if !evidence.contains(&e) {
+                    evidence.push(e);
+                }
             }
             EpisodeRow {
                 kind: s(&r[0]),
@@ -352,6 +356,48 @@ pub struct Incident {
     /// Misses in the incident over the window's allowed misses.
     pub budget_cost: Option<f64>,
     pub evidence: Vec<(String, Vec<Evidence>)>,
+    /// Alerts and episodes, in time order.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// A moment of the incident: an alert pending, firing or resolved, an episode starting or
+/// ending.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimelineEntry {
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub event: String,
+}
+
+/// The incident's alerts and episodes as one list in time order (ties: alerts before
+/// episodes, each in report order).
+fn timeline(report: &Report) -> Vec<TimelineEntry> {
+    let mut t: Vec<(NaiveDateTime, usize, TimelineEntry)> = Vec::new();
+    let mut push = |time: &str, event: String| {
+        if let Some(at) = parse_ts(time) {
+            let n = t.len();
+            t.push((at, n, TimelineEntry { time: time.to_string(), event }));
+        }
+    };
+    for a in &report.alerts {
+        if let Some(p) = &a.pending_since {
+            push(p, format!("{} pending", a.alert));
+        }
+        if let Some(f) = &a.start {
+            push(f, format!("{} **firing** ({})", a.alert, a.severity));
+        }
+        let worst = a.worst_ratio.map(|w| format!("{:.2}%", w * 100.0)).unwrap_or_else(|| "n/a".into());
+        match &a.end {
+            Some(e) => push(e, format!("{} resolved (worst 5-minute ratio {worst})", a.alert)),
+            None => push(&fmt_ts(report.period.until), format!("{} still firing at the end of the window (worst 5-minute ratio {worst})", a.alert)),
+        }
+    }
+    for e in &report.episodes {
+        push(&e.start, format!("episode {} starts ({} misses, {})", e.kind, e.misses, e.runbook));
+        push(&e.end, format!("episode {} ends", e.kind));
+    }
+    t.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    t.into_iter().map(|x| x.2).collect()
 }
 
 /// The period of the last alert that fired (pending start to resolution).
@@ -420,6 +466,7 @@ pub fn incident(db: &Session, period: Period) -> Result<Incident, AnalysisError>
         evidence.push((c.cause.clone(), lines));
     }
     Ok(Incident {
+        timeline: timeline(&report),
         report,
         escalation,
         longest_firing_minutes: longest,

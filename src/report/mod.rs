@@ -39,6 +39,16 @@ fn env() -> Environment<'static> {
         v.map(|x| if x.abs() >= 100.0 { format!("{x:.0}") } else { format!("{x:.2}") })
             .unwrap_or_else(|| "n/a".into())
     });
+    // A time for people: `HH:MM:SS` on the day of `day` (an RFC 3339 time), else with its
+    // date; UTC is said once, beside the window.
+    env.add_filter("clock", |ts: String, day: String| -> String {
+        match (parse_ts(&ts), parse_ts(&day)) {
+            (Some(t), Some(d)) if t.date() == d.date() => t.format("%H:%M:%S").to_string(),
+            (Some(t), _) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            (None, _) => ts,
+        }
+    });
+    env.add_filter("day", |ts: String| -> String { parse_ts(&ts).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or(ts) });
     // Markdown table cells: no control characters, no pipes, no HTML.
     env.add_filter("md", |s: String| -> String {
         s.chars()
@@ -93,6 +103,7 @@ fn incident_ctx(i: &Incident, chart: &str) -> Value {
         escalation => Value::from_serialize(&i.escalation),
         budget_cost => i.budget_cost,
         evidence => Value::from_serialize(&evidence),
+        timeline => Value::from_serialize(&i.timeline),
         chart => chart,
     }
 }
