@@ -401,3 +401,38 @@ fn rows_are_written_in_row_groups_of_64k_and_read_back_whole() {
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 150_000);
     assert_eq!(query_i64(&db, "SELECT count(DISTINCT line_no) FROM events WHERE line_no BETWEEN 1 AND 150000"), 150_000);
 }
+
+/// A rotator compressing an archive leaves a truncated stream for a moment: it is skipped as
+/// incomplete (not an error, not a rewritten file read again from the start), and read
+/// from the checkpoint once complete. Each line once.
+#[test]
+fn a_compressed_archive_still_being_written_is_read_once_complete() {
+    for compressed in ["gz", "zst"] {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        let db = d.path().join("ev.duckdb");
+        let body: String = (0..3000).map(hit_line).collect();
+        // The live file, read up to its 2,000th line; then rotated away and compressed.
+        std::fs::write(&log, (0..2000).map(hit_line).collect::<String>()).unwrap();
+        cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).assert().success();
+        std::fs::remove_file(&log).unwrap();
+        let full = match compressed {
+            "gz" => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(body.as_bytes()).unwrap();
+                e.finish().unwrap()
+            }
+            _ => zstd::encode_all(body.as_bytes(), 3).unwrap(),
+        };
+        let archive = d.path().join(format!("app.log-20261130.{compressed}"));
+        std::fs::write(&archive, &full[..full.len() * 2 / 3]).unwrap();
+        let out = cachescope().args(["ingest", "--rotated", "--json", "--db"]).arg(&db).arg(&log).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("incomplete compressed archive"), "{compressed}: {text} {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 2000, "{compressed}: nothing read twice, nothing half-read");
+        std::fs::write(&archive, &full).unwrap();
+        cachescope().args(["ingest", "--rotated", "--db"]).arg(&db).arg(&log).output().unwrap();
+        assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 3000, "{compressed}");
+        assert_eq!(query_i64(&db, "SELECT count(DISTINCT key) FROM events"), 3000, "{compressed}");
+    }
+}

@@ -197,6 +197,9 @@ pub struct Ingester {
     lock_keeper: Option<std::sync::Arc<LockKeeper>>,
 }
 
+/// Status of a compressed archive whose stream ends early (a rotator is still writing it).
+const INCOMPLETE: &str = "incomplete compressed archive (still being written?); read when complete";
+
 /// DuckDB's memory budget while ingesting (MB): the buffer pool is capped so a tailer stays
 /// small whatever the log size (BENCHMARKS.md); larger work spills to `<db>.tmp/`.
 pub const INGEST_MEMORY_MB: u64 = 64;
@@ -370,19 +373,26 @@ impl Ingester {
 
     /// [`source::fingerprint`], remembered while the file's identity, size and mtime stay put.
     fn fingerprint(&self, path: &Path) -> std::io::Result<Option<String>> {
+        Ok(self.fingerprint_and_file(path)?.map(|(fp, _)| fp))
+    }
+
+    /// The fingerprint and the (device, inode) of the file it belongs to.
+    fn fingerprint_and_file(&self, path: &Path) -> std::io::Result<Option<(String, (u64, u64))>> {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(path)?;
         let stamp = (m.dev(), m.ino(), m.len(), m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128);
         if let Some((s, fp)) = self.fingerprints.borrow().get(path) {
             if *s == stamp {
-                return Ok(Some(fp.clone()));
+                return Ok(Some((fp.clone(), (s.0, s.1))));
             }
         }
-        let fp = source::fingerprint(path)?;
+        // Read from one open file, whose own stamp is remembered (the name may have moved on
+        // to another file since the metadata above).
+        let (fp, stamp) = source::fingerprint_of(path)?;
         if let Some(f) = &fp {
             self.fingerprints.borrow_mut().insert(path.to_path_buf(), (stamp, f.clone()));
         }
-        Ok(fp)
+        Ok(fp.map(|f| (f, (stamp.0, stamp.1))))
     }
 
     /// What was committed since the last call (for exporters).
@@ -516,14 +526,18 @@ impl Ingester {
             path: shown.to_path_buf(),
             source,
         };
-        let fp = match self.fingerprint(path) {
-            Ok(Some(fp)) => fp,
+        let (fp, fp_file) = match self.fingerprint_and_file(path) {
+            Ok(Some(x)) => x,
             Ok(None) => {
                 report.status = "waiting for a first line".into();
                 return Ok(report);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 report.status = "vanished".into();
+                return Ok(report);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                report.status = INCOMPLETE.into();
                 return Ok(report);
             }
             Err(e) => return Err(io(e)),
@@ -536,20 +550,38 @@ impl Ingester {
         let open_at = |offset: u64| match LineReader::at(path, offset) {
             Ok(x) => Ok(Some(x)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(e)),
+            Err(e) => Err(e),
         };
-        let Some((mut reader, tail, _c, (dev, inode), _size)) = open_at(state.offset)? else {
+        let opened = match open_at(state.offset) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                report.status = INCOMPLETE.into();
+                return Ok(report);
+            }
+            other => other.map_err(io)?,
+        };
+        let Some((mut reader, tail, _c, (dev, inode), _size)) = opened else {
             report.status = "vanished".into();
             return Ok(report);
         };
+        // A rotator put another file under this name between the fingerprint and the open:
+        // reading it under the first file's identity would mix the two (whole files counted
+        // twice). The next pass sees both files as they are.
+        if (dev, inode) != fp_file {
+            report.status = "replaced while being opened; read on the next pass".into();
+            return Ok(report);
+        }
         let mut status = "read";
         if state.offset > 0 && tail.as_deref() != Some(state.tail_hash.as_str()) {
             // Same first line, different content before the checkpoint: rewritten.
             status = "rewritten; read again from the start";
             state.offset = 0;
             state.line_no = 0;
-            match open_at(0)? {
-                Some(x) => reader = x.0,
+            match open_at(0).map_err(io)? {
+                Some(x) if x.3 == fp_file => reader = x.0,
+                Some(_) => {
+                    report.status = "replaced while being opened; read on the next pass".into();
+                    return Ok(report);
+                }
                 None => {
                     report.status = "vanished".into();
                     return Ok(report);
@@ -593,9 +625,14 @@ impl Ingester {
             let item = match reader.next_item() {
                 Ok(x) => x,
                 Err(e) => {
-                    // The file vanished or broke mid-read: keep what was committed.
+                    // The file vanished or broke mid-read, or a compressed archive is still being
+                    // written: keep the complete lines read so far; the rest comes next pass.
                     if pending_lines > 0 {
                         break;
+                    }
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        report.status = INCOMPLETE.into();
+                        return Ok(report);
                     }
                     return Err(io(e));
                 }

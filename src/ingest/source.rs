@@ -63,9 +63,21 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// A file's identity: the hash of its first line (or of its first 8 KiB when that holds no
 /// newline). `None` while the file has neither a complete first line nor 8 KiB.
 pub fn fingerprint(path: &Path) -> io::Result<Option<String>> {
-    let (mut r, c, _) = open(path)?;
+    fingerprint_of(path).map(|(fp, _)| fp)
+}
+
+/// [`fingerprint`] with the (device, inode, size, mtime in ns) of the very file it was read
+/// from: a rotator may put another file under the same name at any moment.
+pub fn fingerprint_of(path: &Path) -> io::Result<(Option<String>, (u64, u64, u64, i128))> {
+    let (mut r, c, file) = open(path)?;
+    let m = file.metadata()?;
+    let stamp = (m.dev(), m.ino(), m.len(), m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128);
+    Ok((first_line_hash(&mut r, c)?, stamp))
+}
+
+fn first_line_hash(r: &mut impl Read, c: Compression) -> io::Result<Option<String>> {
     let mut buf = vec![0u8; FINGERPRINT_WINDOW];
-    let n = read_full(&mut r, &mut buf)?;
+    let n = read_full(r, &mut buf)?;
     let head = &buf[..n];
     let first = match head.iter().position(|&b| b == b'\n') {
         Some(i) => &head[..=i],
