@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod eventlog;
 pub mod features;
+pub mod index;
 pub mod key;
 pub mod manifest;
 pub mod market_data;
@@ -35,6 +36,7 @@ pub use metrics::{Metrics, MetricsExporter};
 use clock::fmt_ts;
 use eventlog::quote;
 use features::{ComputeError, FeatureConfigError, MemoryBudget};
+use index::Index;
 use manifest::{Entry, ManifestError};
 use market_data::MarketDataError;
 
@@ -283,13 +285,9 @@ pub struct FeatureStore {
     metrics: Metrics,
     faults: Arc<DiskFaults>,
     memory_limit_bytes: u64,
-    entries: HashMap<String, Entry>,
-    slots: HashMap<String, String>,
-    lru: BTreeMap<u64, String>,
-    lru_pos: HashMap<String, u64>,
-    seq: u64,
+    /// Every remembered key, the newest of each slot, the cached ones by recency.
+    index: Index,
     symbols: HashSet<String>,
-    cached_bytes: u64,
     dirty: HashSet<String>,
     new_symbols: Vec<(String, NaiveDateTime)>,
     last_flush: NaiveDateTime,
@@ -352,13 +350,8 @@ impl FeatureStore {
             log,
             metrics: b.metrics,
             faults: b.faults,
-            entries: HashMap::new(),
-            slots: HashMap::new(),
-            lru: BTreeMap::new(),
-            lru_pos: HashMap::new(),
-            seq: 0,
+            index: Index::new(),
             symbols: HashSet::new(),
-            cached_bytes: 0,
             dirty: HashSet::new(),
             new_symbols: Vec::new(),
             last_flush: now,
@@ -441,14 +434,8 @@ impl FeatureStore {
     }
 
     fn insert_loaded(&mut self, e: Entry) {
-        let id = e.id.clone();
-        if e.state == EntryState::Cached {
-            self.cached_bytes += e.bytes;
-            self.touch_lru(&id);
-        }
         // Loaded oldest access first, so the newest key of a slot wins.
-        self.slots.insert(e.slot.clone(), id.clone());
-        self.entries.insert(id, e);
+        self.index.insert(e);
     }
 
     fn rebuild_from_files(
@@ -543,16 +530,14 @@ impl FeatureStore {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.strip_suffix(cachefile::EXTENSION))
-                .and_then(|id| self.entries.get(id))
-                .is_some_and(|e| e.state == EntryState::Cached && e.path == p);
+                .and_then(|id| self.index.cached(id))
+                .is_some_and(|e| e.path == p);
             if listed {
                 continue;
             }
             if let Some(e) = self.entry_from_footer(now, &p) {
-                if let Some(old) = self.entries.get(&e.id) {
-                    if old.state == EntryState::Cached {
-                        continue;
-                    }
+                if self.index.cached(&e.id).is_some() {
+                    continue;
                 }
                 adopted += 1;
                 self.dirty.insert(e.id.clone());
@@ -619,7 +604,7 @@ impl FeatureStore {
 
         let mut reason = None;
         if self.mode == Mode::Available {
-            if let Some(e) = self.entries.get(&id).filter(|e| e.state == EntryState::Cached) {
+            if let Some(e) = self.index.cached(&id) {
                 let path = e.path.clone();
                 match cachefile::read(&path, &id) {
                     Ok(batches) => {
@@ -722,22 +707,10 @@ impl FeatureStore {
         if let Mode::Unavailable { .. } = self.mode {
             return MissReason::ManifestUnavailable;
         }
-        if let Some(r) = self.entries.get(id).and_then(|e| MissReason::from_state(e.state)) {
+        if let Some(r) = self.index.get(id).and_then(|e| MissReason::from_state(e.state)) {
             return r;
         }
-        if let Some(prev) = self.stale_predecessor(key, id) {
-            let (prev_state, config_differs) = {
-                let p = &self.entries[&prev];
-                (p.state, p.key.config_hash != key.config_hash)
-            };
-            let state = match prev_state {
-                EntryState::InvalidatedData | EntryState::InvalidatedConfig => prev_state,
-                _ if config_differs => EntryState::InvalidatedConfig,
-                _ => EntryState::InvalidatedData,
-            };
-            if prev_state == EntryState::Cached {
-                self.invalidate(&prev, state, now);
-            }
+        if let Some(state) = self.supersede(key, id, now) {
             return MissReason::from_state(state).unwrap_or(MissReason::NewKey);
         }
         if !self.symbols.contains(&key.symbol) {
@@ -747,10 +720,14 @@ impl FeatureStore {
         }
     }
 
-    /// The key that last filled `key`'s slot, when it is another (older) version.
-    fn stale_predecessor(&self, key: &CacheKey, id: &str) -> Option<String> {
-        let prev = self.slots.get(&key.slot())?;
-        (prev != id && self.entries.contains_key(prev)).then(|| prev.clone())
+    /// Invalidates the key `key` replaces in its slot (an older version), if it is still
+    /// cached; returns why that key is stale.
+    fn supersede(&mut self, key: &CacheKey, id: &str, now: NaiveDateTime) -> Option<EntryState> {
+        let s = self.index.superseded(key, id)?;
+        if s.cached {
+            self.retire(&s.id, s.reason, now);
+        }
+        Some(s.reason)
     }
 
     /// Computes `key` and, when the manifest is usable, stores it. Returns the batches,
@@ -893,67 +870,33 @@ impl FeatureStore {
     }
 
     fn record_hit(&mut self, id: &str, now: NaiveDateTime) -> u64 {
-        let bytes = match self.entries.get_mut(id) {
-            Some(e) => {
-                e.last_access = now;
-                e.bytes
-            }
-            None => 0,
-        };
-        self.touch_lru(id);
+        let bytes = self.index.hit(id, now);
         self.dirty.insert(id.to_string());
         self.maybe_flush(now);
         bytes
     }
 
-    fn touch_lru(&mut self, id: &str) {
-        if let Some(old) = self.lru_pos.remove(id) {
-            self.lru.remove(&old);
-        }
-        self.seq += 1;
-        self.lru.insert(self.seq, id.to_string());
-        self.lru_pos.insert(id.to_string(), self.seq);
-    }
-
     /// Records `key` in `state` (replacing any previous record of it).
     fn remember(&mut self, key: &CacheKey, id: &str, state: EntryState, bytes: u64, now: NaiveDateTime) {
-        if self.entries.get(id).is_some_and(|e| e.state == EntryState::Cached) {
-            self.uncache(id, state, now);
-        }
         let path = if state == EntryState::Cached {
             cachefile::path_for(&self.cfg.cache_dir, key)
         } else {
             PathBuf::new()
         };
-        let e = Entry::new(key.clone(), path, bytes, now, state);
-        if state == EntryState::Cached {
-            self.cached_bytes += bytes;
-            self.touch_lru(id);
-        }
-        self.slots.insert(e.slot.clone(), id.to_string());
-        self.entries.insert(id.to_string(), e);
+        self.index.insert(Entry::new(key.clone(), path, bytes, now, state));
         self.dirty.insert(id.to_string());
         self.publish_gauges();
     }
 
     /// Takes a cached key out of the cache accounting (the file is handled by the caller).
     fn uncache(&mut self, id: &str, state: EntryState, now: NaiveDateTime) {
-        if let Some(e) = self.entries.get_mut(id) {
-            if e.state == EntryState::Cached {
-                self.cached_bytes = self.cached_bytes.saturating_sub(e.bytes);
-            }
-            e.state = state;
-            e.last_access = now;
-        }
-        if let Some(pos) = self.lru_pos.remove(id) {
-            self.lru.remove(&pos);
-        }
+        self.index.set_state(id, state, now);
         self.dirty.insert(id.to_string());
         self.publish_gauges();
     }
 
     fn delete_file(&mut self, id: &str) -> u64 {
-        let Some(e) = self.entries.get(id) else { return 0 };
+        let Some(e) = self.index.get(id) else { return 0 };
         let bytes = e.bytes;
         if let Err(err) = std::fs::remove_file(&e.path) {
             if err.kind() != std::io::ErrorKind::NotFound {
@@ -970,57 +913,32 @@ impl FeatureStore {
         bytes
     }
 
-    fn invalidate(&mut self, id: &str, state: EntryState, now: NaiveDateTime) {
-        let bytes = self.delete_file(id);
-        self.uncache(id, state, now);
-        let reason = if state == EntryState::InvalidatedConfig { "config" } else { "market_data" };
-        self.metrics.invalidation(reason);
-        let e = &self.entries[id];
-        let (sym, fs, slot, dv, cfg) = (
-            e.key.symbol.clone(),
-            e.key.feature_set.clone(),
-            e.slot.clone(),
-            e.key.data_version.clone(),
-            e.key.config_hash.clone(),
-        );
-        self.log.write(
-            now,
-            Level::Info,
-            &format!("Cache key {id} invalidated"),
-            &[
-                ("event", &"invalidation"),
-                ("reason", &reason),
-                ("symbol", &sym),
-                ("feature_set", &fs),
-                ("key", &id),
-                ("slot", &slot),
-                ("config", &cfg),
-                ("data_version", &dv),
-                ("bytes", &bytes),
-            ],
-        );
-    }
-
     /// Invalidates every cached key matching `stale`, least recently used first; returns how many.
     fn invalidate_where(&mut self, state: EntryState, now: NaiveDateTime, stale: impl Fn(&CacheKey) -> bool) -> u64 {
         let ids: Vec<String> = self
-            .lru
-            .values()
-            .filter(|id| self.entries.get(*id).is_some_and(|e| stale(&e.key)))
+            .index
+            .least_recent()
+            .filter(|id| self.index.get(id).is_some_and(|e| stale(&e.key)))
             .cloned()
             .collect();
         for id in &ids {
-            self.invalidate(id, state, now);
+            self.retire(id, state, now);
         }
         ids.len() as u64
     }
 
-    fn evict(&mut self, id: &str, state: EntryState, now: NaiveDateTime) -> u64 {
+    /// Takes a cached key out of the cache for good: deletes its file, records it in `state`
+    /// (invalidated or evicted), counts and logs it. Returns the bytes freed.
+    fn retire(&mut self, id: &str, state: EntryState, now: NaiveDateTime) -> u64 {
         let bytes = self.delete_file(id);
         self.uncache(id, state, now);
-        let reason = if state == EntryState::EvictedRetention { "retention" } else { "capacity" };
-        self.metrics.eviction(reason, bytes);
-        let e = &self.entries[id];
+        let (event, reason, verb) = match state {
+            EntryState::InvalidatedConfig => ("invalidation", "config", "invalidated"),
+            EntryState::InvalidatedData => ("invalidation", "market_data", "invalidated"),
+            EntryState::EvictedRetention => ("eviction", "retention", "evicted"),
+            _ => ("eviction", "capacity", "evicted"),
+        };
+        let Some(e) = self.index.get(id) else { return bytes };
         let age_s = (now - e.created).num_milliseconds() as f64 / 1000.0;
         let (sym, fs, slot, cfg, dv) = (
             e.key.symbol.clone(),
@@ -1029,45 +947,47 @@ impl FeatureStore {
             e.key.config_hash.clone(),
             e.key.data_version.clone(),
         );
-        self.log.write(
-            now,
-            Level::Info,
-            &format!("Cache key {id} evicted"),
-            &[
-                ("event", &"eviction"),
-                ("reason", &reason),
-                ("symbol", &sym),
-                ("feature_set", &fs),
-                ("key", &id),
-                ("slot", &slot),
-                ("config", &cfg),
-                ("data_version", &dv),
-                ("bytes", &bytes),
-                ("age_s", &age_s),
-            ],
-        );
+        let mut fields: Vec<(&str, &dyn std::fmt::Display)> = vec![
+            ("event", &event),
+            ("reason", &reason),
+            ("symbol", &sym),
+            ("feature_set", &fs),
+            ("key", &id),
+            ("slot", &slot),
+            ("config", &cfg),
+            ("data_version", &dv),
+            ("bytes", &bytes),
+        ];
+        if event == "eviction" {
+            self.metrics.eviction(reason, bytes);
+            fields.push(("age_s", &age_s));
+        } else {
+            self.metrics.invalidation(reason);
+        }
+        self.log.write(now, Level::Info, &format!("Cache key {id} {verb}"), &fields);
         bytes
     }
 
     /// Evicts least-recently-used files when usage passes the threshold, down to the target.
     fn enforce_capacity(&mut self, now: NaiveDateTime, keep: Option<&str>) {
         let max = self.cfg.max_cache_bytes() as f64;
-        if (self.cached_bytes as f64) <= self.cfg.cleanup_threshold * max {
+        let cached_bytes = || self.index.cached_totals().1;
+        if (cached_bytes() as f64) <= self.cfg.cleanup_threshold * max {
             return;
         }
-        let used_before = self.cached_bytes;
+        let used_before = cached_bytes();
         let target = (self.cfg.eviction_target * max) as u64;
         let mut evicted = 0u64;
         let mut freed = 0u64;
         let mut cursor = 0u64;
-        while self.cached_bytes > target {
-            let Some((&pos, id)) = self.lru.range(cursor..).next() else { break };
+        while self.index.cached_totals().1 > target {
+            let Some((pos, id)) = self.index.least_recent_from(cursor) else { break };
             cursor = pos + 1;
             if Some(id.as_str()) == keep {
                 continue;
             }
             let id = id.clone();
-            freed += self.evict(&id, EntryState::EvictedCapacity, now);
+            freed += self.retire(&id, EntryState::EvictedCapacity, now);
             evicted += 1;
         }
         self.log.write(
@@ -1079,7 +999,7 @@ impl FeatureStore {
                 ("evicted", &evicted),
                 ("freed_bytes", &freed),
                 ("used_before", &used_before),
-                ("used_after", &self.cached_bytes),
+                ("used_after", &self.index.cached_totals().1),
                 ("max_bytes", &self.cfg.max_cache_bytes()),
             ],
         );
@@ -1158,7 +1078,7 @@ impl FeatureStore {
                 ("event", &"capacity_change"),
                 ("max_cache_size_gb", &gb),
                 ("previous_max_cache_size_gb", &previous),
-                ("used_bytes", &self.cached_bytes),
+                ("used_bytes", &self.index.cached_totals().1),
             ],
         );
         self.enforce_capacity(now, None);
@@ -1208,8 +1128,8 @@ impl FeatureStore {
         self.housekeeping(now);
         let cutoff = now - Duration::milliseconds((self.cfg.retention_days * 86_400_000.0) as i64);
         let mut old: Vec<(NaiveDateTime, String, u64)> = self
-            .entries
-            .values()
+            .index
+            .entries()
             .filter(|e| e.state == EntryState::Cached && e.created < cutoff)
             .map(|e| (e.created, e.id.clone(), e.bytes))
             .collect();
@@ -1221,7 +1141,7 @@ impl FeatureStore {
         };
         for (_, id, bytes) in &old {
             report.removed_files += 1;
-            report.freed_bytes += if dry_run { *bytes } else { self.evict(id, EntryState::EvictedRetention, now) };
+            report.freed_bytes += if dry_run { *bytes } else { self.retire(id, EntryState::EvictedRetention, now) };
         }
         if !dry_run {
             report.removed_temp_files = self.remove_stale_temps(now, Some(Duration::hours(1)));
@@ -1278,7 +1198,7 @@ impl FeatureStore {
                 let started = Instant::now();
                 let key = self.key_for(&FeatureRequest::new(sym, fs, start, end))?;
                 let id = key.id();
-                let cached = self.entries.get(&id).is_some_and(|e| e.state == EntryState::Cached && e.path.is_file());
+                let cached = self.index.cached(&id).is_some_and(|e| e.path.is_file());
                 if cached {
                     report.already_cached += 1;
                     continue;
@@ -1287,16 +1207,7 @@ impl FeatureStore {
                     report.failed += 1;
                     continue;
                 }
-                if let Some(prev) = self.stale_predecessor(&key, &id) {
-                    if self.entries[&prev].state == EntryState::Cached {
-                        let st = if self.entries[&prev].key.config_hash != key.config_hash {
-                            EntryState::InvalidatedConfig
-                        } else {
-                            EntryState::InvalidatedData
-                        };
-                        self.invalidate(&prev, st, now);
-                    }
-                }
+                self.supersede(&key, &id, now);
                 if self.symbols.insert(sym.clone()) {
                     self.new_symbols.push((sym.clone(), now));
                 }
@@ -1467,7 +1378,7 @@ impl FeatureStore {
         }
         let mut ids: Vec<&String> = self.dirty.iter().collect();
         ids.sort();
-        let batch: Vec<&Entry> = ids.iter().filter_map(|id| self.entries.get(*id)).collect();
+        let batch: Vec<&Entry> = ids.iter().filter_map(|id| self.index.get(id)).collect();
         match self.manifest.write(&batch, &self.new_symbols) {
             Ok(()) => {
                 self.dirty.clear();
@@ -1522,7 +1433,7 @@ impl FeatureStore {
     // ---- introspection ----------------------------------------------------------------------
 
     fn cached_totals(&self) -> (u64, u64) {
-        (self.lru.len() as u64, self.cached_bytes)
+        self.index.cached_totals()
     }
 
     fn publish_gauges(&self) {
@@ -1534,10 +1445,7 @@ impl FeatureStore {
     /// The path of the cached file for `req` at the current versions, if cached.
     pub fn cached_path(&self, req: &FeatureRequest) -> Option<PathBuf> {
         let id = self.key_for(req).ok()?.id();
-        self.entries
-            .get(&id)
-            .filter(|e| e.state == EntryState::Cached)
-            .map(|e| e.path.clone())
+        self.index.cached(&id).map(|e| e.path.clone())
     }
 
     /// The cache key `req` maps to now.
@@ -1547,7 +1455,7 @@ impl FeatureStore {
 
     pub fn stats(&self) -> StoreStats {
         let mut by_state = BTreeMap::new();
-        for e in self.entries.values() {
+        for e in self.index.entries() {
             *by_state.entry(e.state.as_str().to_string()).or_insert(0) += 1;
         }
         let (files, bytes) = self.cached_totals();
@@ -1555,7 +1463,7 @@ impl FeatureStore {
             cached_files: files,
             cached_bytes: bytes,
             max_bytes: self.cfg.max_cache_bytes(),
-            remembered_keys: self.entries.len() as u64,
+            remembered_keys: self.index.len() as u64,
             symbols: self.symbols.len() as u64,
             manifest_available: self.mode == Mode::Available,
             by_state,
