@@ -58,7 +58,8 @@ pub enum CacheOp {
         /// Comma-separated feature sets (default: all).
         #[arg(long, value_delimiter = ',')]
         feature_sets: Vec<String>,
-        /// START..END in RFC 3339 (default: yesterday's 09:30-16:00 New York session).
+        /// START..END in RFC 3339 (default: the last 09:30-16:00 America/New_York session
+        /// before now, in UTC: yesterday's, or Friday's after a weekend; holidays not known).
         #[arg(long)]
         range: Option<String>,
         /// Market data from a directory of SYMBOL.parquet files (default: the synthetic source).

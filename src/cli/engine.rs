@@ -127,10 +127,7 @@ pub(super) fn cmd_cache(op: CacheOp, config: Option<&Path>, log: Option<&Path>) 
                         .ok_or_else(|| UsageError(format!("--range `{r}` is not START..END")))?;
                     (parse_time("--range start", a)?, parse_time("--range end", b)?)
                 }
-                None => {
-                    let y = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
-                    (y.and_hms_opt(14, 30, 0).expect("valid"), y.and_hms_opt(21, 0, 0).expect("valid"))
-                }
+                None => crate::engine::session::previous(chrono::Utc::now().naive_utc()),
             };
             let r = store.warm(&symbols, &sets, start, end)?;
             println!(

@@ -14,8 +14,9 @@ pub mod key;
 pub mod manifest;
 pub mod market_data;
 pub mod metrics;
+pub mod session;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;

@@ -220,11 +220,7 @@ const FAMOUS: [&str; 24] = [
 ];
 
 fn session(d: (i32, u32, u32)) -> (NaiveDateTime, NaiveDateTime) {
-    let day = NaiveDate::from_ymd_opt(d.0, d.1, d.2).expect("valid date");
-    (
-        day.and_hms_opt(14, 30, 0).expect("valid time"),
-        day.and_hms_opt(21, 0, 0).expect("valid time"),
-    )
+    crate::engine::session::of(NaiveDate::from_ymd_opt(d.0, d.1, d.2).expect("valid date"))
 }
 
 /// A generated trace and its plan.
