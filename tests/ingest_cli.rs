@@ -436,3 +436,37 @@ fn a_compressed_archive_still_being_written_is_read_once_complete() {
         assert_eq!(query_i64(&db, "SELECT count(DISTINCT key) FROM events"), 3000, "{compressed}");
     }
 }
+
+/// A new database is created under another name and renamed into place: `ingest` killed while
+/// DuckDB writes the new file's header leaves no half-made database behind (it used to leave a
+/// file DuckDB refused until deleted by hand), and what it left is cleaned up.
+#[test]
+fn kill_9_while_the_database_is_created_leaves_nothing_broken() {
+    let bin = assert_cmd::cargo::cargo_bin("cachescope");
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    mixed_log(&log, 2000, 4);
+    for (i, delay_ms) in [0u64, 1, 2, 3, 5, 8, 12, 16, 20, 25, 30, 40].into_iter().enumerate() {
+        let db = d.path().join(format!("ev{i}.duckdb"));
+        let mut child = StdCommand::new(&bin)
+            .args(["ingest", "--db"])
+            .arg(&db)
+            .arg(&log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
+        assert!(out.status.success(), "killed after {delay_ms} ms: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 2000);
+    }
+    let left: Vec<String> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".creating-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
