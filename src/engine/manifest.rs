@@ -150,7 +150,7 @@ impl Manifest {
 
     fn classify(&self, e: duckdb::Error) -> ManifestError {
         let message = e.to_string();
-        if message.contains("Could not set lock") {
+        if is_lock_conflict(&e) {
             let holder = match self.probe() {
                 LockStatus::Free => message
                     .split("Conflicting lock is held in ")
@@ -321,6 +321,13 @@ impl Manifest {
         }
         Ok(target)
     }
+}
+
+/// Whether DuckDB refused to open a file because another process holds its lock. DuckDB
+/// says so only in words ("Could not set lock on file ..."), so the words are matched here,
+/// once, for the manifest, the ingester and the query sessions.
+pub fn is_lock_conflict(e: &duckdb::Error) -> bool {
+    e.to_string().contains("Could not set lock")
 }
 
 /// `F_GETLK` on `path`: who (other than this process) holds a conflicting lock.

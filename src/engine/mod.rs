@@ -1065,23 +1065,8 @@ impl FeatureStore {
 
     /// Changes the capacity; shrinking it evicts at once.
     pub fn set_max_cache_size_gb(&mut self, gb: f64) -> Result<(), EngineError> {
-        let mut c = self.cfg.clone();
-        c.max_cache_size_gb = gb;
-        c.validate()?;
-        let now = self.clock.now();
-        let previous = self.cfg.max_cache_size_gb;
-        self.cfg = c;
-        self.log.write(
-            now,
-            Level::Warn,
-            "Cache capacity changed",
-            &[
-                ("event", &"capacity_change"),
-                ("max_cache_size_gb", &gb),
-                ("previous_max_cache_size_gb", &previous),
-                ("used_bytes", &self.index.cached_totals().1),
-            ],
-        );
+        let used = self.index.cached_totals().1;
+        let now = self.change_setting(|c| &mut c.max_cache_size_gb, gb, "Cache capacity changed", "capacity_change", "max_cache_size_gb", &[("used_bytes", &used)])?;
         self.enforce_capacity(now, None);
         self.maybe_flush(now);
         Ok(())
@@ -1089,37 +1074,39 @@ impl FeatureStore {
 
     /// Changes the retention used by the next `cleanup()`.
     pub fn set_retention_days(&mut self, days: f64) -> Result<(), EngineError> {
-        let mut c = self.cfg.clone();
-        c.retention_days = days;
-        c.validate()?;
-        let now = self.clock.now();
-        let previous = self.cfg.retention_days;
-        self.cfg = c;
-        self.log.write(
-            now,
-            Level::Warn,
-            "Cache retention changed",
-            &[("event", &"retention_change"), ("retention_days", &days), ("previous_retention_days", &previous)],
-        );
+        self.change_setting(|c| &mut c.retention_days, days, "Cache retention changed", "retention_change", "retention_days", &[])?;
         Ok(())
     }
 
     /// Changes the memory budget of each feature computation.
     pub fn set_memory_limit_mb(&mut self, mb: f64) -> Result<(), EngineError> {
-        let mut c = self.cfg.clone();
-        c.memory_limit_mb = mb;
-        c.validate()?;
-        let now = self.clock.now();
-        let previous = self.cfg.memory_limit_mb;
-        self.cfg = c;
+        self.change_setting(|c| &mut c.memory_limit_mb, mb, "Feature computation limit changed", "compute_limit_change", "compute_limit_mb", &[])?;
         self.memory_limit_bytes = (mb * 1e6) as u64;
-        self.log.write(
-            now,
-            Level::Warn,
-            "Feature computation limit changed",
-            &[("event", &"compute_limit_change"), ("compute_limit_mb", &mb), ("previous_compute_limit_mb", &previous)],
-        );
         Ok(())
+    }
+
+    /// Sets one number of the configuration (validated as a whole) and logs `event` with the
+    /// new value as `name`, the old one as `previous_<name>`, then `extra`. Returns the time.
+    fn change_setting(
+        &mut self,
+        field: fn(&mut Config) -> &mut f64,
+        value: f64,
+        message: &str,
+        event: &str,
+        name: &str,
+        extra: &[(&str, &dyn std::fmt::Display)],
+    ) -> Result<NaiveDateTime, EngineError> {
+        let mut c = self.cfg.clone();
+        let previous = *field(&mut c);
+        *field(&mut c) = value;
+        c.validate()?;
+        self.cfg = c;
+        let now = self.clock.now();
+        let previous_name = format!("previous_{name}");
+        let mut fields: Vec<(&str, &dyn std::fmt::Display)> = vec![("event", &event), (name, &value), (&previous_name, &previous)];
+        fields.extend_from_slice(extra);
+        self.log.write(now, Level::Warn, message, &fields);
+        Ok(now)
     }
 
     /// Deletes cache files older than `retention_days` (by creation time) and temp files

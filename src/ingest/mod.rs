@@ -232,7 +232,7 @@ impl Ingester {
             create_empty(db)?;
         }
         let locked = |e: duckdb::Error| {
-            if e.to_string().contains("Could not set lock") {
+            if crate::engine::manifest::is_lock_conflict(&e) {
                 IngestError::Locked {
                     db: db.to_path_buf(),
                     holder: crate::engine::manifest::probe_lock(db).describe(),

@@ -88,7 +88,7 @@ impl Session {
                     _database: database,
                 }))
             }
-            Err(e) if e.to_string().contains("Could not set lock") => {
+            Err(e) if crate::engine::manifest::is_lock_conflict(&e) => {
                 let sock = socket_path(db);
                 if let Ok(client) = SocketClient::connect(&sock) {
                     Ok(Session::Socket(client))
