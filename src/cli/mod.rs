@@ -39,10 +39,14 @@ pub fn main() -> ExitCode {
 }
 
 /// The error and its causes, `: `-separated, leaving out a cause whose text an outer
-/// message already quotes (most of ours end with `: {source}`).
+/// message already quotes (most of ours end with `: {source}`). DuckDB's message is the
+/// last word: below it is only its numeric code ("Error code 1: Unknown error code").
 fn describe(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
+        if cause.downcast_ref::<duckdb::ffi::Error>().is_some() {
+            break;
+        }
         let text = cause.to_string();
         if out.contains(&text) {
             continue;

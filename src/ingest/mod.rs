@@ -50,8 +50,14 @@ const ERROR_PREFIX: usize = 512;
 pub enum IngestError {
     #[error("events database {db} is in use by {holder}; if that is `cachescope tail`, let it ingest, or stop it first")]
     Locked { db: PathBuf, holder: String },
-    #[error("events database {db}: {message}")]
-    Db { db: PathBuf, message: String },
+    #[error("events database {db}: {source}")]
+    Db {
+        db: PathBuf,
+        #[source]
+        source: duckdb::Error,
+    },
+    #[error("events database {0}: the path is not valid UTF-8; give the database a UTF-8 path")]
+    NotUtf8(PathBuf),
     #[error("reading {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("cannot create {path}, the events database's directory: {source}; check the path given to --db (or CACHESCOPE_DB)")]
@@ -243,10 +249,7 @@ impl Ingester {
         };
         // Attached to an in-memory connection and made the default (`USE`), for the storage
         // options only ATTACH takes (queries/ingest_attach.sql).
-        let path = db.to_str().ok_or_else(|| IngestError::Db {
-            db: db.to_path_buf(),
-            message: "the path is not valid UTF-8; give the database a UTF-8 path".into(),
-        })?;
+        let path = db.to_str().ok_or_else(|| IngestError::NotUtf8(db.to_path_buf()))?;
         // Spills go where DuckDB puts them for a database file, `<db>.tmp/`: an in-memory
         // connection would use `.tmp/` in the working directory (cron's may be `/`).
         let database = std::sync::Arc::new(RawDatabase::open(":memory:", &[("temp_directory", &format!("{path}.tmp"))]).map_err(dberr)?);
@@ -882,10 +885,7 @@ fn remove_interrupted_creations(db: &Path) {
 }
 
 fn db_error(db: &Path) -> impl Fn(duckdb::Error) -> IngestError + Copy + '_ {
-    move |e| IngestError::Db {
-        db: db.to_path_buf(),
-        message: e.to_string(),
-    }
+    move |source| IngestError::Db { db: db.to_path_buf(), source }
 }
 
 fn prefix(bytes: &[u8]) -> String {

@@ -36,8 +36,14 @@ pub enum QueryError {
     ReadOnly(String),
     #[error("{0}")]
     Sql(String),
-    #[error("events database {db}: {message}")]
-    Db { db: PathBuf, message: String },
+    #[error("events database {db}: {source}")]
+    Db {
+        db: PathBuf,
+        #[source]
+        source: duckdb::Error,
+    },
+    #[error("events database {0}: the path is not valid UTF-8; give the database a UTF-8 path")]
+    NotUtf8(PathBuf),
     #[error("events database {db} does not exist yet; run `cachescope ingest` or `cachescope tail` first")]
     Missing { db: PathBuf },
     #[error("events database {db} is held by {holder} and no tailer socket answers at {socket}")]
@@ -69,14 +75,8 @@ impl Session {
         if !db.exists() {
             return Err(QueryError::Missing { db: db.to_path_buf() });
         }
-        let dberr = |e: duckdb::Error| QueryError::Db {
-            db: db.to_path_buf(),
-            message: e.to_string(),
-        };
-        let path = db.to_str().ok_or_else(|| QueryError::Db {
-            db: db.to_path_buf(),
-            message: "the path is not valid UTF-8; give the database a UTF-8 path".into(),
-        })?;
+        let dberr = |source: duckdb::Error| QueryError::Db { db: db.to_path_buf(), source };
+        let path = db.to_str().ok_or_else(|| QueryError::NotUtf8(db.to_path_buf()))?;
         match RawDatabase::open(path, &[("access_mode", "READ_ONLY"), ("enable_external_access", "false")]) {
             Ok(database) => {
                 let conn = database.connect().map_err(dberr)?;

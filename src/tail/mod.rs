@@ -36,8 +36,12 @@ pub enum TailError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Query(#[from] crate::query::QueryError),
-    #[error("cannot watch {path}: {message}")]
-    Watch { path: PathBuf, message: String },
+    #[error("cannot watch {path}: {source}")]
+    Watch {
+        path: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
 }
 
 /// Follows a set of log files into an events database.
@@ -114,10 +118,7 @@ impl Tailer {
                 let _ = tx.send(());
             }
         })
-        .map_err(|e| TailError::Watch {
-            path: PathBuf::new(),
-            message: e.to_string(),
-        })?;
+        .map_err(|source| TailError::Watch { path: PathBuf::new(), source })?;
         let mut dirs: Vec<PathBuf> = self
             .logs
             .iter()
@@ -129,10 +130,9 @@ impl Tailer {
         dirs.sort();
         dirs.dedup();
         for d in &dirs {
-            watcher.watch(d, RecursiveMode::NonRecursive).map_err(|e| TailError::Watch {
-                path: d.clone(),
-                message: e.to_string(),
-            })?;
+            watcher
+                .watch(d, RecursiveMode::NonRecursive)
+                .map_err(|source| TailError::Watch { path: d.clone(), source })?;
         }
         let mut totals = TailTotals::default();
         let mut first = true;
