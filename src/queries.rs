@@ -49,5 +49,9 @@ pub const REPORT_BUDGET: &str = include_str!("../queries/report_budget.sql");
 pub const REPORT_TIMELINE: &str = include_str!("../queries/report_timeline.sql");
 /// Incident: evidence lines per cause.
 pub const INCIDENT_EVIDENCE: &str = include_str!("../queries/incident_evidence.sql");
+/// The time range of all requests.
+pub const DATA_RANGE: &str = include_str!("../queries/data_range.sql");
+/// Doctor: the latest ratio, firing alerts, the last hour's failures and invalidations.
+pub const DOCTOR_EVENTS: &str = include_str!("../queries/doctor_events.sql");
 /// The last alert that fired.
 pub const LAST_ALERT: &str = include_str!("../queries/last_alert.sql");

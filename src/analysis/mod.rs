@@ -6,11 +6,11 @@
 use std::path::Path;
 
 use chrono::NaiveDateTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::clock::{fmt_ts, parse_ts};
 use crate::queries;
-use crate::query::{QueryError, QueryResult, Session};
+use crate::query::{QueryError, Session};
 
 pub mod slo;
 
@@ -23,8 +23,6 @@ pub enum AnalysisError {
     Query(#[from] QueryError),
     #[error("no alert has fired in the events database{db}; give --from and --to instead")]
     NoAlert { db: String },
-    #[error("unexpected answer from the analysis queries: {0}")]
-    Shape(String),
 }
 
 /// A half-open time range `[from, until)`.
@@ -83,7 +81,8 @@ pub struct Evidence {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct AlertRow {
     pub alert: String,
     pub severity: String,
@@ -170,25 +169,106 @@ pub fn runbook_for(cause: &str) -> RunbookAction {
     }
 }
 
-fn s(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-fn i(v: &serde_json::Value) -> i64 {
-    v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)).unwrap_or(0)
-}
-fn f(v: &serde_json::Value) -> Option<f64> {
-    v.as_f64()
-}
-fn opt_s(v: &serde_json::Value) -> Option<String> {
-    v.as_str().map(String::from)
+/// Runs one of the crate's own queries and decodes its rows by column name.
+fn rows<T: serde::de::DeserializeOwned>(db: &Session, sql: &'static str, params: &[String]) -> Result<Vec<T>, AnalysisError> {
+    Ok(db.query_own(sql, params)?.decode()?)
 }
 
-fn run(db: &Session, sql: &'static str, params: &[String]) -> Result<QueryResult, AnalysisError> {
-    Ok(db.query_own(sql, params)?)
+/// [`rows`] of a query that returns exactly one row.
+fn row<T: serde::de::DeserializeOwned>(db: &Session, sql: &'static str, params: &[String]) -> Result<T, AnalysisError> {
+    Ok(db.query_own(sql, params)?.decode_one()?)
+}
+
+// Rows as the queries in `queries/` name their columns.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeRow {
+    first_ts: Option<String>,
+    last_ts: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotalsRow {
+    hits: i64,
+    misses: i64,
+    requests: i64,
+    #[allow(dead_code)]
+    first_ts: Option<String>,
+    #[allow(dead_code)]
+    last_ts: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CauseSqlRow {
+    cause: String,
+    misses: i64,
+    share: f64,
+    top_symbols: Vec<String>,
+    top_symbol_misses: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EpisodeSqlRow {
+    kind: String,
+    start: String,
+    end: String,
+    misses: i64,
+    keys: i64,
+    n_symbols: i64,
+    symbols: Vec<String>,
+    causes: Vec<String>,
+    runbook: String,
+    first_signal: Option<String>,
+    signal_path: Option<String>,
+    signal_line_no: Option<i64>,
+    first_miss_line: Option<String>,
+    miss_path: Option<String>,
+    miss_line_no: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetRow {
+    slo_target: f64,
+    budget_window_days: i64,
+    window_requests: i64,
+    window_misses: i64,
+    window_allowed_misses: f64,
+    window_consumed: Option<f64>,
+    #[allow(dead_code)]
+    period_requests: i64,
+    #[allow(dead_code)]
+    period_misses: i64,
+    period_burn_rate: Option<f64>,
+    breach_minutes: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointRow {
+    eval_time: String,
+    hit_ratio: Option<f64>,
+    requests: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LastAlertRow {
+    pending_since: Option<String>,
+    until: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvidenceRow {
+    cause: String,
+    raw: Option<String>,
+    path: Option<String>,
+    line_no: i64,
 }
 
 /// Opens `db` for a report: the classification and the episodes are computed once.
@@ -201,9 +281,8 @@ pub fn session(db: &Path) -> Result<Session, AnalysisError> {
 
 /// The time range of all requests in the database.
 pub fn data_range(db: &Session) -> Result<Option<Period>, AnalysisError> {
-    let r = run(db, "SELECT strftime(min(ts), '%Y-%m-%dT%H:%M:%S.%fZ'), strftime(max(ts), '%Y-%m-%dT%H:%M:%S.%fZ') FROM events WHERE event IN ('hit', 'miss')", &[])?;
-    let row = r.rows.first().ok_or_else(|| AnalysisError::Shape("no row".into()))?;
-    match (row[0].as_str().and_then(parse_ts), row[1].as_str().and_then(parse_ts)) {
+    let r: RangeRow = row(db, queries::DATA_RANGE, &[])?;
+    match (r.first_ts.as_deref().and_then(parse_ts), r.last_ts.as_deref().and_then(parse_ts)) {
         (Some(a), Some(b)) => Ok(Some(Period {
             from: a,
             until: b + chrono::Duration::microseconds(1),
@@ -215,72 +294,51 @@ pub fn data_range(db: &Session) -> Result<Option<Period>, AnalysisError> {
 /// Builds the report for `period`.
 pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
     let p = period.params();
-    let totals = run(db, queries::REPORT_TOTALS, &p)?;
-    let t = totals.rows.first().ok_or_else(|| AnalysisError::Shape("totals".into()))?;
-    let (hits, misses, requests) = (i(&t[0]), i(&t[1]), i(&t[2]));
-    let causes = run(db, queries::REPORT_CAUSES, &p)?
-        .rows
-        .iter()
+    let TotalsRow { hits, misses, requests, .. } = row(db, queries::REPORT_TOTALS, &p)?;
+    let causes = rows::<CauseSqlRow>(db, queries::REPORT_CAUSES, &p)?
+        .into_iter()
         .map(|r| CauseRow {
-            cause: s(&r[0]),
-            misses: i(&r[1]),
-            share: f(&r[2]).unwrap_or(0.0),
-            top_symbols: r[3]
-                .as_array()
+            runbook: runbook_for(&r.cause),
+            cause: r.cause,
+            misses: r.misses,
+            share: r.share,
+            top_symbols: r
+                .top_symbols
                 .into_iter()
-                .flatten()
-                .zip(r[4].as_array().into_iter().flatten())
-                .map(|(sym, n)| SymbolCount {
-                    symbol: s(sym),
-                    misses: i(n),
-                })
+                .zip(r.top_symbol_misses)
+                .map(|(symbol, misses)| SymbolCount { symbol, misses })
                 .collect(),
-            runbook: runbook_for(&s(&r[0])),
         })
         .collect();
-    let episodes = run(db, queries::REPORT_EPISODES, &p)?
-        .rows
-        .iter()
+    let episodes = rows::<EpisodeSqlRow>(db, queries::REPORT_EPISODES, &p)?
+        .into_iter()
         .map(|r| {
-            let list = |v: &serde_json::Value| -> Vec<String> { v.as_array().into_iter().flatten().map(s).collect() };
             let mut evidence = Vec::new();
-            if let Some(text) = opt_s(&r[9]) {
-                evidence.push(Evidence { path: s(&r[10]), line: i(&r[11]), text });
+            if let Some(text) = r.first_signal {
+                evidence.push(Evidence { path: r.signal_path.unwrap_or_default(), line: r.signal_line_no.unwrap_or(0), text });
             }
-            if let Some(text) = opt_s(&r[12]) {
-                let e = Evidence { path: s(&r[13]), line: i(&r[14]), text };
+            if let Some(text) = r.first_miss_line {
+                let e = Evidence { path: r.miss_path.unwrap_or_default(), line: r.miss_line_no.unwrap_or(0), text };
                 // When the first signal is the first miss (new symbols), quote it once.
                 if !evidence.contains(&e) {
                     evidence.push(e);
                 }
             }
             EpisodeRow {
-                kind: s(&r[0]),
-                start: s(&r[1]),
-                end: s(&r[2]),
-                misses: i(&r[3]),
-                keys: i(&r[4]),
-                symbols: i(&r[5]),
-                some_symbols: list(&r[6]),
-                causes: list(&r[7]),
-                runbook: s(&r[8]),
+                kind: r.kind,
+                start: r.start,
+                end: r.end,
+                misses: r.misses,
+                keys: r.keys,
+                symbols: r.n_symbols,
+                some_symbols: r.symbols,
+                causes: r.causes,
+                runbook: r.runbook,
                 evidence,
             }
         })
         .collect();
-    let alerts = run(db, queries::REPORT_ALERTS, &p)?
-        .rows
-        .iter()
-        .map(|r| AlertRow {
-            alert: s(&r[0]),
-            severity: s(&r[1]),
-            pending_since: opt_s(&r[2]),
-            start: opt_s(&r[3]),
-            end: opt_s(&r[4]),
-            state: s(&r[5]),
-            worst_ratio: f(&r[6]),
-        })
-        .collect();
+    let alerts: Vec<AlertRow> = rows(db, queries::REPORT_ALERTS, &p)?;
     let bp = vec![
         period.until.to_string(),
         period.until.to_string(),
@@ -289,34 +347,31 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
         period.from.to_string(),
         period.until.to_string(),
     ];
-    let b = run(db, queries::REPORT_BUDGET, &bp)?;
-    let b = b.rows.first().ok_or_else(|| AnalysisError::Shape("budget".into()))?;
-    let target = f(&b[0]).unwrap_or(SLO.target);
-    let consumed = f(&b[5]);
+    let b: BudgetRow = row(db, queries::REPORT_BUDGET, &bp)?;
+    let target = b.slo_target;
     let budget = Budget {
         slo_target: target,
-        window_days: i(&b[1]),
-        window_requests: i(&b[2]),
-        window_misses: i(&b[3]),
-        allowed_misses: f(&b[4]).unwrap_or(0.0),
-        consumed,
-        remaining: consumed.map(|c| 1.0 - c),
-        burn_rate: f(&b[8]),
+        window_days: b.budget_window_days,
+        window_requests: b.window_requests,
+        window_misses: b.window_misses,
+        allowed_misses: b.window_allowed_misses,
+        consumed: b.window_consumed,
+        remaining: b.window_consumed.map(|c| 1.0 - c),
+        burn_rate: b.period_burn_rate,
     };
-    let breach_minutes = i(&b[9]);
+    let breach_minutes = b.breach_minutes;
     let hit_ratio = (requests > 0).then(|| hits as f64 / requests as f64);
     let status = match hit_ratio {
         None => "no traffic",
         Some(r) if r >= target && breach_minutes == 0 => "met",
         _ => "breached",
     };
-    let timeline = run(db, queries::REPORT_TIMELINE, &[period.from.to_string(), period.until.to_string()])?
-        .rows
-        .iter()
+    let timeline = rows::<PointRow>(db, queries::REPORT_TIMELINE, &[period.from.to_string(), period.until.to_string()])?
+        .into_iter()
         .map(|r| Point {
-            t: s(&r[0]),
-            hit_ratio: f(&r[1]),
-            requests: i(&r[2]),
+            t: r.eval_time,
+            hit_ratio: r.hit_ratio,
+            requests: r.requests,
         })
         .collect();
     Ok(Report {
@@ -402,9 +457,9 @@ fn timeline(report: &Report) -> Vec<TimelineEntry> {
 
 /// The period of the last alert that fired (pending start to resolution).
 pub fn last_alert(db: &Session) -> Result<Period, AnalysisError> {
-    let r = run(db, queries::LAST_ALERT, &[])?;
-    let row = r.rows.first().ok_or_else(|| AnalysisError::NoAlert { db: String::new() })?;
-    match (row[0].as_str().and_then(parse_ts), row[1].as_str().and_then(parse_ts)) {
+    let r: Vec<LastAlertRow> = rows(db, queries::LAST_ALERT, &[])?;
+    let r = r.into_iter().next().ok_or_else(|| AnalysisError::NoAlert { db: String::new() })?;
+    match (r.pending_since.as_deref().and_then(parse_ts), r.until.as_deref().and_then(parse_ts)) {
         (Some(a), Some(b)) => Ok(Period {
             from: a - chrono::Duration::minutes(5),
             until: b + chrono::Duration::minutes(1),
@@ -450,17 +505,16 @@ pub fn incident(db: &Session, period: Period) -> Result<Incident, AnalysisError>
         None
     };
     let budget_cost = (report.error_budget.allowed_misses > 0.0).then(|| report.misses as f64 / report.error_budget.allowed_misses);
-    let ev = run(db, queries::INCIDENT_EVIDENCE, &period.params())?;
+    let ev: Vec<EvidenceRow> = rows(db, queries::INCIDENT_EVIDENCE, &period.params())?;
     let mut evidence: Vec<(String, Vec<Evidence>)> = Vec::new();
     for c in &report.causes {
         let lines = ev
-            .rows
             .iter()
-            .filter(|r| s(&r[0]) == c.cause)
+            .filter(|r| r.cause == c.cause)
             .map(|r| Evidence {
-                text: s(&r[1]),
-                path: s(&r[2]),
-                line: i(&r[3]),
+                text: r.raw.clone().unwrap_or_default(),
+                path: r.path.clone().unwrap_or_default(),
+                line: r.line_no,
             })
             .collect();
         evidence.push((c.cause.clone(), lines));

@@ -209,57 +209,60 @@ pub fn run(cfg: &Config, events_db: Option<&Path>, now: chrono::NaiveDateTime) -
     out
 }
 
+/// Doctor's figures (queries/doctor_events.sql), by column name.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventFigures {
+    hit_ratio: Option<f64>,
+    eval_time: Option<String>,
+    alerts_firing: i64,
+    alerts_firing_names: Option<String>,
+    write_failures: i64,
+    compute_failures: i64,
+    invalidations: i64,
+    storm_min_invalidations: i64,
+}
+
 fn events_checks(db: &Path) -> Vec<Check> {
-    let mut out = Vec::new();
-    let q = |sql: &str| crate::query::query(db, sql);
-    match q("SELECT hit_ratio, requests, strftime(eval_time, '%Y-%m-%dT%H:%M:%SZ') FROM hit_ratio_5m ORDER BY eval_time DESC LIMIT 1") {
-        Ok(r) => {
-            let row = r.rows.first();
-            let ratio = row.and_then(|r| r[0].as_f64());
-            let at = row.and_then(|r| r[2].as_str()).unwrap_or("-").to_string();
-            out.push(check(
-                "5-minute hit ratio (latest)",
-                match ratio {
-                    Some(x) if x < crate::analysis::SLO.critical_ratio => Status::Fail,
-                    Some(x) if x < crate::analysis::SLO.target => Status::Warn,
-                    _ => Status::Ok,
-                },
-                ratio.map(|x| format!("{:.2}% at {at}", x * 100.0)).unwrap_or_else(|| "no requests".into()),
-                "`cachescope incident --last-alert` names the causes and the runbook action.",
-            ));
-        }
-        Err(e) => out.push(check("events database", Status::Fail, e.to_string(), "Run `cachescope ingest` or `cachescope tail` first.")),
-    }
-    if let Ok(r) = q("SELECT count(*) FILTER (WHERE resolved_at IS NULL AND firing_since IS NOT NULL), string_agg(alert, ', ') FILTER (WHERE resolved_at IS NULL AND firing_since IS NOT NULL) FROM alerts") {
-        let n = r.rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0);
-        let names = r.rows.first().and_then(|r| r[1].as_str()).unwrap_or("").to_string();
-        out.push(check(
+    let figures = crate::query::Session::open(db)
+        .and_then(|s| s.query_own(crate::queries::DOCTOR_EVENTS, &[]))
+        .and_then(|r| r.decode_one::<EventFigures>());
+    let f = match figures {
+        Ok(f) => f,
+        Err(e) => return vec![check("events database", Status::Fail, e.to_string(), "Run `cachescope ingest` or `cachescope tail` first.")],
+    };
+    let slo = crate::analysis::SLO;
+    let at = f.eval_time.unwrap_or_else(|| "-".into());
+    let count = |n: i64, warn: bool| (if warn { Status::Warn } else { Status::Ok }, n.to_string());
+    let (write_status, write_figure) = count(f.write_failures, f.write_failures > 0);
+    let (compute_status, compute_figure) = count(f.compute_failures, f.compute_failures > 0);
+    let (storm_status, storm_figure) = count(f.invalidations, f.invalidations >= f.storm_min_invalidations);
+    vec![
+        check(
+            "5-minute hit ratio (latest)",
+            match f.hit_ratio {
+                Some(x) if x < slo.critical_ratio => Status::Fail,
+                Some(x) if x < slo.target => Status::Warn,
+                _ => Status::Ok,
+            },
+            f.hit_ratio.map(|x| format!("{:.2}% at {at}", x * 100.0)).unwrap_or_else(|| "no requests".into()),
+            "`cachescope incident --last-alert` names the causes and the runbook action.",
+        ),
+        check(
             "alerts firing",
-            if n > 0 { Status::Fail } else { Status::Ok },
-            if n > 0 { names } else { "none".into() },
+            if f.alerts_firing > 0 { Status::Fail } else { Status::Ok },
+            if f.alerts_firing > 0 { f.alerts_firing_names.unwrap_or_default() } else { "none".into() },
             "Follow the runbook's escalation for the firing alert.",
-        ));
-    }
-    let recent = "ts >= (SELECT max(ts) FROM events) - INTERVAL 1 HOUR";
-    for (name, event, action) in [
-        ("write failures in the last hour", "write_failed", "Runbook 1. Disk Space Issues."),
-        ("compute failures in the last hour", "compute_failed", "Runbook 4. Memory Pressure."),
-    ] {
-        if let Ok(r) = q(&format!("SELECT count(*) FROM events WHERE event = '{event}' AND {recent}")) {
-            let n = r.rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0);
-            out.push(check(name, if n > 0 { Status::Warn } else { Status::Ok }, n.to_string(), action));
-        }
-    }
-    if let Ok(r) = q(&format!("SELECT count(*) FROM events WHERE event = 'invalidation' AND {recent}")) {
-        let n = r.rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0);
-        out.push(check(
+        ),
+        check("write failures in the last hour", write_status, write_figure, "Runbook 1. Disk Space Issues."),
+        check("compute failures in the last hour", compute_status, compute_figure, "Runbook 4. Memory Pressure."),
+        check(
             "invalidations in the last hour",
-            if n >= 100 { Status::Warn } else { Status::Ok },
-            n.to_string(),
+            storm_status,
+            storm_figure,
             "Runbook 3. High Data Churn (expected): silence the alert if it is a market-data correction or a config change.",
-        ));
-    }
-    out
+        ),
+    ]
 }
 
 fn mem_available() -> Option<(u64, u64)> {

@@ -29,6 +29,33 @@ pub struct QueryResult {
     pub rows: Vec<Vec<serde_json::Value>>,
 }
 
+impl QueryResult {
+    /// The rows as `T`s, each built from its columns by name: a column `T` does not have, or
+    /// a value of the wrong type, is an error that names the row and the problem (a
+    /// reordered or renamed SELECT fails loudly instead of becoming 0 or "").
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, QueryError> {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(n, row)| {
+                let obj: serde_json::Map<String, serde_json::Value> = self.columns.iter().cloned().zip(row.iter().cloned()).collect();
+                serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| {
+                    QueryError::Decode(format!("row {} of ({}) as {}: {e}", n + 1, self.columns.join(", "), std::any::type_name::<T>()))
+                })
+            })
+            .collect()
+    }
+
+    /// The one row of a result that has exactly one.
+    pub fn decode_one<T: serde::de::DeserializeOwned>(&self) -> Result<T, QueryError> {
+        let mut rows = self.decode::<T>()?;
+        match rows.len() {
+            1 => Ok(rows.remove(0)),
+            n => Err(QueryError::Decode(format!("expected one row of ({}), got {n}", self.columns.join(", ")))),
+        }
+    }
+}
+
 /// Failure of a query.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -48,6 +75,8 @@ pub enum QueryError {
     Missing { db: PathBuf },
     #[error("events database {db} is held by {holder} and no tailer socket answers at {socket}")]
     Locked { db: PathBuf, holder: String, socket: PathBuf },
+    #[error("a query's result does not have the expected shape: {0}")]
+    Decode(String),
     #[error("tailer socket {path}: {message}")]
     Socket { path: PathBuf, message: String },
 }
@@ -285,6 +314,26 @@ mod tests {
         assert_eq!(r.rows, vec![vec![serde_json::json!(1)]]);
         assert!(run_on(&c, "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", &[]).is_err());
         assert_eq!(run_on(&c, "SELECT count(*) FROM t", &[]).unwrap().rows[0][0], serde_json::json!(1));
+    }
+
+    #[test]
+    fn rows_decode_by_column_name_and_a_wrong_shape_fails_loudly() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        struct Row {
+            n: i64,
+            name: Option<String>,
+        }
+        let r = QueryResult {
+            columns: vec!["name".into(), "n".into()],
+            rows: vec![vec![serde_json::json!("a"), serde_json::json!(1)], vec![serde_json::Value::Null, serde_json::json!(2)]],
+        };
+        assert_eq!(r.decode::<Row>().unwrap(), [Row { n: 1, name: Some("a".into()) }, Row { n: 2, name: None }]);
+        let renamed = QueryResult { columns: vec!["name".into(), "count".into()], rows: r.rows.clone() };
+        assert!(matches!(renamed.decode::<Row>(), Err(QueryError::Decode(m)) if m.contains("count")));
+        let mistyped = QueryResult { columns: r.columns.clone(), rows: vec![vec![serde_json::json!("a"), serde_json::json!("one")]] };
+        assert!(matches!(mistyped.decode::<Row>(), Err(QueryError::Decode(_))));
+        assert!(matches!(r.decode_one::<Row>(), Err(QueryError::Decode(_))));
     }
 
     #[test]
