@@ -138,7 +138,7 @@ fn incident_for_the_last_alert_names_level_owner_causes_evidence_and_chart() {
 fn slo_reports_alert_states_at_a_moment() {
     let d = tempfile::tempdir().unwrap();
     let db = fixture_db(d.path(), "mixed_day");
-    let out = run(&["slo", "--json", "--at", "2026-11-24T17:30:00Z"], &db);
+    let out = run(&["slo", "--format", "json", "--at", "2026-11-24T17:30:00Z"], &db);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["hit_ratio_5m"].as_f64().unwrap() < 0.8);

@@ -18,6 +18,22 @@ pub enum Format {
     Json,
 }
 
+/// `--format text|json`, the flag every command that prints a summary takes (`--json` is
+/// still read, hidden, for scripts written before).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Output {
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[arg(long, hide = true)]
+    json: bool,
+}
+
+impl Output {
+    pub fn json(&self) -> bool {
+        self.json || matches!(self.format, Format::Json)
+    }
+}
+
 /// The logs to read and how (shared by `ingest` and `tail`).
 #[derive(Debug, clap::Args)]
 pub struct LogSources {
@@ -75,8 +91,8 @@ pub enum CacheOp {
     RebuildManifest,
     /// Files, bytes, capacity and what the manifest remembers.
     Stats {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
 }
 
@@ -151,9 +167,8 @@ pub enum Command {
         /// Lines per transaction.
         #[arg(long, default_value_t = crate::ingest::DEFAULT_BATCH_LINES)]
         batch_lines: usize,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
     /// Follow log files into the events database (inotify, with a periodic re-scan), serving
     /// queries from other `cachescope` commands meanwhile. SIGTERM or Ctrl-C commits and exits.
@@ -232,8 +247,8 @@ pub enum Command {
         /// The moment (RFC 3339).
         #[arg(long)]
         at: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
     /// The main job on an embedded default: simulate `mixed_day`, ingest it, print the report,
     /// write the incident summary.

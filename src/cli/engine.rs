@@ -179,7 +179,8 @@ pub(super) fn cmd_cache(op: CacheOp, config: Option<&Path>, log: Option<&Path>) 
             );
             store.close();
         }
-        CacheOp::Stats { json } => {
+        CacheOp::Stats { output } => {
+            let json = output.json();
             let store = open(None)?;
             let st = store.stats();
             if json {

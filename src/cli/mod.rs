@@ -138,7 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ingest { src, batch_lines, json } => cmd_ingest(src, batch_lines, json),
+        Command::Ingest { src, batch_lines, output } => cmd_ingest(src, batch_lines, output.json()),
         Command::Tail { src, rescan_ms, metrics_addr, query_memory } => cmd_tail(src, rescan_ms, metrics_addr, query_memory),
         Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
         Command::Report {
@@ -158,7 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             out,
         } => cmd_incident(db, from, to, last_alert, format, out),
-        Command::Slo { db, at, json } => cmd_slo(db, at, json),
+        Command::Slo { db, at, output } => cmd_slo(db, at, output.json()),
         Command::Demo { dir } => cmd_demo(dir),
         Command::Doctor { config, db, format } => cmd_doctor(config.as_deref(), db.as_deref(), format),
         Command::Cache { op, config, log } => cmd_cache(op, config.as_deref(), log.as_deref()),
