@@ -167,8 +167,9 @@ pub enum Command {
         /// Lines per transaction.
         #[arg(long, default_value_t = crate::ingest::DEFAULT_BATCH_LINES)]
         batch_lines: usize,
-        #[command(flatten)]
-        output: Output,
+        /// Print the summary as JSON (here `--format` names the logs' format).
+        #[arg(long)]
+        json: bool,
     },
     /// Follow log files into the events database (inotify, with a periodic re-scan), serving
     /// queries from other `cachescope` commands meanwhile. SIGTERM or Ctrl-C commits and exits.
@@ -322,6 +323,14 @@ pub(super) fn parse_megabytes(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_subcommand_s_flags_are_well_formed() {
+        // clap's own checks (no two arguments of a command with one name, ...), which a
+        // release build only meets at run time, as a panic.
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+
     #[test]
     fn sizes_read_as_megabytes() {
         assert_eq!(super::parse_megabytes("512MB"), Ok(512));

@@ -138,7 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ingest { src, batch_lines, output } => cmd_ingest(src, batch_lines, output.json()),
+        Command::Ingest { src, batch_lines, json } => cmd_ingest(src, batch_lines, json),
         Command::Tail { src, rescan_ms, metrics_addr, query_memory } => cmd_tail(src, rescan_ms, metrics_addr, query_memory),
         Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
         Command::Report {
