@@ -100,7 +100,7 @@ pub(super) fn cmd_ingest(src: LogSources, batch_lines: usize, json: bool) -> any
     let unread: Vec<String> = sum
         .files
         .iter()
-        .filter(|f| !matches!(f.status.as_str(), "read" | "up to date" | "waiting for a first line"))
+        .filter(|f| !f.status.read_through() && !f.status.read_later())
         .map(|f| format!("{} ({})", f.path, f.status))
         .collect();
     if sum.quarantined > 0 || !unread.is_empty() {

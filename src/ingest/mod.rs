@@ -109,9 +109,64 @@ pub struct FileReport {
     pub events: u64,
     pub quarantined: u64,
     pub bytes: u64,
-    /// `read`, `up to date`, `waiting for a first line`, `vanished`, `no known format`,
-    /// `rewritten; read again from the start`.
-    pub status: String,
+    pub status: FileStatus,
+}
+
+/// Where a file stands after a pass (serialized and shown as its words).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub enum FileStatus {
+    #[default]
+    #[serde(rename = "read")]
+    Read,
+    #[serde(rename = "up to date")]
+    UpToDate,
+    #[serde(rename = "rewritten; read again from the start")]
+    Rewritten,
+    #[serde(rename = "waiting for a first line")]
+    WaitingForFirstLine,
+    #[serde(rename = "incomplete compressed archive (still being written?); read when complete")]
+    Incomplete,
+    #[serde(rename = "replaced while being opened; read on the next pass")]
+    Replaced,
+    #[serde(rename = "vanished")]
+    Vanished,
+    #[serde(rename = "no known format")]
+    NoKnownFormat,
+    #[serde(rename = "stopped (test)")]
+    Stopped,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Read => "read",
+            FileStatus::UpToDate => "up to date",
+            FileStatus::Rewritten => "rewritten; read again from the start",
+            FileStatus::WaitingForFirstLine => "waiting for a first line",
+            FileStatus::Incomplete => "incomplete compressed archive (still being written?); read when complete",
+            FileStatus::Replaced => "replaced while being opened; read on the next pass",
+            FileStatus::Vanished => "vanished",
+            FileStatus::NoKnownFormat => "no known format",
+            FileStatus::Stopped => "stopped (test)",
+        }
+    }
+
+    /// Everything the file holds so far was read, as expected (a rewritten file was read,
+    /// but its lines are counted again: worth a look).
+    pub fn read_through(self) -> bool {
+        matches!(self, FileStatus::Read | FileStatus::UpToDate)
+    }
+
+    /// Not read now, but the next pass will (nothing is wrong).
+    pub fn read_later(self) -> bool {
+        matches!(self, FileStatus::WaitingForFirstLine | FileStatus::Incomplete | FileStatus::Replaced)
+    }
+}
+
+impl std::fmt::Display for FileStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What an ingest run did.
@@ -142,7 +197,7 @@ impl IngestSummary {
         let odd: Vec<String> = self
             .files
             .iter()
-            .filter(|f| !matches!(f.status.as_str(), "read" | "up to date"))
+            .filter(|f| !f.status.read_through())
             .map(|f| format!("{}: {}", f.path, f.status))
             .collect();
         if !odd.is_empty() {
@@ -202,9 +257,6 @@ pub struct Ingester {
     /// descriptor closes only after DuckDB's.
     lock_keeper: Option<std::sync::Arc<LockKeeper>>,
 }
-
-/// Status of a compressed archive whose stream ends early (a rotator is still writing it).
-const INCOMPLETE: &str = "incomplete compressed archive (still being written?); read when complete";
 
 /// DuckDB's memory budget while ingesting (MB): the buffer pool is capped so a tailer stays
 /// small whatever the log size (BENCHMARKS.md); larger work spills to `<db>.tmp/`.
@@ -536,15 +588,15 @@ impl Ingester {
         let (fp, fp_file) = match self.fingerprint_and_file(path) {
             Ok(Some(x)) => x,
             Ok(None) => {
-                report.status = "waiting for a first line".into();
+                report.status = FileStatus::WaitingForFirstLine;
                 return Ok(report);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                report.status = "vanished".into();
+                report.status = FileStatus::Vanished;
                 return Ok(report);
             }
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                report.status = INCOMPLETE.into();
+                report.status = FileStatus::Incomplete;
                 return Ok(report);
             }
             Err(e) => return Err(io(e)),
@@ -561,36 +613,36 @@ impl Ingester {
         };
         let opened = match open_at(state.offset) {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                report.status = INCOMPLETE.into();
+                report.status = FileStatus::Incomplete;
                 return Ok(report);
             }
             other => other.map_err(io)?,
         };
-        let Some((mut reader, tail, _c, (dev, inode), _size)) = opened else {
-            report.status = "vanished".into();
+        let Some(source::Opened { mut reader, tail_hash: tail, file: (dev, inode) }) = opened else {
+            report.status = FileStatus::Vanished;
             return Ok(report);
         };
         // A rotator put another file under this name between the fingerprint and the open:
         // reading it under the first file's identity would mix the two (whole files counted
         // twice). The next pass sees both files as they are.
         if (dev, inode) != fp_file {
-            report.status = "replaced while being opened; read on the next pass".into();
+            report.status = FileStatus::Replaced;
             return Ok(report);
         }
-        let mut status = "read";
+        let mut status = FileStatus::Read;
         if state.offset > 0 && tail.as_deref() != Some(state.tail_hash.as_str()) {
             // Same first line, different content before the checkpoint: rewritten.
-            status = "rewritten; read again from the start";
+            status = FileStatus::Rewritten;
             state.offset = 0;
             state.line_no = 0;
             match open_at(0).map_err(io)? {
-                Some(x) if x.3 == fp_file => reader = x.0,
+                Some(x) if x.file == fp_file => reader = x.reader,
                 Some(_) => {
-                    report.status = "replaced while being opened; read on the next pass".into();
+                    report.status = FileStatus::Replaced;
                     return Ok(report);
                 }
                 None => {
-                    report.status = "vanished".into();
+                    report.status = FileStatus::Vanished;
                     return Ok(report);
                 }
             }
@@ -604,7 +656,7 @@ impl Ingester {
             (None, None) => match self.detect(path)? {
                 Some(f) => f,
                 None => {
-                    report.status = "no known format".into();
+                    report.status = FileStatus::NoKnownFormat;
                     return Ok(report);
                 }
             },
@@ -638,7 +690,7 @@ impl Ingester {
                         break;
                     }
                     if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                        report.status = INCOMPLETE.into();
+                        report.status = FileStatus::Incomplete;
                         return Ok(report);
                     }
                     return Err(io(e));
@@ -675,7 +727,7 @@ impl Ingester {
                 let done = self.or_abort(committed)?;
                 pending_lines = 0;
                 if done {
-                    report.status = "stopped (test)".into();
+                    report.status = FileStatus::Stopped;
                     return Ok(report);
                 }
             }
@@ -689,15 +741,17 @@ impl Ingester {
             bytes: reader.position() - reported,
             lines: line_no - reported_line,
         });
-        report.status = if report.lines == 0 && status == "read" { "up to date".into() } else { status.into() };
+        report.status = if report.lines == 0 && status == FileStatus::Read { FileStatus::UpToDate } else { status };
         Ok(report)
     }
 
     fn detect(&self, path: &Path) -> Result<Option<Format>, IngestError> {
-        let (mut r, ..) = LineReader::at(path, 0).map_err(|source| IngestError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut r = LineReader::at(path, 0)
+            .map_err(|source| IngestError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .reader;
         // The first parseable line among the first few decides.
         for _ in 0..20 {
             match r.next_item() {

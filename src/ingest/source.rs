@@ -122,11 +122,18 @@ pub struct LineReader {
     consume_next: usize,
 }
 
+/// A file opened at an offset by [`LineReader::at`].
+pub struct Opened {
+    pub reader: LineReader,
+    /// Hash of the `TAIL_WINDOW` bytes before the offset; `None` if the content is shorter.
+    pub tail_hash: Option<String>,
+    /// Device and inode of the file actually opened.
+    pub file: (u64, u64),
+}
+
 impl LineReader {
-    /// Skips to `offset` (seeking plain files, decompressing others), returning the reader
-    /// and the hash of the `TAIL_WINDOW` bytes before `offset` (or `None` if the content is
-    /// shorter than `offset`).
-    pub fn at(path: &Path, offset: u64) -> io::Result<(LineReader, Option<String>, Compression, (u64, u64), u64)> {
+    /// Skips to `offset` (seeking plain files, decompressing others).
+    pub fn at(path: &Path, offset: u64) -> io::Result<Opened> {
         let (mut r, c, file) = open(path)?;
         let id = dev_inode(&file);
         let size = file.metadata()?.len();
@@ -136,28 +143,28 @@ impl LineReader {
             drop(r);
             let mut f = file.try_clone()?;
             if offset > size {
-                return Ok((LineReader::new(Box::new(BufReader::new(io::empty())), offset, false), None, c, id, size));
+                return Ok(Opened { reader: LineReader::new(Box::new(BufReader::new(io::empty())), offset, false), tail_hash: None, file: id });
             }
             f.seek(SeekFrom::Start(offset - back))?;
             let got = read_full(&mut f, &mut tail)?;
             if got < back as usize {
-                return Ok((LineReader::new(Box::new(BufReader::new(io::empty())), offset, false), None, c, id, size));
+                return Ok(Opened { reader: LineReader::new(Box::new(BufReader::new(io::empty())), offset, false), tail_hash: None, file: id });
             }
             let r = Box::new(BufReader::with_capacity(1 << 20, f));
             let mut lr = LineReader::new(r, offset, false);
             lr.tail = tail.clone();
-            return Ok((lr, Some(hash(&tail)), c, id, size));
+            return Ok(Opened { reader: lr, tail_hash: Some(hash(&tail)), file: id });
         }
         // Compressed: decompress and discard up to the offset.
         let skip = offset - back;
         let copied = io::copy(&mut (&mut r).take(skip), &mut io::sink())?;
         let got = read_full(&mut r, &mut tail)?;
         if copied < skip || got < back as usize {
-            return Ok((LineReader::new(Box::new(BufReader::new(io::empty())), offset, true), None, c, id, size));
+            return Ok(Opened { reader: LineReader::new(Box::new(BufReader::new(io::empty())), offset, true), tail_hash: None, file: id });
         }
         let mut lr = LineReader::new(r, offset, true);
         lr.tail = tail.clone();
-        Ok((lr, Some(hash(&tail)), c, id, size))
+        Ok(Opened { reader: lr, tail_hash: Some(hash(&tail)), file: id })
     }
 
     fn new(inner: Box<dyn BufRead + Send>, pos: u64, eof_terminates: bool) -> LineReader {
@@ -378,7 +385,7 @@ mod tests {
     use std::io::Write;
 
     fn lines(path: &Path, from: u64) -> Vec<(u64, String)> {
-        let (mut r, ..) = LineReader::at(path, from).unwrap();
+        let mut r = LineReader::at(path, from).unwrap().reader;
         let mut out = vec![];
         while let Some(item) = r.next_item().unwrap() {
             match item {
@@ -395,7 +402,7 @@ mod tests {
         let p = d.path().join("a.log");
         std::fs::write(&p, "one\ntwo\nthr").unwrap();
         assert_eq!(lines(&p, 0), vec![(0, "one".into()), (4, "two".into())]);
-        let (mut r, ..) = LineReader::at(&p, 0).unwrap();
+        let mut r = LineReader::at(&p, 0).unwrap().reader;
         while r.next_item().unwrap().is_some() {}
         assert_eq!(r.position(), 8);
         std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"ee\n").unwrap();
@@ -420,8 +427,8 @@ mod tests {
         assert_eq!(lines(&zst, 11), vec![(11, "second".into()), (18, "third no newline".into())]);
         assert_eq!(lines(&gz, 11), lines(&zst, 11));
         assert_eq!(lines(&plain, 11), vec![(11, "second".into())]);
-        let (_, tail_plain, ..) = LineReader::at(&plain, 18).unwrap();
-        let (_, tail_zst, ..) = LineReader::at(&zst, 18).unwrap();
+        let tail_plain = LineReader::at(&plain, 18).unwrap().tail_hash;
+        let tail_zst = LineReader::at(&zst, 18).unwrap().tail_hash;
         assert_eq!(tail_plain, tail_zst);
         assert_eq!(rotated_siblings(&d.path().join("x.log")).unwrap(), vec![gz, zst, plain]);
     }
