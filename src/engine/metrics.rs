@@ -12,20 +12,64 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-type Labels = [(&'static str, String); 1];
+pub type Labels = [(&'static str, String); 1];
+
+/// The `featurestore_*` families that both the engine and a tailer export (the tailer derives
+/// them from the logs), declared once with their help texts; every series a dashboard or an
+/// alert reads exists from the start, at zero.
+#[derive(Clone)]
+pub struct FeatureStoreFamilies {
+    pub requests: Family<Labels, Counter>,
+    pub misses: Family<Labels, Counter>,
+    pub evictions: Family<Labels, Counter>,
+    pub invalidations: Family<Labels, Counter>,
+    pub write_failures: Counter,
+    pub compute_failures: Counter,
+    pub hit_ratio: Gauge<f64, AtomicU64>,
+}
+
+impl FeatureStoreFamilies {
+    /// The families, registered in `r`; `since` ends the hit ratio's help ("the engine
+    /// started").
+    pub fn register(r: &mut Registry, since: &str) -> FeatureStoreFamilies {
+        let f = FeatureStoreFamilies {
+            requests: Family::default(),
+            misses: Family::default(),
+            evictions: Family::default(),
+            invalidations: Family::default(),
+            write_failures: Counter::default(),
+            compute_failures: Counter::default(),
+            hit_ratio: Gauge::default(),
+        };
+        r.register("featurestore_requests", "get_or_compute requests by result (hit or miss)", f.requests.clone());
+        r.register("featurestore_misses", "Cache misses by the engine's reason", f.misses.clone());
+        r.register("featurestore_evictions", "Cache files evicted, by reason (capacity or retention)", f.evictions.clone());
+        r.register("featurestore_invalidations", "Cache keys invalidated, by reason (market_data or config)", f.invalidations.clone());
+        r.register("featurestore_write_failures", "Cache files that could not be written", f.write_failures.clone());
+        r.register("featurestore_compute_failures", "Feature computations that failed", f.compute_failures.clone());
+        r.register("featurestore_hit_ratio", format!("Hits over requests since {since}"), f.hit_ratio.clone());
+        for r in ["hit", "miss"] {
+            let _ = f.requests.get_or_create(&[("result", r.into())]);
+        }
+        for r in super::MissReason::ALL {
+            let _ = f.misses.get_or_create(&[("reason", r.as_str().into())]);
+        }
+        for r in ["capacity", "retention"] {
+            let _ = f.evictions.get_or_create(&[("reason", r.into())]);
+        }
+        for r in ["market_data", "config"] {
+            let _ = f.invalidations.get_or_create(&[("reason", r.into())]);
+        }
+        f
+    }
+}
 
 /// Every metric the engine exports.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
-    requests: Family<Labels, Counter>,
-    misses: Family<Labels, Counter>,
-    evictions: Family<Labels, Counter>,
+    families: FeatureStoreFamilies,
     evicted_bytes: Family<Labels, Counter>,
-    invalidations: Family<Labels, Counter>,
-    write_failures: Counter,
-    compute_failures: Counter,
-    hit_ratio: Gauge<f64, AtomicU64>,
     cache_bytes: Gauge,
     cache_files: Gauge,
     manifest_available: Gauge,
@@ -43,16 +87,11 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut r = Registry::default();
+        let families = FeatureStoreFamilies::register(&mut r, "the engine started");
         let m = Metrics {
             registry: Arc::new(Registry::default()),
-            requests: Family::default(),
-            misses: Family::default(),
-            evictions: Family::default(),
+            families,
             evicted_bytes: Family::default(),
-            invalidations: Family::default(),
-            write_failures: Counter::default(),
-            compute_failures: Counter::default(),
-            hit_ratio: Gauge::default(),
             cache_bytes: Gauge::default(),
             cache_files: Gauge::default(),
             manifest_available: Gauge::default(),
@@ -62,31 +101,14 @@ impl Metrics {
             hits: Arc::default(),
             total: Arc::default(),
         };
-        r.register("featurestore_requests", "get_or_compute requests by result (hit or miss)", m.requests.clone());
-        r.register("featurestore_misses", "Cache misses by the engine's reason", m.misses.clone());
-        r.register("featurestore_evictions", "Cache files evicted, by reason (capacity or retention)", m.evictions.clone());
         r.register("featurestore_evicted_bytes", "Bytes of cache files evicted, by reason", m.evicted_bytes.clone());
-        r.register("featurestore_invalidations", "Cache keys invalidated, by reason (market_data or config)", m.invalidations.clone());
-        r.register("featurestore_write_failures", "Cache files that could not be written", m.write_failures.clone());
-        r.register("featurestore_compute_failures", "Feature computations that failed", m.compute_failures.clone());
-        r.register("featurestore_hit_ratio", "Hits over requests since the engine started", m.hit_ratio.clone());
         r.register("featurestore_cache_bytes", "Bytes of cache files the manifest holds", m.cache_bytes.clone());
         r.register("featurestore_cache_files", "Cache files the manifest holds", m.cache_files.clone());
         r.register("featurestore_manifest_available", "1 when the manifest is usable, 0 while the engine runs uncached", m.manifest_available.clone());
         r.register("featurestore_get_or_compute_duration_seconds", "Latency of get_or_compute by result", m.latency.clone());
         // Every series exists from the start (at zero), so rates and alerts see it.
-        for r in ["hit", "miss"] {
-            let _ = m.requests.get_or_create(&[("result", r.into())]);
-        }
-        for r in super::MissReason::ALL {
-            let _ = m.misses.get_or_create(&[("reason", r.as_str().into())]);
-        }
         for r in ["capacity", "retention"] {
-            let _ = m.evictions.get_or_create(&[("reason", r.into())]);
             let _ = m.evicted_bytes.get_or_create(&[("reason", r.into())]);
-        }
-        for r in ["market_data", "config"] {
-            let _ = m.invalidations.get_or_create(&[("reason", r.into())]);
         }
         m.set_manifest_available(true);
         Metrics {
@@ -96,14 +118,14 @@ impl Metrics {
     }
 
     pub fn hit(&self, seconds: f64) {
-        self.requests.get_or_create(&[("result", "hit".into())]).inc();
+        self.families.requests.get_or_create(&[("result", "hit".into())]).inc();
         self.latency.get_or_create(&[("result", "hit".into())]).observe(seconds);
         self.bump(true);
     }
 
     pub fn miss(&self, reason: &str, seconds: f64) {
-        self.requests.get_or_create(&[("result", "miss".into())]).inc();
-        self.misses.get_or_create(&[("reason", reason.into())]).inc();
+        self.families.requests.get_or_create(&[("result", "miss".into())]).inc();
+        self.families.misses.get_or_create(&[("reason", reason.into())]).inc();
         self.latency.get_or_create(&[("result", "miss".into())]).observe(seconds);
         self.bump(false);
     }
@@ -112,24 +134,24 @@ impl Metrics {
         use std::sync::atomic::Ordering::Relaxed;
         let t = self.total.fetch_add(1, Relaxed) + 1;
         let h = self.hits.fetch_add(hit as u64, Relaxed) + hit as u64;
-        self.hit_ratio.set(h as f64 / t as f64);
+        self.families.hit_ratio.set(h as f64 / t as f64);
     }
 
     pub fn eviction(&self, reason: &str, bytes: u64) {
-        self.evictions.get_or_create(&[("reason", reason.into())]).inc();
+        self.families.evictions.get_or_create(&[("reason", reason.into())]).inc();
         self.evicted_bytes.get_or_create(&[("reason", reason.into())]).inc_by(bytes);
     }
 
     pub fn invalidation(&self, reason: &str) {
-        self.invalidations.get_or_create(&[("reason", reason.into())]).inc();
+        self.families.invalidations.get_or_create(&[("reason", reason.into())]).inc();
     }
 
     pub fn write_failure(&self) {
-        self.write_failures.inc();
+        self.families.write_failures.inc();
     }
 
     pub fn compute_failure(&self) {
-        self.compute_failures.inc();
+        self.families.compute_failures.inc();
     }
 
     pub fn set_cache(&self, files: u64, bytes: u64) {

@@ -7,25 +7,18 @@ use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::engine::metrics::FeatureStoreFamilies;
 use crate::ingest::Committed;
-
-type Labels = [(&'static str, String); 1];
 
 /// Metrics of a tailer.
 #[derive(Clone)]
 pub struct TailMetrics {
     registry: Arc<Registry>,
-    requests: Family<Labels, Counter>,
-    misses: Family<Labels, Counter>,
-    evictions: Family<Labels, Counter>,
-    invalidations: Family<Labels, Counter>,
-    write_failures: Counter,
-    compute_failures: Counter,
-    hit_ratio: Gauge<f64, AtomicU64>,
+    /// The engine's own families, counted from the logs.
+    families: FeatureStoreFamilies,
     lines: Counter,
     bytes: Counter,
     quarantined: Counter,
@@ -42,31 +35,16 @@ impl Default for TailMetrics {
 impl TailMetrics {
     pub fn new() -> TailMetrics {
         let mut r = Registry::default();
+        let families = FeatureStoreFamilies::register(&mut r, "the tailer started (from the logs)");
         let m = TailMetrics {
             registry: Arc::new(Registry::default()),
-            requests: Family::default(),
-            misses: Family::default(),
-            evictions: Family::default(),
-            invalidations: Family::default(),
-            write_failures: Counter::default(),
-            compute_failures: Counter::default(),
-            hit_ratio: Gauge::default(),
+            families,
             lines: Counter::default(),
             bytes: Counter::default(),
             quarantined: Counter::default(),
             lag: Gauge::default(),
             last_commit: Gauge::default(),
         };
-        for res in ["hit", "miss"] {
-            let _ = m.requests.get_or_create(&[("result", res.into())]);
-        }
-        r.register("featurestore_requests", "get_or_compute requests by result, from the logs", m.requests.clone());
-        r.register("featurestore_misses", "Cache misses by the reason the log gives (unknown when it gives none)", m.misses.clone());
-        r.register("featurestore_evictions", "Evictions by reason, from the logs", m.evictions.clone());
-        r.register("featurestore_invalidations", "Invalidations by reason, from the logs", m.invalidations.clone());
-        r.register("featurestore_write_failures", "Cache write failures, from the logs", m.write_failures.clone());
-        r.register("featurestore_compute_failures", "Feature computation failures, from the logs", m.compute_failures.clone());
-        r.register("featurestore_hit_ratio", "Hits over requests since the tailer started", m.hit_ratio.clone());
         r.register("cachescope_tail_lines", "Log lines committed to the events database", m.lines.clone());
         r.register("cachescope_tail_bytes", "Log bytes committed", m.bytes.clone());
         r.register("cachescope_tail_quarantined", "Lines quarantined to ingest_errors", m.quarantined.clone());
@@ -84,35 +62,36 @@ impl TailMetrics {
 
     /// Adds what a pass committed, and sets the lag.
     pub fn record(&self, c: &Committed, lag_bytes: u64) {
+        let f = &self.families;
         for ((event, reason), n) in &c.events {
             let reason = if reason.is_empty() { "unknown" } else { reason.as_str() };
             match event.as_str() {
                 "hit" => {
-                    self.requests.get_or_create(&[("result", "hit".into())]).inc_by(*n);
+                    f.requests.get_or_create(&[("result", "hit".into())]).inc_by(*n);
                 }
                 "miss" => {
-                    self.requests.get_or_create(&[("result", "miss".into())]).inc_by(*n);
-                    self.misses.get_or_create(&[("reason", reason.into())]).inc_by(*n);
+                    f.requests.get_or_create(&[("result", "miss".into())]).inc_by(*n);
+                    f.misses.get_or_create(&[("reason", reason.into())]).inc_by(*n);
                 }
                 "eviction" => {
-                    self.evictions.get_or_create(&[("reason", reason.into())]).inc_by(*n);
+                    f.evictions.get_or_create(&[("reason", reason.into())]).inc_by(*n);
                 }
                 "invalidation" => {
-                    self.invalidations.get_or_create(&[("reason", reason.into())]).inc_by(*n);
+                    f.invalidations.get_or_create(&[("reason", reason.into())]).inc_by(*n);
                 }
                 "write_failed" => {
-                    self.write_failures.inc_by(*n);
+                    f.write_failures.inc_by(*n);
                 }
                 "compute_failed" => {
-                    self.compute_failures.inc_by(*n);
+                    f.compute_failures.inc_by(*n);
                 }
                 _ => {}
             }
         }
-        let hits = self.requests.get_or_create(&[("result", "hit".into())]).get();
-        let misses = self.requests.get_or_create(&[("result", "miss".into())]).get();
+        let hits = f.requests.get_or_create(&[("result", "hit".into())]).get();
+        let misses = f.requests.get_or_create(&[("result", "miss".into())]).get();
         if hits + misses > 0 {
-            self.hit_ratio.set(hits as f64 / (hits + misses) as f64);
+            f.hit_ratio.set(hits as f64 / (hits + misses) as f64);
         }
         self.lines.inc_by(c.lines);
         self.bytes.inc_by(c.bytes);
