@@ -52,6 +52,23 @@ fn mixed_log(path: &Path, n: u64, miss_every: u64) {
     f.into_inner().unwrap().sync_all().unwrap();
 }
 
+/// `cachescope ingest [extra] --db DB LOG`, killed with SIGKILL after `delay_ms`.
+fn ingest_killed_after(extra: &[&str], db: &Path, log: &Path, delay_ms: u64) {
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("cachescope"))
+        .arg("ingest")
+        .args(extra)
+        .arg("--db")
+        .arg(db)
+        .arg(log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+}
+
 fn fixture_log(dir: &Path, scenario: &str) -> std::path::PathBuf {
     let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/{scenario}/trading-system.log.zst"))).unwrap();
     let p = dir.join("trading-system.log");
@@ -96,19 +113,8 @@ fn kill_9_at_any_moment_then_restart_gives_the_same_table() {
     // Hits and misses: both tables are written in each transaction.
     mixed_log(&log, n, 4);
     let db = d.path().join("ev.duckdb");
-    let bin = assert_cmd::cargo::cargo_bin("cachescope");
     for delay_ms in [30u64, 90, 150, 250] {
-        let mut child = StdCommand::new(&bin)
-            .args(["ingest", "--batch-lines", "5000", "--db"])
-            .arg(&db)
-            .arg(&log)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        ingest_killed_after(&["--batch-lines", "5000"], &db, &log, delay_ms);
     }
     let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -442,23 +448,12 @@ fn a_compressed_archive_still_being_written_is_read_once_complete() {
 /// file DuckDB refused until deleted by hand), and what it left is cleaned up.
 #[test]
 fn kill_9_while_the_database_is_created_leaves_nothing_broken() {
-    let bin = assert_cmd::cargo::cargo_bin("cachescope");
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("app.log");
     mixed_log(&log, 2000, 4);
     for (i, delay_ms) in [0u64, 1, 2, 3, 5, 8, 12, 16, 20, 25, 30, 40].into_iter().enumerate() {
         let db = d.path().join(format!("ev{i}.duckdb"));
-        let mut child = StdCommand::new(&bin)
-            .args(["ingest", "--db"])
-            .arg(&db)
-            .arg(&log)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        ingest_killed_after(&[], &db, &log, delay_ms);
         let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
         assert!(out.status.success(), "killed after {delay_ms} ms: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 2000);

@@ -7,8 +7,12 @@
 //! grown back) is detected by the hash of the bytes before the checkpoint.
 
 mod batch;
+mod create;
 pub mod formats;
 pub mod source;
+mod summary;
+
+pub use summary::{FileReport, FileStatus, IngestSummary, Progress};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +20,6 @@ use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 use duckdb::{params, Connection};
-use serde::Serialize;
 
 use crate::query::guard::RawDatabase;
 use crate::query::lock::LockKeeper;
@@ -99,123 +102,6 @@ struct FileState {
     quarantined: u64,
 }
 
-/// What happened to one file.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct FileReport {
-    pub path: String,
-    pub file_id: Option<String>,
-    pub format: Option<String>,
-    pub lines: u64,
-    pub events: u64,
-    pub quarantined: u64,
-    pub bytes: u64,
-    pub status: FileStatus,
-}
-
-/// Where a file stands after a pass (serialized and shown as its words).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub enum FileStatus {
-    #[default]
-    #[serde(rename = "read")]
-    Read,
-    #[serde(rename = "up to date")]
-    UpToDate,
-    #[serde(rename = "rewritten; read again from the start")]
-    Rewritten,
-    #[serde(rename = "waiting for a first line")]
-    WaitingForFirstLine,
-    #[serde(rename = "incomplete compressed archive (still being written?); read when complete")]
-    Incomplete,
-    #[serde(rename = "replaced while being opened; read on the next pass")]
-    Replaced,
-    #[serde(rename = "vanished")]
-    Vanished,
-    #[serde(rename = "no known format")]
-    NoKnownFormat,
-    #[serde(rename = "stopped (test)")]
-    Stopped,
-}
-
-impl FileStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileStatus::Read => "read",
-            FileStatus::UpToDate => "up to date",
-            FileStatus::Rewritten => "rewritten; read again from the start",
-            FileStatus::WaitingForFirstLine => "waiting for a first line",
-            FileStatus::Incomplete => "incomplete compressed archive (still being written?); read when complete",
-            FileStatus::Replaced => "replaced while being opened; read on the next pass",
-            FileStatus::Vanished => "vanished",
-            FileStatus::NoKnownFormat => "no known format",
-            FileStatus::Stopped => "stopped (test)",
-        }
-    }
-
-    /// Everything the file holds so far was read, as expected (a rewritten file was read,
-    /// but its lines are counted again: worth a look).
-    pub fn read_through(self) -> bool {
-        matches!(self, FileStatus::Read | FileStatus::UpToDate)
-    }
-
-    /// Not read now, but the next pass will (nothing is wrong).
-    pub fn read_later(self) -> bool {
-        matches!(self, FileStatus::WaitingForFirstLine | FileStatus::Incomplete | FileStatus::Replaced)
-    }
-}
-
-impl std::fmt::Display for FileStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What an ingest run did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct IngestSummary {
-    pub files: Vec<FileReport>,
-    pub lines: u64,
-    pub events: u64,
-    pub quarantined: u64,
-    pub bytes: u64,
-    pub elapsed_s: f64,
-}
-
-impl IngestSummary {
-    /// The one-line summary for logs and cron mail.
-    pub fn line(&self) -> String {
-        let rate = if self.elapsed_s > 0.0 { self.lines as f64 / self.elapsed_s } else { 0.0 };
-        let mut s = format!(
-            "ingested {} lines ({} events, {} quarantined, {:.1} MB) from {} files in {:.2} s ({:.0} lines/s)",
-            self.lines,
-            self.events,
-            self.quarantined,
-            self.bytes as f64 / 1e6,
-            self.files.len(),
-            self.elapsed_s,
-            rate
-        );
-        let odd: Vec<String> = self
-            .files
-            .iter()
-            .filter(|f| !f.status.read_through())
-            .map(|f| format!("{}: {}", f.path, f.status))
-            .collect();
-        if !odd.is_empty() {
-            s.push_str("; ");
-            s.push_str(&odd.join("; "));
-        }
-        s
-    }
-}
-
-/// What was read since the last call of the progress callback (called every chunk, so a
-/// progress bar moves within a long transaction).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Progress {
-    pub bytes: u64,
-    pub lines: u64,
-}
-
 /// Test hooks that stand in for a crash.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Faults {
@@ -285,9 +171,9 @@ impl Ingester {
         let dberr = db_error(db);
         // Only a database that exists can have the old layout (and asking costs ~7 ms).
         let existed = db.exists();
-        remove_interrupted_creations(db);
+        create::remove_interrupted_creations(db);
         if !existed {
-            create_empty(db)?;
+            create::create_empty(db)?;
         }
         let locked = |e: duckdb::Error| {
             if crate::engine::manifest::is_lock_conflict(&e) {
@@ -906,38 +792,6 @@ struct Tx {
 }
 
 /// Maps a DuckDB error on `db` to [`IngestError::Db`].
-/// Creates an empty DuckDB file at `db` atomically: made under another name, then renamed.
-/// DuckDB writes a new file's header in steps, and a process killed meanwhile left a file
-/// DuckDB refuses ("not a valid DuckDB database file") until someone deleted it by hand.
-fn create_empty(db: &Path) -> Result<(), IngestError> {
-    let name = db.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp = db.with_file_name(format!(".{name}.creating-{}", std::process::id()));
-    let io = |source: std::io::Error| IngestError::Io { path: tmp.clone(), source };
-    {
-        let conn = Connection::open(&tmp).map_err(db_error(&tmp))?;
-        conn.execute_batch("CHECKPOINT").map_err(db_error(&tmp))?;
-    }
-    let _ = std::fs::remove_file(format!("{}.wal", tmp.display()));
-    std::fs::rename(&tmp, db).map_err(io)
-}
-
-/// Removes what [`create_empty`] left when its process was killed (its PID no longer runs).
-fn remove_interrupted_creations(db: &Path) {
-    let (Some(dir), Some(name)) = (db.parent(), db.file_name().and_then(|n| n.to_str())) else { return };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-    let prefix = format!(".{name}.creating-");
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let file = e.file_name().to_string_lossy().to_string();
-        let Some(pid) = file.strip_prefix(&prefix).and_then(|r| r.split('.').next()).and_then(|p| p.parse::<i32>().ok()) else { continue };
-        // SAFETY: signal 0 only asks whether the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
 fn db_error(db: &Path) -> impl Fn(duckdb::Error) -> IngestError + Copy + '_ {
     move |source| IngestError::Db { db: db.to_path_buf(), source }
 }
@@ -947,15 +801,4 @@ fn prefix(bytes: &[u8]) -> String {
         .chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()
-}
-
-impl IngestSummary {
-    /// Counts a file's report in.
-    pub(crate) fn add(&mut self, r: FileReport) {
-        self.lines += r.lines;
-        self.events += r.events;
-        self.quarantined += r.quarantined;
-        self.bytes += r.bytes;
-        self.files.push(r);
-    }
 }
