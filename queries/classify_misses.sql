@@ -28,6 +28,27 @@ FROM (
 ) o
 JOIN (SELECT rowid AS rid, * FROM event_rows WHERE event <> 'hit') e USING (rid);
 
+-- What caused each invalidation: an eager one is followed by its summary line
+-- (market_data_update or config_change); a lazy one (found stale at request time) by the miss
+-- that replaces it, whose versions tell. `followed_by` is the next of these three events.
+-- The episodes read it too. Looking for the next marker row is written as a running count
+-- plus a join (linear), not as first_value IGNORE NULLS over an unbounded frame.
+CREATE OR REPLACE VIEW invalidation_followers AS
+WITH marked AS (
+    SELECT seq, event,
+           sum(CASE WHEN event IN ('market_data_update', 'config_change', 'miss') THEN 1 ELSE 0 END)
+               OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_followers
+    FROM signal_events
+    WHERE event IN ('invalidation', 'market_data_update', 'config_change', 'miss')
+),
+followers AS (
+    SELECT event, row_number() OVER (ORDER BY seq) AS n FROM marked
+    WHERE event IN ('market_data_update', 'config_change', 'miss')
+)
+SELECT m.seq, f.event AS followed_by
+FROM marked m LEFT JOIN followers f ON f.n = m.n_followers + 1
+WHERE m.event = 'invalidation';
+
 CREATE OR REPLACE VIEW miss_causes AS
 WITH ev AS (
     -- Narrow rows for the windows; the raw line is joined back at the end.
@@ -41,17 +62,11 @@ WITH ev AS (
 -- counts plus a join (linear), not as first/last_value IGNORE NULLS over unbounded frames.
 marked AS (
     SELECT *,
-           sum(CASE WHEN event IN ('market_data_update', 'config_change', 'miss') THEN 1 ELSE 0 END)
-               OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_followers,
            sum(CASE WHEN event IN ('capacity_cleanup', 'cleanup') THEN 1 ELSE 0 END)
                OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_summaries,
            sum(CASE WHEN event IN ('manifest_unavailable', 'manifest_available') THEN 1 ELSE 0 END)
                OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_manifest
     FROM ev
-),
-followers AS (
-    SELECT event, row_number() OVER (ORDER BY seq) AS n FROM ev
-    WHERE event IN ('market_data_update', 'config_change', 'miss')
 ),
 summaries AS (
     SELECT event, row_number() OVER (ORDER BY seq) AS n FROM ev
@@ -60,14 +75,6 @@ summaries AS (
 manifest_marks AS (
     SELECT event, row_number() OVER (ORDER BY seq) AS n FROM ev
     WHERE event IN ('manifest_unavailable', 'manifest_available')
-),
--- What caused each invalidation: an eager one is followed by its summary line
--- (market_data_update or config_change); a lazy one (found stale at request time) by the miss
--- that replaces it, whose versions tell.
-invalidation_kind AS (
-    SELECT m.seq, f.event AS followed_by
-    FROM marked m LEFT JOIN followers f ON f.n = m.n_followers + 1
-    WHERE m.event = 'invalidation'
 ),
 -- Which clean-up each eviction belongs to: the next capacity_cleanup or cleanup summary line.
 eviction_kind AS (
@@ -106,7 +113,7 @@ slot_hist AS (
            lag(h.data_version) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_data_version,
            lag(h.event) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_event,
            lag(i.followed_by) OVER (PARTITION BY h.slot ORDER BY h.seq) AS lag_followed_by
-    FROM ev h LEFT JOIN invalidation_kind i USING (seq)
+    FROM ev h LEFT JOIN invalidation_followers i USING (seq)
     WHERE h.slot IS NOT NULL AND h.config IS NOT NULL
       AND h.event IN ('miss', 'invalidation', 'warm_fill', 'eviction')
       AND coalesce(h.outcome, '') <> 'uncached'

@@ -13,23 +13,15 @@
 --    misses had happened if later. Clusters with fewer than `episode_min_misses` misses (or,
 --    for storms, fewer than `storm_min_invalidations` invalidations) are not episodes.
 CREATE OR REPLACE VIEW episode_signals AS
-WITH base AS (
-    SELECT o.seq, o.ts, o.event, m.cause AS cause_hint,
-           sum(CASE WHEN o.event IN ('market_data_update', 'config_change', 'miss') THEN 1 ELSE 0 END)
-               OVER (ORDER BY o.seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_followers
-    FROM signal_events o LEFT JOIN miss_causes m USING (seq)
+WITH tagged AS (
+    -- An invalidation's cause: what followed it (`invalidation_followers`).
+    SELECT o.seq, o.ts, o.event, m.cause AS cause_hint, i.followed_by
+    FROM signal_events o
+    LEFT JOIN miss_causes m USING (seq)
+    LEFT JOIN invalidation_followers i USING (seq)
     WHERE o.event IN ('invalidation', 'config_change', 'capacity_change', 'capacity_cleanup', 'cleanup',
                       'write_failed', 'compute_failed', 'compute_limit_change', 'manifest_unavailable',
-                      'manifest_available', 'missing_file', 'market_data_update', 'miss')
-),
-followers AS (
-    SELECT event, row_number() OVER (ORDER BY seq) AS n FROM base
-    WHERE event IN ('market_data_update', 'config_change', 'miss')
-),
-tagged AS (
-    -- An invalidation's cause: the next market_data_update, config_change or miss after it.
-    SELECT b.*, f.event AS followed_by
-    FROM base b LEFT JOIN followers f ON b.event = 'invalidation' AND f.n = b.n_followers + 1
+                      'manifest_available', 'missing_file', 'miss')
 )
 SELECT seq, ts, event,
        CASE
@@ -45,23 +37,11 @@ SELECT seq, ts, event,
            WHEN event = 'miss' AND cause_hint = 'new_symbol' THEN 'new_symbols'
        END AS kind
 FROM tagged
-WHERE event NOT IN ('market_data_update') AND (event <> 'miss' OR cause_hint = 'new_symbol');
+WHERE event <> 'miss' OR cause_hint = 'new_symbol';
 
 CREATE OR REPLACE VIEW episode_misses AS
-SELECT m.*,
-       CASE m.cause
-           WHEN 'new_symbol' THEN 'new_symbols'
-           WHEN 'new_key' THEN 'new_symbols'
-           WHEN 'invalidated_data' THEN 'invalidation_storm'
-           WHEN 'invalidated_config' THEN 'config_change'
-           WHEN 'evicted_capacity' THEN 'thrashing'
-           WHEN 'evicted_retention' THEN 'retention'
-           WHEN 'write_failed' THEN 'disk_full'
-           WHEN 'compute_failed' THEN 'memory_pressure'
-           WHEN 'manifest_unavailable' THEN 'manifest_outage'
-           WHEN 'missing_file' THEN 'external_deletion'
-       END AS kind
-FROM miss_causes m;
+SELECT m.*, c.kind
+FROM miss_causes m LEFT JOIN episode_causes c USING (cause);
 
 CREATE OR REPLACE VIEW episodes AS
 WITH t AS (SELECT * FROM thresholds),

@@ -17,7 +17,12 @@
 //! - [`report`]: rendering them (Markdown, JSON, HTML, SVG chart).
 //! - [`doctor`]: the runbook's health checks as one command.
 //! - [`queries`]: every SQL statement the crate runs, loaded from `queries/*.sql`.
+//! - [`vocab`]: the log's vocabulary (event, field, reason and cause names), defined once.
 //! - [`cli`]: the command-line interface (clap types live only there).
+
+/// The source of an error that may be any library's error or our own message, kept whole
+/// (`Error::source` chains reach it).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub mod analysis;
 pub mod cli;
@@ -30,3 +35,4 @@ pub mod replay;
 pub mod report;
 pub mod sim;
 pub mod tail;
+pub mod vocab;

@@ -35,6 +35,59 @@ pub const CLASSIFY_MISSES: &str = include_str!("../queries/classify_misses.sql")
 pub const SLO: &str = include_str!("../queries/slo.sql");
 /// `episode_misses`, `episode_signals`, `episodes`.
 pub const EPISODES: &str = include_str!("../queries/episodes.sql");
+/// The `episode_causes` table (cause -> episode kind).
+pub const EPISODE_CAUSES: &str = include_str!("../queries/episode_causes.sql");
+/// One row of `episode_causes`.
+pub const EPISODE_CAUSES_INSERT: &str = include_str!("../queries/episode_causes_insert.sql");
+
+/// The analysis' views, in the order they depend on each other.
+pub const VIEWS: [&str; 3] = [CLASSIFY_MISSES, SLO, EPISODES];
+
+/// Installs the analysis' views and the tables they read that this binary defines
+/// (`episode_causes`): stored in the database (the writer, in its schema transaction), or as
+/// temporary objects shadowing the stored ones for one connection (`temp`, a reader: a
+/// database written by another version reads with this binary's views).
+pub fn install_views(conn: &duckdb::Connection, temp: bool) -> duckdb::Result<()> {
+    let local = |sql: &str| -> String {
+        if temp {
+            sql.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW")
+                .replace("CREATE OR REPLACE TABLE", "CREATE OR REPLACE TEMP TABLE")
+        } else {
+            sql.to_string()
+        }
+    };
+    conn.execute_batch(&local(EPISODE_CAUSES))?;
+    let mut insert = conn.prepare(EPISODE_CAUSES_INSERT)?;
+    for cause in crate::vocab::Cause::all() {
+        if let Some(kind) = cause.episode_kind() {
+            insert.execute([cause.as_str(), kind.as_str()])?;
+        }
+    }
+    for sql in VIEWS {
+        conn.execute_batch(&local(sql))?;
+    }
+    Ok(())
+}
+
+/// A fingerprint of the views this binary installs: a reader served by a tailer compares
+/// it with its own to notice a tailer of another version.
+pub fn views_fingerprint() -> String {
+    // FNV-1a: stable across builds and platforms, unlike `DefaultHasher`'s promise.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for sql in VIEWS.iter().chain([EPISODE_CAUSES].iter()) {
+        for b in sql.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    for cause in crate::vocab::Cause::all() {
+        for b in cause.as_str().bytes().chain(cause.episode_kind().map_or("", |k| k.as_str()).bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
 /// Report: totals in a period.
 pub const REPORT_TOTALS: &str = include_str!("../queries/report_totals.sql");
 /// Report: misses by cause with top symbols.

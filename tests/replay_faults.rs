@@ -307,7 +307,7 @@ fn the_runbook_greps_work_on_the_example_log() {
         let in_log = lines.iter().filter(|l| l.event() == "miss" && l.get("reason") == Some(reason.as_str())).count() as u64;
         assert_eq!(in_log, n.as_u64().unwrap(), "{reason}");
     }
-    for reason in cachescope::engine::MissReason::ALL.map(|r| r.as_str()) {
+    for reason in cachescope::engine::MissReason::ALL.iter().map(|r| r.as_str()) {
         assert!(by_reason[reason].as_u64().unwrap() > 0, "example exercises {reason}: {s}");
     }
 }

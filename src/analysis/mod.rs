@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::clock::{fmt_ts, parse_ts};
 use crate::queries;
+use crate::vocab::{Cause, MissReason};
 use crate::query::{QueryError, Session};
 
 pub mod slo;
@@ -150,22 +151,23 @@ pub struct RunbookAction {
 
 /// The runbook's answer for each cause.
 pub fn runbook_for(cause: &str) -> RunbookAction {
-    let (section, action, churn) = match cause {
-        "write_failed" => ("1. Disk Space Issues", "Check `df -h` on the cache volume; clean old cache files (`find <cache_dir> -name \"*.parquet.zst\" -mtime +7 -delete`) or grow the volume.", false),
-        "evicted_capacity" | "evicted" => ("5. Cache Thrashing; Medium-term 1. Optimize Cache Configuration", "The working set does not fit: raise `max_cache_size_gb` (and `cleanup_threshold`) in cachescope.toml.", false),
-        "evicted_retention" => ("Immediate 2. Increase Cache Retention", "Retention is too short for the workload: `systemctl stop feature-cache-cleanup.timer`, or `export FEATURE_CACHE_RETENTION_DAYS=14` and restart.", false),
-        "new_symbol" | "new_key" => ("3. High Data Churn (expected); Immediate 1. Emergency Cache Warming", "New symbols joined the universe: warm the cache for them (`warm` op / FeatureStore::warm); silence the alert for 30 minutes if expected.", true),
-        "invalidated_data" | "invalidated" => ("3. High Data Churn (expected)", "Market-data updates invalidated cached features: expected churn; silence the alert (Grafana, 30 minutes) and let the cache refill.", true),
-        "invalidated_config" => ("3. High Data Churn (expected)", "A feature set's configuration changed: expected churn; silence the alert (Grafana, 30 minutes) and let the cache refill.", true),
-        "compute_failed" => ("4. Memory Pressure", "Feature computations ran out of memory: check `free -h` and the process memory (`ps aux | grep -E \"(trading|feature)\" | sort -k4 -nr`), `grep -i \"memory\\|oom\"` the log; raise the computation limit or add memory.", false),
-        "manifest_unavailable" => ("2. DuckDB Manifest Database Issues", "Another process held the manifest: `lsof ~/.feature_cache/manifest.duckdb` names it; stop it. If the manifest is corrupt, back it up and restart to rebuild it.", false),
-        "missing_file" => ("1. Disk Space Issues (clean-up) / Post-Incident 3", "Cache files were deleted behind the engine's back (a `find ... -delete`?): stop the external deletion; the files are recomputed on demand; warm critical symbols.", false),
-        _ => ("Root Cause Analysis", "The log does not say enough to name a cause: check the application log around these lines.", false),
+    let cause = Cause::parse(cause).unwrap_or(Cause::Unknown);
+    let (section, action) = match cause {
+        Cause::Engine(MissReason::WriteFailed) => ("1. Disk Space Issues", "Check `df -h` on the cache volume; clean old cache files (`find <cache_dir> -name \"*.parquet.zst\" -mtime +7 -delete`) or grow the volume."),
+        Cause::Engine(MissReason::EvictedCapacity) | Cause::Evicted => ("5. Cache Thrashing; Medium-term 1. Optimize Cache Configuration", "The working set does not fit: raise `max_cache_size_gb` (and `cleanup_threshold`) in cachescope.toml."),
+        Cause::Engine(MissReason::EvictedRetention) => ("Immediate 2. Increase Cache Retention", "Retention is too short for the workload: `systemctl stop feature-cache-cleanup.timer`, or `export FEATURE_CACHE_RETENTION_DAYS=14` and restart."),
+        Cause::Engine(MissReason::NewSymbol) | Cause::Engine(MissReason::NewKey) => ("3. High Data Churn (expected); Immediate 1. Emergency Cache Warming", "New symbols joined the universe: warm the cache for them (`warm` op / FeatureStore::warm); silence the alert for 30 minutes if expected."),
+        Cause::Engine(MissReason::InvalidatedData) | Cause::Invalidated => ("3. High Data Churn (expected)", "Market-data updates invalidated cached features: expected churn; silence the alert (Grafana, 30 minutes) and let the cache refill."),
+        Cause::Engine(MissReason::InvalidatedConfig) => ("3. High Data Churn (expected)", "A feature set's configuration changed: expected churn; silence the alert (Grafana, 30 minutes) and let the cache refill."),
+        Cause::Engine(MissReason::ComputeFailed) => ("4. Memory Pressure", "Feature computations ran out of memory: check `free -h` and the process memory (`ps aux | grep -E \"(trading|feature)\" | sort -k4 -nr`), `grep -i \"memory\\|oom\"` the log; raise the computation limit or add memory."),
+        Cause::Engine(MissReason::ManifestUnavailable) => ("2. DuckDB Manifest Database Issues", "Another process held the manifest: `lsof ~/.feature_cache/manifest.duckdb` names it; stop it. If the manifest is corrupt, back it up and restart to rebuild it."),
+        Cause::Engine(MissReason::MissingFile) => ("1. Disk Space Issues (clean-up) / Post-Incident 3", "Cache files were deleted behind the engine's back (a `find ... -delete`?): stop the external deletion; the files are recomputed on demand; warm critical symbols."),
+        Cause::Unknown => ("Root Cause Analysis", "The log does not say enough to name a cause: check the application log around these lines."),
     };
     RunbookAction {
         section: section.into(),
         action: action.into(),
-        expected_churn: churn,
+        expected_churn: cause.expected_churn(),
     }
 }
 
@@ -274,7 +276,7 @@ struct EvidenceRow {
 /// Opens `db` for a report: the classification and the episodes are computed once.
 pub fn session(db: &Path) -> Result<Session, AnalysisError> {
     let s = Session::open(db)?;
-    s.define_views(&[queries::CLASSIFY_MISSES, queries::SLO, queries::EPISODES])?;
+    s.use_own_views()?;
     s.materialize(&["signal_events", "miss_causes", "episodes", "hit_ratio_5m"])?;
     Ok(s)
 }

@@ -75,7 +75,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         }
         if let Some(q) = cause.downcast_ref::<crate::query::QueryError>() {
             return match q {
-                crate::query::QueryError::ReadOnly(_) | crate::query::QueryError::Sql(_) | crate::query::QueryError::Missing { .. } => 2,
+                crate::query::QueryError::ReadOnly(_) | crate::query::QueryError::Sql(_) | crate::query::QueryError::Duck(_) | crate::query::QueryError::Missing { .. } => 2,
                 _ => 1,
             };
         }

@@ -126,10 +126,14 @@ pub fn run(cfg: &Config, events_db: Option<&Path>, now: chrono::NaiveDateTime) -
                     }
                     out.push(check("manifest", Status::Ok, format!("opens; {} remembered keys, {} cached", loaded.entries.len(), cached.len()), ""));
                 }
-                Err(ManifestError::Corrupt { message, .. }) | Err(ManifestError::Io { message, .. }) => out.push(check(
+                Err(e @ (ManifestError::Corrupt { .. } | ManifestError::Io { .. })) => out.push(check(
                     "manifest",
                     Status::Fail,
-                    format!("{} cannot be read: {}", cfg.manifest_path.display(), message.lines().next().unwrap_or("")),
+                    format!(
+                        "{} cannot be read: {}",
+                        cfg.manifest_path.display(),
+                        std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default().lines().next().unwrap_or("")
+                    ),
                     "Runbook 2: back it up and rebuild: `cachescope cache rebuild-manifest` (or restart the engine, which rebuilds it from the cache files).",
                 )),
                 Err(ManifestError::Locked { holder, .. }) => out.push(check(

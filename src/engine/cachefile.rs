@@ -32,8 +32,8 @@ const FORMAT_VERSION: &str = "1";
 pub enum CacheFileError {
     #[error("writing cache file {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
-    #[error("reading cache file {path}: {message}")]
-    Read { path: PathBuf, message: String },
+    #[error("reading cache file {path}: {source}")]
+    Read { path: PathBuf, source: crate::BoxError },
     #[error("cache file {path} holds key {found}, expected {expected}")]
     WrongKey {
         path: PathBuf,
@@ -194,12 +194,12 @@ fn parquet_io(e: parquet::errors::ParquetError) -> io::Error {
 
 /// Reads the file for `key`, refusing it if its footer names another key.
 pub fn read(path: &Path, key_id: &str) -> Result<Vec<RecordBatch>, CacheFileError> {
-    let rerr = |m: String| CacheFileError::Read {
+    let rerr = |source: crate::BoxError| CacheFileError::Read {
         path: path.to_path_buf(),
-        message: m,
+        source,
     };
-    let f = File::open(path).map_err(|e| rerr(e.to_string()))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| rerr(e.to_string()))?;
+    let f = File::open(path).map_err(|e| rerr(e.into()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| rerr(e.into()))?;
     let found = builder
         .metadata()
         .file_metadata()
@@ -217,10 +217,10 @@ pub fn read(path: &Path, key_id: &str) -> Result<Vec<RecordBatch>, CacheFileErro
             found,
         });
     }
-    let reader = builder.build().map_err(|e| rerr(e.to_string()))?;
+    let reader = builder.build().map_err(|e| rerr(e.into()))?;
     reader
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| rerr(e.to_string()))
+        .map_err(|e| rerr(e.into()))
 }
 
 /// What a footer says about its file.
@@ -234,13 +234,13 @@ pub struct FooterInfo {
 
 /// Reads only the footer of a cache file.
 pub fn read_footer(path: &Path) -> Result<FooterInfo, CacheFileError> {
-    let rerr = |m: String| CacheFileError::Read {
+    let rerr = |source: crate::BoxError| CacheFileError::Read {
         path: path.to_path_buf(),
-        message: m,
+        source,
     };
-    let f = File::open(path).map_err(|e| rerr(e.to_string()))?;
-    let bytes = f.metadata().map_err(|e| rerr(e.to_string()))?.len();
-    let reader = SerializedFileReader::new(f).map_err(|e| rerr(e.to_string()))?;
+    let f = File::open(path).map_err(|e| rerr(e.into()))?;
+    let bytes = f.metadata().map_err(|e| rerr(e.into()))?.len();
+    let reader = SerializedFileReader::new(f).map_err(|e| rerr(e.into()))?;
     let kv = reader
         .metadata()
         .file_metadata()
@@ -251,11 +251,11 @@ pub fn read_footer(path: &Path) -> Result<FooterInfo, CacheFileError> {
         kv.iter()
             .find(|e| e.key == format!("{META_PREFIX}{k}"))
             .and_then(|e| e.value.clone())
-            .ok_or_else(|| rerr(format!("footer has no `{META_PREFIX}{k}`: not a cachescope cache file")))
+            .ok_or_else(|| rerr(format!("footer has no `{META_PREFIX}{k}`: not a cachescope cache file").into()))
     };
     let ts = |k: &str| -> Result<NaiveDateTime, CacheFileError> {
         let v = get(k)?;
-        parse_ts(&v).ok_or_else(|| rerr(format!("footer `{META_PREFIX}{k}` = `{v}` is not a timestamp")))
+        parse_ts(&v).ok_or_else(|| rerr(format!("footer `{META_PREFIX}{k}` = `{v}` is not a timestamp").into()))
     };
     let key = CacheKey {
         symbol: get("symbol")?,
@@ -267,7 +267,7 @@ pub fn read_footer(path: &Path) -> Result<FooterInfo, CacheFileError> {
     };
     let key_id = get("key")?;
     if key.id() != key_id {
-        return Err(rerr(format!("footer key {key_id} does not match its fields ({})", key.id())));
+        return Err(rerr(format!("footer key {key_id} does not match its fields ({})", key.id()).into()));
     }
     Ok(FooterInfo {
         key,

@@ -22,8 +22,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid configuration file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid value for `{key}` (from {origin}): {message}")]
     Invalid {
         key: String,
@@ -124,9 +124,9 @@ impl Config {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "defaults".into());
         let file: FileConfig = match text {
-            Some(t) => toml::from_str(t).map_err(|e| ConfigError::Parse {
+            Some(t) => toml::from_str(t).map_err(|source| ConfigError::Parse {
                 path: path.map(Path::to_path_buf).unwrap_or_default(),
-                message: e.to_string(),
+                source,
             })?,
             None => FileConfig::default(),
         };

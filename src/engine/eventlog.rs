@@ -16,6 +16,7 @@ use std::io::{self, Write};
 use chrono::NaiveDateTime;
 
 use super::clock::fmt_ts;
+use crate::vocab::{Event, Field};
 
 /// Severity of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +86,7 @@ pub struct EventLog {
     line: String,
     failed: bool,
     redactions: Vec<(String, String)>,
-    field_redactions: Vec<(String, String, String)>,
+    field_redactions: Vec<(Field, String, String)>,
 }
 
 impl EventLog {
@@ -131,8 +132,8 @@ impl EventLog {
     }
 
     /// Replaces the whole value `from` of field `field` by `to` (e.g. a helper's PID).
-    pub fn redact_field(&mut self, field: &str, from: impl Into<String>, to: impl Into<String>) {
-        self.field_redactions.push((field.to_string(), from.into(), to.into()));
+    pub fn redact_field(&mut self, field: Field, from: impl Into<String>, to: impl Into<String>) {
+        self.field_redactions.push((field, from.into(), to.into()));
     }
 
     fn apply_redactions(&self, s: &mut String) {
@@ -148,9 +149,10 @@ impl EventLog {
         EventLog::new(Box::new(io::sink()), false)
     }
 
-    /// Writes one event line. Fields are `(name, value)`; values are quoted when needed.
-    /// A failing log never fails the request: the first failure is reported on stderr.
-    pub fn write(&mut self, ts: NaiveDateTime, level: Level, message: &str, fields: &[(&str, &dyn std::fmt::Display)]) {
+    /// Writes one event line: `event=` first, then the fields `(name, value)`; values are
+    /// quoted when needed. A failing log never fails the request: the first failure is
+    /// reported on stderr.
+    pub fn write(&mut self, ts: NaiveDateTime, level: Level, message: &str, event: Event, fields: &[(Field, &dyn std::fmt::Display)]) {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
         line.push_str(&fmt_ts(ts));
@@ -163,10 +165,14 @@ impl EventLog {
         let mut msg = message.replace('=', ":");
         self.apply_redactions(&mut msg);
         line.push_str(&msg);
+        line.push(' ');
+        line.push_str(Field::Event.as_str());
+        line.push('=');
+        line.push_str(event.as_str());
         let mut buf = String::new();
         for (k, v) in fields {
             line.push(' ');
-            line.push_str(k);
+            line.push_str(k.as_str());
             line.push('=');
             buf.clear();
             let _ = write!(buf, "{v}");
@@ -245,7 +251,8 @@ mod tests {
             t,
             Level::Info,
             &format!("Cache MISS for {}", quote(weird)),
-            &[("event", &"miss"), ("symbol", &weird), ("bytes", &42), ("empty", &"")],
+            Event::Miss,
+            &[(Field::Symbol, &weird), (Field::Bytes, &42), (Field::Error, &"")],
         );
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
@@ -260,7 +267,7 @@ mod tests {
                 ("event".to_string(), "miss".to_string()),
                 ("symbol".to_string(), weird.to_string()),
                 ("bytes".to_string(), "42".to_string()),
-                ("empty".to_string(), "".to_string()),
+                ("error".to_string(), "".to_string()),
             ]
         );
     }
@@ -269,10 +276,10 @@ mod tests {
     fn equals_signs_never_reach_the_message() {
         let buf = Buf::default();
         let mut log = EventLog::new(Box::new(buf.clone()), true);
-        log.write(parse_ts("2026-11-26T09:30:00Z").unwrap(), Level::Warn, "a=b", &[("k", &"v")]);
+        log.write(parse_ts("2026-11-26T09:30:00Z").unwrap(), Level::Warn, "a=b", Event::Other, &[]);
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let (_, _, msg, fields) = parse_line(text.trim_end()).unwrap();
         assert_eq!(msg, "a:b");
-        assert_eq!(fields.len(), 1);
+        assert_eq!(fields, vec![("event".to_string(), "other".to_string())]);
     }
 }

@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 
 use super::key::CacheKey;
 use super::manifest::{Entry, EntryState};
+use crate::vocab::RetireReason;
 
 /// See the module's header.
 #[derive(Debug, Default)]
@@ -26,8 +27,8 @@ pub struct Index {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Superseded {
     pub id: String,
-    /// `InvalidatedData` or `InvalidatedConfig`.
-    pub reason: EntryState,
+    /// `MarketData` or `Config`.
+    pub reason: RetireReason,
     /// Whether it is still cached (its file still there to delete).
     pub cached: bool,
 }
@@ -111,9 +112,10 @@ impl Index {
         }
         let p = self.entries.get(prev)?;
         let reason = match p.state {
-            EntryState::InvalidatedData | EntryState::InvalidatedConfig => p.state,
-            _ if p.key.config_hash != key.config_hash => EntryState::InvalidatedConfig,
-            _ => EntryState::InvalidatedData,
+            EntryState::InvalidatedData => RetireReason::MarketData,
+            EntryState::InvalidatedConfig => RetireReason::Config,
+            _ if p.key.config_hash != key.config_hash => RetireReason::Config,
+            _ => RetireReason::MarketData,
         };
         Some(Superseded {
             id: prev.clone(),
@@ -216,15 +218,15 @@ mod tests {
         let newer_data = key("A", "c1", "v1");
         assert_eq!(
             ix.superseded(&newer_data, &newer_data.id()),
-            Some(Superseded { id: old.id(), reason: EntryState::InvalidatedData, cached: true })
+            Some(Superseded { id: old.id(), reason: RetireReason::MarketData, cached: true })
         );
         let newer_config = key("A", "c2", "v0");
-        assert_eq!(ix.superseded(&newer_config, &newer_config.id()).unwrap().reason, EntryState::InvalidatedConfig);
+        assert_eq!(ix.superseded(&newer_config, &newer_config.id()).unwrap().reason, RetireReason::Config);
         // An invalidated predecessor keeps its own reason.
         ix.set_state(&old.id(), EntryState::InvalidatedConfig, t("10:00:00"));
         assert_eq!(
             ix.superseded(&newer_data, &newer_data.id()),
-            Some(Superseded { id: old.id(), reason: EntryState::InvalidatedConfig, cached: false })
+            Some(Superseded { id: old.id(), reason: RetireReason::Config, cached: false })
         );
         // The newest key of the slot is the one asked about next.
         ix.insert(entry(&newer_data, 10, EntryState::Cached));

@@ -13,6 +13,7 @@ use duckdb::{params, Connection};
 
 use super::key::CacheKey;
 use crate::queries;
+use crate::vocab::{MissReason, RetireReason};
 
 /// Why a key is (or is no longer) cached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,23 +40,39 @@ impl EntryState {
         EntryState::ComputeFailed,
     ];
 
-    /// The name stored in the manifest; for a non-cached state, also the miss reason a
-    /// later request of the key gets.
+    /// The name stored in the manifest; for a non-cached state, the miss reason a later
+    /// request of the key gets.
     pub fn as_str(self) -> &'static str {
-        match self {
-            EntryState::Cached => "cached",
-            EntryState::EvictedCapacity => "evicted_capacity",
-            EntryState::EvictedRetention => "evicted_retention",
-            EntryState::InvalidatedData => "invalidated_data",
-            EntryState::InvalidatedConfig => "invalidated_config",
-            EntryState::MissingFile => "missing_file",
-            EntryState::WriteFailed => "write_failed",
-            EntryState::ComputeFailed => "compute_failed",
-        }
+        self.miss_reason().map_or("cached", MissReason::as_str)
     }
 
     pub fn parse(s: &str) -> Option<EntryState> {
         EntryState::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Why a request of a key in this state misses (`None`: it is cached).
+    pub fn miss_reason(self) -> Option<MissReason> {
+        Some(match self {
+            EntryState::Cached => return None,
+            EntryState::EvictedCapacity => MissReason::EvictedCapacity,
+            EntryState::EvictedRetention => MissReason::EvictedRetention,
+            EntryState::InvalidatedData => MissReason::InvalidatedData,
+            EntryState::InvalidatedConfig => MissReason::InvalidatedConfig,
+            EntryState::MissingFile => MissReason::MissingFile,
+            EntryState::WriteFailed => MissReason::WriteFailed,
+            EntryState::ComputeFailed => MissReason::ComputeFailed,
+        })
+    }
+}
+
+impl From<RetireReason> for EntryState {
+    fn from(r: RetireReason) -> EntryState {
+        match r {
+            RetireReason::MarketData => EntryState::InvalidatedData,
+            RetireReason::Config => EntryState::InvalidatedConfig,
+            RetireReason::Capacity => EntryState::EvictedCapacity,
+            RetireReason::Retention => EntryState::EvictedRetention,
+        }
     }
 }
 
@@ -117,10 +134,10 @@ impl LockStatus {
 pub enum ManifestError {
     #[error("manifest {path} is locked by another process: {holder}")]
     Locked { path: PathBuf, holder: String },
-    #[error("manifest {path} cannot be opened or is corrupt: {message}")]
-    Corrupt { path: PathBuf, message: String },
-    #[error("manifest {path}: {message}")]
-    Io { path: PathBuf, message: String },
+    #[error("manifest {path} cannot be opened or is corrupt: {source}")]
+    Corrupt { path: PathBuf, source: crate::BoxError },
+    #[error("manifest {path}: {what}: {source}")]
+    Io { path: PathBuf, what: String, source: std::io::Error },
 }
 
 /// Handle on the manifest file (no connection is held between calls).
@@ -166,7 +183,7 @@ impl Manifest {
         } else {
             ManifestError::Corrupt {
                 path: self.path.clone(),
-                message,
+                source: e.into(),
             }
         }
     }
@@ -174,9 +191,10 @@ impl Manifest {
     fn connect(&self) -> Result<Connection, ManifestError> {
         if let Some(dir) = self.path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| ManifestError::Io {
+                std::fs::create_dir_all(dir).map_err(|source| ManifestError::Io {
                     path: self.path.clone(),
-                    message: format!("cannot create directory {}: {e}", dir.display()),
+                    what: format!("cannot create directory {}", dir.display()),
+                    source,
                 })?;
             }
         }
@@ -221,7 +239,7 @@ impl Manifest {
             let (id, slot, key, path, bytes, created, last_access, state) = row.map_err(err)?;
             let state = EntryState::parse(&state).ok_or_else(|| ManifestError::Corrupt {
                 path: self.path.clone(),
-                message: format!("key {id} has unknown state `{state}`"),
+                source: format!("key {id} has unknown state `{state}`").into(),
             })?;
             loaded.entries.push(Entry {
                 key,
@@ -311,9 +329,10 @@ impl Manifest {
     pub fn set_aside(&self, now: NaiveDateTime) -> Result<PathBuf, ManifestError> {
         let stamp = now.format("%Y%m%dT%H%M%S%.6f");
         let target = PathBuf::from(format!("{}.corrupt-{stamp}", self.path.display()));
-        std::fs::rename(&self.path, &target).map_err(|e| ManifestError::Io {
+        std::fs::rename(&self.path, &target).map_err(|source| ManifestError::Io {
             path: self.path.clone(),
-            message: format!("cannot move the unusable manifest to {}: {e}", target.display()),
+            what: format!("cannot move the unusable manifest to {}", target.display()),
+            source,
         })?;
         let wal = PathBuf::from(format!("{}.wal", self.path.display()));
         if wal.exists() {

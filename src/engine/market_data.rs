@@ -24,8 +24,8 @@ pub enum MarketDataError {
         bars: i64,
         limit: i64,
     },
-    #[error("cannot read market data file {path}: {message}")]
-    Read { path: PathBuf, message: String },
+    #[error("cannot read market data file {path}: {source}")]
+    Read { path: PathBuf, source: crate::BoxError },
 }
 
 /// Largest range a source serves in one call (about two years of minutes).
@@ -217,15 +217,15 @@ impl ParquetDirMarketData {
     /// Writes bars for `symbol` (used to build a directory from any other source).
     pub fn write(dir: &Path, symbol: &str, bars: &RecordBatch) -> Result<(), MarketDataError> {
         let path = dir.join(format!("{symbol}.parquet"));
-        let err = |m: String| MarketDataError::Read {
+        let err = |source: crate::BoxError| MarketDataError::Read {
             path: path.clone(),
-            message: m,
+            source,
         };
-        let f = std::fs::File::create(&path).map_err(|e| err(e.to_string()))?;
+        let f = std::fs::File::create(&path).map_err(|e| err(e.into()))?;
         let mut w = parquet::arrow::ArrowWriter::try_new(f, bars.schema(), None)
-            .map_err(|e| err(e.to_string()))?;
-        w.write(bars).map_err(|e| err(e.to_string()))?;
-        w.close().map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
+        w.write(bars).map_err(|e| err(e.into()))?;
+        w.close().map_err(|e| err(e.into()))?;
         Ok(())
     }
 }
@@ -239,7 +239,7 @@ impl MarketData for ParquetDirMarketData {
         let p = self.path(symbol)?;
         let m = std::fs::metadata(&p).map_err(|e| MarketDataError::Read {
             path: p.clone(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
         let mtime = m
             .modified()
@@ -258,24 +258,24 @@ impl MarketData for ParquetDirMarketData {
     ) -> Result<RecordBatch, MarketDataError> {
         check_range(start, end)?;
         let p = self.path(symbol)?;
-        let err = |m: String| MarketDataError::Read {
+        let err = |source: crate::BoxError| MarketDataError::Read {
             path: p.clone(),
-            message: m,
+            source,
         };
-        let f = std::fs::File::open(&p).map_err(|e| err(e.to_string()))?;
+        let f = std::fs::File::open(&p).map_err(|e| err(e.into()))?;
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
             .and_then(|b| b.build())
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
         let (s, e) = (start.and_utc().timestamp_micros(), end.and_utc().timestamp_micros());
         let mut cols: Vec<Vec<f64>> = vec![Vec::new(); 5];
         let mut ts = Vec::new();
         for batch in reader {
-            let batch = batch.map_err(|e| err(e.to_string()))?;
+            let batch = batch.map_err(|e| err(e.into()))?;
             let get_f = |name: &str| -> Result<Float64Array, MarketDataError> {
                 batch
                     .column_by_name(name)
                     .and_then(|c| c.as_any().downcast_ref::<Float64Array>().cloned())
-                    .ok_or_else(|| err(format!("column `{name}` missing or not Float64")))
+                    .ok_or_else(|| err(format!("column `{name}` missing or not Float64").into()))
             };
             let t = batch
                 .column_by_name("ts")
@@ -297,7 +297,7 @@ impl MarketData for ParquetDirMarketData {
         }
         let mut arrays: Vec<ArrayRef> = vec![Arc::new(TimestampMicrosecondArray::from(ts))];
         arrays.extend(cols.into_iter().map(|c| Arc::new(Float64Array::from(c)) as ArrayRef));
-        RecordBatch::try_new(bar_schema(), arrays).map_err(|e| err(e.to_string()))
+        RecordBatch::try_new(bar_schema(), arrays).map_err(|e| err(e.into()))
     }
 }
 

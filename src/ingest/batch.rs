@@ -11,6 +11,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::formats::Parsed;
+use crate::vocab::Event;
 
 /// Distinct names (symbols, feature sets, file ids) kept in memory for `hit_rows`: a few MB
 /// at most, so a tailer stays small; past it, hits with new names are stored whole.
@@ -218,7 +219,7 @@ impl Batch {
         }
         self.ts.append_option(p.ts);
         // A hit keeps only what analysis reads of it; everything else keeps it all.
-        let full = p.event != "hit";
+        let full = p.event != Event::Hit.as_str();
         let s = &mut self.strings;
         s[0].append_option(p.level.as_deref());
         s[1].append_value(p.event.as_ref());
@@ -249,7 +250,7 @@ impl Batch {
 
     /// Adds an ordinary hit to `hit_rows`; `false` if it does not fit there.
     fn push_hit(&mut self, p: &Parsed, file: i32, names: &mut Names, offset: u64, line: u64) -> bool {
-        if p.event != "hit" || p.level.as_deref() != Some("INFO") || p.reason.is_some() || p.outcome.is_some() || p.error.is_some() {
+        if p.event != Event::Hit.as_str() || p.level.as_deref() != Some("INFO") || p.reason.is_some() || p.outcome.is_some() || p.error.is_some() {
             return false;
         }
         let key = match p.key.as_deref() {
@@ -295,7 +296,7 @@ impl Batch {
     pub(crate) fn finish(&mut self, event_rows: &SchemaRef, hit_rows: &SchemaRef) -> Finished {
         let mut counts = std::mem::take(&mut self.counts);
         if self.hits > 0 {
-            counts.push((("hit".to_string(), String::new()), self.hits as u64));
+            counts.push(((Event::Hit.as_str().to_string(), String::new()), self.hits as u64));
         }
         let rows = self.len() as u64;
         let events = (self.rows > 0).then(|| {
@@ -347,7 +348,7 @@ mod tests {
         Parsed {
             ts: Some(1),
             level: Some(Cow::Borrowed("INFO")),
-            event: Cow::Borrowed("hit"),
+            event: Cow::Borrowed(Event::Hit.as_str()),
             symbol: Some(Cow::Borrowed("AAPL")),
             feature_set: Some(Cow::Borrowed("vwap")),
             key: key.map(Cow::Borrowed),

@@ -9,6 +9,8 @@ use std::path::Path;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::vocab::{Event, Field};
+
 /// One parsed line, before it becomes a row.
 /// Text borrows from the line where it can.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,34 +34,35 @@ pub struct Parsed<'a> {
 }
 
 impl<'a> Parsed<'a> {
-    /// Sets a column by name; unknown names are ignored. Numbers that do not parse are an error.
+    /// Sets a column by its field's name; other names are ignored. Numbers that do not parse
+    /// are an error.
     #[inline(always)]
     fn set(&mut self, name: &str, value: Cow<'a, str>) -> Result<(), String> {
-        // By length first: this runs for every field of every line.
-        let slot = match (name.len(), name) {
-            (3, "key") => &mut self.key,
-            (4, "slot") => &mut self.slot,
-            (5, "event") => {
+        let Some(field) = Field::parse(name) else { return Ok(()) };
+        let slot = match field {
+            Field::Key => &mut self.key,
+            Field::Slot => &mut self.slot,
+            Field::Event => {
                 self.event = value;
                 return Ok(());
             }
-            (5, "level") => &mut self.level,
-            (5, "error") => &mut self.error,
-            (5, "bytes") => {
+            Field::Level => &mut self.level,
+            Field::Error => &mut self.error,
+            Field::Bytes => {
                 self.bytes = Some(int_field(name, &value)?);
                 return Ok(());
             }
-            (6, "symbol") => &mut self.symbol,
-            (6, "reason") => &mut self.reason,
-            (6, "config") => &mut self.config,
-            (7, "outcome") => &mut self.outcome,
-            (7, "message") => &mut self.message,
-            (10, "latency_us") => {
+            Field::Symbol => &mut self.symbol,
+            Field::Reason => &mut self.reason,
+            Field::Config => &mut self.config,
+            Field::Outcome => &mut self.outcome,
+            Field::Message => &mut self.message,
+            Field::LatencyUs => {
                 self.latency_us = Some(int_field(name, &value)?);
                 return Ok(());
             }
-            (11, "feature_set") => &mut self.feature_set,
-            (12, "data_version") => &mut self.data_version,
+            Field::FeatureSet => &mut self.feature_set,
+            Field::DataVersion => &mut self.data_version,
             _ => return Ok(()),
         };
         *slot = Some(value);
@@ -350,10 +353,10 @@ struct FormatFile {
 
 /// Failure to load a user-defined format.
 #[derive(Debug, thiserror::Error)]
-#[error("format file {path}: {message}")]
+#[error("format file {path}: {source}")]
 pub struct FormatError {
     pub path: String,
-    pub message: String,
+    pub source: crate::BoxError,
 }
 
 impl RegexFormat {
@@ -365,15 +368,15 @@ impl RegexFormat {
             line: r(r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:,\d{1,6})?) - (?P<name>\S+) - (?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) - (?P<message>.*)$"),
             ts_format: None,
             rules: vec![
-                Rule { event: "hit".into(), re: r(r"Cache HIT for (?P<symbol>\S+)"), warn_or_worse: false },
-                Rule { event: "miss".into(), re: r(r"Cache MISS for (?P<symbol>\S+)"), warn_or_worse: false },
-                Rule { event: "invalidation".into(), re: r(r"Cache key (?P<key>\S+) invalidated"), warn_or_worse: false },
-                Rule { event: "eviction".into(), re: r(r"(?i)Cache key (?P<key>\S+) evicted|evict"), warn_or_worse: false },
-                Rule { event: "write_failed".into(), re: r(r"(?i)no space left|ENOSPC|disk full"), warn_or_worse: true },
+                Rule { event: Event::Hit.as_str().into(), re: r(r"Cache HIT for (?P<symbol>\S+)"), warn_or_worse: false },
+                Rule { event: Event::Miss.as_str().into(), re: r(r"Cache MISS for (?P<symbol>\S+)"), warn_or_worse: false },
+                Rule { event: Event::Invalidation.as_str().into(), re: r(r"Cache key (?P<key>\S+) invalidated"), warn_or_worse: false },
+                Rule { event: Event::Eviction.as_str().into(), re: r(r"(?i)Cache key (?P<key>\S+) evicted|evict"), warn_or_worse: false },
+                Rule { event: Event::WriteFailed.as_str().into(), re: r(r"(?i)no space left|ENOSPC|disk full"), warn_or_worse: true },
                 // Real out-of-memory errors only: Python's MemoryError, the C library's ENOMEM
                 // text, "out of memory" and OOM (not "memory usage 41%").
                 Rule {
-                    event: "compute_failed".into(),
+                    event: Event::ComputeFailed.as_str().into(),
                     re: r(r"\bMemoryError\b|(?i:\bout of memory\b|\bcannot allocate memory\b|\bENOMEM\b)|\bOOM\b"),
                     warn_or_worse: true,
                 },
@@ -392,20 +395,20 @@ impl RegexFormat {
     /// miss = 'cache miss (?P<symbol>\S+) because (?P<reason>\w+)'
     /// ```
     pub fn from_toml(path: &Path) -> Result<RegexFormat, FormatError> {
-        let err = |m: String| FormatError {
+        let err = |source: crate::BoxError| FormatError {
             path: path.display().to_string(),
-            message: m,
+            source,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let f: FormatFile = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-        let line = Regex::new(&f.line).map_err(|e| err(format!("`line`: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.into()))?;
+        let f: FormatFile = toml::from_str(&text).map_err(|e| err(e.into()))?;
+        let line = Regex::new(&f.line).map_err(|e| err(format!("`line`: {e}").into()))?;
         if !line.capture_names().any(|n| n == Some("message")) {
             return Err(err("`line` needs a `(?P<message>...)` group".into()));
         }
         let mut rules = Vec::new();
         for (event, re) in f.events {
             rules.push(Rule {
-                re: Regex::new(&re).map_err(|e| err(format!("`events.{event}`: {e}")))?,
+                re: Regex::new(&re).map_err(|e| err(format!("`events.{event}`: {e}").into()))?,
                 event,
                 warn_or_worse: false,
             });
@@ -441,7 +444,7 @@ impl RegexFormat {
             p.level = Some(Cow::Borrowed("WARN"));
         }
         let message: &'a str = caps.name("message").map(|m| m.as_str()).unwrap_or("");
-        p.event = Cow::Borrowed("other");
+        p.event = Cow::Borrowed(Event::Other.as_str());
         let warn_or_worse = matches!(p.level.as_deref(), Some("WARN" | "ERROR" | "CRITICAL"));
         for rule in self.rules.iter().filter(|r| warn_or_worse || !r.warn_or_worse) {
             if let Some(c) = rule.re.captures(message) {
@@ -479,7 +482,7 @@ pub fn parse_json(line: &str) -> Result<Parsed<'static>, String> {
         }
     }
     if p.event.is_empty() {
-        p.event = Cow::Borrowed("other");
+        p.event = Cow::Borrowed(Event::Other.as_str());
     }
     Ok(p)
 }

@@ -7,8 +7,11 @@
 //! grown back) is detected by the hash of the bytes before the checkpoint.
 
 mod batch;
+mod checkpoint;
 mod create;
 pub mod formats;
+mod setup;
+mod sink;
 pub mod source;
 mod summary;
 
@@ -18,14 +21,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow::datatypes::SchemaRef;
-use duckdb::{params, Connection};
-
 use crate::query::guard::RawDatabase;
 use crate::query::lock::LockKeeper;
 use crate::query::Connector;
 use crate::queries;
-use batch::{Batch, Names};
+use batch::Batch;
+use checkpoint::FileState;
+use sink::Sink;
 use formats::{Format, Formats};
 use source::{Item, LineReader};
 
@@ -59,8 +61,8 @@ pub enum IngestError {
         #[source]
         source: duckdb::Error,
     },
-    #[error("events database {0}: the path is not valid UTF-8; give the database a UTF-8 path")]
-    NotUtf8(PathBuf),
+    #[error(transparent)]
+    NotUtf8(#[from] crate::query::NotUtf8Path),
     #[error("reading {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("cannot create {path}, the events database's directory: {source}; check the path given to --db (or CACHESCOPE_DB)")]
@@ -86,22 +88,6 @@ pub fn default_db() -> PathBuf {
     base.join("cachescope").join("events.duckdb")
 }
 
-/// Where a file stands.
-#[derive(Debug, Clone, Default)]
-struct FileState {
-    file_id: String,
-    path: String,
-    paths: Vec<String>,
-    dev: u64,
-    inode: u64,
-    format: Option<String>,
-    offset: u64,
-    line_no: u64,
-    tail_hash: String,
-    events: u64,
-    quarantined: u64,
-}
-
 /// Test hooks that stand in for a crash.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Faults {
@@ -113,7 +99,8 @@ pub struct Faults {
 
 /// Reads log files into an events database.
 pub struct Ingester {
-    conn: Connection,
+    /// The open transaction: rows, names and checkpoints go in, commit or roll back together.
+    sink: Sink,
     db: PathBuf,
     files: HashMap<String, FileState>,
     formats: Formats,
@@ -122,10 +109,6 @@ pub struct Ingester {
     chunk_rows: usize,
     faults: Faults,
     batches: u64,
-    event_rows: SchemaRef,
-    hit_rows: SchemaRef,
-    names: Names,
-    tx: Tx,
     committed: HashMap<(String, String), u64>,
     /// Fingerprints by path, valid while (device, inode, size, mtime) stay the same: a tail
     /// pass re-checks every rotated sibling, and compressed archives never change.
@@ -162,101 +145,11 @@ pub struct Committed {
 impl Ingester {
     /// Opens (creating) the events database.
     pub fn open(db: &Path, formats: Formats) -> Result<Ingester, IngestError> {
-        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| IngestError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        let dberr = db_error(db);
-        // Only a database that exists can have the old layout (and asking costs ~7 ms).
-        let existed = db.exists();
-        create::remove_interrupted_creations(db);
-        if !existed {
-            create::create_empty(db)?;
-        }
-        let locked = |e: duckdb::Error| {
-            if crate::engine::manifest::is_lock_conflict(&e) {
-                IngestError::Locked {
-                    db: db.to_path_buf(),
-                    holder: crate::engine::manifest::probe_lock(db).describe(),
-                }
-            } else {
-                dberr(e)
-            }
-        };
-        // Attached to an in-memory connection and made the default (`USE`), for the storage
-        // options only ATTACH takes (queries/ingest_attach.sql).
-        let path = db.to_str().ok_or_else(|| IngestError::NotUtf8(db.to_path_buf()))?;
-        // Spills go where DuckDB puts them for a database file, `<db>.tmp/`: an in-memory
-        // connection would use `.tmp/` in the working directory (cron's may be `/`).
-        let database = std::sync::Arc::new(RawDatabase::open(":memory:", &[("temp_directory", &format!("{path}.tmp"))]).map_err(dberr)?);
-        let conn = database.connect().map_err(dberr)?;
-        conn.execute(queries::INGEST_ATTACH, [path]).map_err(locked)?;
-        conn.execute_batch(queries::INGEST_USE).map_err(dberr)?;
-        // One transaction for the schema: one commit instead of one per statement.
-        conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;
-        let schema = (|| {
-            let old_layout: i64 = if existed { conn.query_row(queries::SCHEMA_LAYOUT, [], |r| r.get(0))? } else { 0 };
-            if old_layout > 0 {
-                conn.execute_batch(queries::SCHEMA_UPGRADE)?;
-            }
-            for sql in [queries::EVENTS_SCHEMA, queries::CLASSIFY_MISSES, queries::SLO, queries::EPISODES] {
-                conn.execute_batch(sql)?;
-            }
-            conn.execute_batch("COMMIT")
-        })();
-        if let Err(e) = schema {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(dberr(e));
-        }
-        // Appends run on the calling thread; DuckDB's worker threads only add hand-offs to
-        // them (1M lines on 2 cores: 0.80-0.84 s with one thread, 0.88-0.90 s with two; 10M
-        // lines 7.6 s against 8.1 s, and 4 MB less). A connection that serves queries asks
-        // for more (`query_connector`). The buffer pool is capped so a tailer stays small
-        // whatever the log size (measured in BENCHMARKS.md); larger queries spill to disk.
-        // Nothing of ours reads or writes files through DuckDB but the attached database, so
-        // nothing a query could ask for may either (COPY ... TO, read_csv, EXPORT, ATTACH).
-        conn.execute_batch(&format!(
-            "SET threads = 1; SET memory_limit = '{INGEST_MEMORY_MB}MB'; SET enable_external_access = false;"
-        ))
-        .map_err(dberr)?;
-        let mut files = HashMap::new();
-        {
-            let mut stmt = conn.prepare(queries::INGEST_FILES_LOAD).map_err(dberr)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(FileState {
-                        file_id: r.get(0)?,
-                        path: r.get(1)?,
-                        paths: r.get::<_, String>(2)?.split(';').map(String::from).collect(),
-                        dev: r.get::<_, Option<u64>>(3)?.unwrap_or(0),
-                        inode: r.get::<_, Option<u64>>(4)?.unwrap_or(0),
-                        format: r.get(5)?,
-                        offset: r.get::<_, i64>(6)? as u64,
-                        line_no: r.get::<_, i64>(7)? as u64,
-                        tail_hash: r.get(8)?,
-                        events: r.get::<_, i64>(9)? as u64,
-                        quarantined: r.get::<_, i64>(10)? as u64,
-                    })
-                })
-                .map_err(dberr)?;
-            for r in rows {
-                let s = r.map_err(dberr)?;
-                files.insert(s.file_id.clone(), s);
-            }
-        }
-        let names = {
-            let mut stmt = conn.prepare(queries::INGEST_NAMES_LOAD).map_err(dberr)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?)))
-                .map_err(dberr)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(dberr)?;
-            Names::load(rows)
-        };
+        let (database, conn) = setup::open_database(db)?;
+        let files = checkpoint::load(&conn, db)?;
+        let names = setup::load_names(&conn, db)?;
         Ok(Ingester {
-            conn,
+            sink: Sink::new(conn, db, names),
             db: db.to_path_buf(),
             files,
             formats,
@@ -265,10 +158,6 @@ impl Ingester {
             chunk_rows: CHUNK_ROWS,
             faults: Faults::default(),
             batches: 0,
-            event_rows: batch::event_rows_schema(),
-            hit_rows: batch::hit_rows_schema(),
-            names,
-            tx: Tx::default(),
             committed: HashMap::new(),
             fingerprints: Default::default(),
             committed_lines: 0,
@@ -558,9 +447,8 @@ impl Ingester {
         state.inode = inode;
 
         let mut batch = Batch::new();
-        let file_no = self.names.id(&fp);
-        self.tx.file_id = fp.clone();
-        self.tx.path = path_s.clone();
+        let file_no = self.sink.names.id(&fp);
+        self.sink.start_file(&fp, &path_s);
         let mut pending_lines = 0u64;
         let mut line_no = state.line_no;
         let start_offset = state.offset;
@@ -589,7 +477,7 @@ impl Ingester {
                 Item::Line { offset, bytes } => match std::str::from_utf8(bytes) {
                     Ok(text) => match format.parse(text) {
                         Ok(p) => {
-                            batch.push(&p, text, &fp, file_no, &mut self.names, offset, line_no);
+                            batch.push(&p, text, &fp, file_no, &mut self.sink.names, offset, line_no);
                         }
                         Err(e) => batch.errors.push((offset, line_no, prefix(bytes), e)),
                     },
@@ -600,7 +488,7 @@ impl Ingester {
                 }
             }
             if batch.len() + batch.errors.len() >= self.chunk_rows || batch.memory() >= CHUNK_BYTES {
-                let appended = self.append_chunk(&mut batch);
+                let appended = self.sink.append_chunk(&mut batch);
                 self.or_abort(appended)?;
                 progress(Progress {
                     bytes: reader.position() - reported,
@@ -655,62 +543,6 @@ impl Ingester {
         Ok(None)
     }
 
-    /// Moves the rows gathered so far into the open transaction (opening it), so memory stays
-    /// one chunk whatever the transaction's size. Nothing is visible until [`commit`](Self::commit).
-    fn append_chunk(&mut self, batch: &mut Batch) -> Result<(), IngestError> {
-        let errors = std::mem::take(&mut batch.errors);
-        let finished = batch.finish(&self.event_rows, &self.hit_rows);
-        if finished.rows == 0 && errors.is_empty() {
-            return Ok(());
-        }
-        self.begin()?;
-        let dberr = db_error(&self.db);
-        for (table, record) in [("event_rows", finished.event_rows), ("hit_rows", finished.hit_rows)] {
-            if let Some(record) = record {
-                let mut app = self.conn.appender(table).map_err(dberr)?;
-                app.append_record_batch(record).map_err(dberr)?;
-                app.flush().map_err(dberr)?;
-            }
-        }
-        if !errors.is_empty() {
-            let now = chrono::Utc::now().naive_utc();
-            let mut app = self.conn.appender("ingest_errors").map_err(dberr)?;
-            for (off, line, pre, err) in &errors {
-                app.append_row(params![self.tx.file_id, self.tx.path, *off as i64, *line as i64, pre, err, now])
-                    .map_err(dberr)?;
-            }
-            app.flush().map_err(dberr)?;
-        }
-        self.tx.rows += finished.rows;
-        self.tx.quarantined += errors.len() as u64;
-        for (k, n) in finished.counts {
-            *self.tx.counts.entry(k).or_default() += n;
-        }
-        Ok(())
-    }
-
-    /// Opens the transaction if none is open.
-    fn begin(&mut self) -> Result<(), IngestError> {
-        if !self.tx.open {
-            self.conn.execute_batch("BEGIN TRANSACTION").map_err(db_error(&self.db))?;
-            self.tx.open = true;
-        }
-        Ok(())
-    }
-
-    /// Passes `result` on; on an error, first rolls back the open transaction (if any) and
-    /// forgets the names it allocated.
-    fn or_abort<T>(&mut self, result: Result<T, IngestError>) -> Result<T, IngestError> {
-        if result.is_err() {
-            if self.tx.open {
-                let _ = self.conn.execute_batch("ROLLBACK");
-            }
-            self.tx = Tx::default();
-            self.names.rolled_back();
-        }
-        result
-    }
-
     /// Commits the batch and the checkpoint in one transaction. Returns whether a test hook
     /// says to stop as if killed. On an error the caller rolls back ([`or_abort`](Self::or_abort)).
     fn commit(
@@ -721,47 +553,18 @@ impl Ingester {
         line_no: u64,
         report: &mut FileReport,
     ) -> Result<bool, IngestError> {
-        self.append_chunk(batch)?;
+        self.sink.append_chunk(batch)?;
+        let (rows, quarantined) = self.sink.pending();
         let mut next = state.clone();
         next.offset = reader.position();
         next.line_no = line_no;
         next.tail_hash = reader.tail_hash();
-        next.events += self.tx.rows;
-        next.quarantined += self.tx.quarantined;
+        next.events += rows;
+        next.quarantined += quarantined;
         if self.faults.fail_commit_after == Some(self.batches) {
             return Err(IngestError::InjectedFailure);
         }
-        self.begin()?;
-        let dberr = db_error(&self.db);
-        if !self.names.pending().is_empty() {
-            let mut app = self.conn.appender("ingest_names").map_err(dberr)?;
-            for (id, name) in self.names.pending() {
-                app.append_row(params![id, name]).map_err(dberr)?;
-            }
-            app.flush().map_err(dberr)?;
-        }
-        self.conn
-            .execute(
-                queries::INGEST_CHECKPOINT,
-                params![
-                    next.file_id,
-                    next.path,
-                    next.paths.join(";"),
-                    next.dev,
-                    next.inode,
-                    next.format,
-                    next.offset as i64,
-                    next.line_no as i64,
-                    next.tail_hash,
-                    next.events as i64,
-                    next.quarantined as i64,
-                    chrono::Utc::now().naive_utc(),
-                ],
-            )
-            .map_err(dberr)?;
-        self.conn.execute_batch("COMMIT").map_err(dberr)?;
-        let tx = std::mem::take(&mut self.tx);
-        self.names.committed();
+        let tx = self.sink.commit(&next)?;
         for (k, n) in tx.counts {
             *self.committed.entry(k).or_default() += n;
         }
@@ -777,18 +580,14 @@ impl Ingester {
         self.batches += 1;
         Ok(self.faults.stop_after_batches == Some(self.batches))
     }
-}
 
-/// What the open transaction holds so far.
-#[derive(Debug, Default)]
-struct Tx {
-    open: bool,
-    /// The file being read (for quarantined lines).
-    file_id: String,
-    path: String,
-    rows: u64,
-    quarantined: u64,
-    counts: HashMap<(String, String), u64>,
+    /// Passes `result` on; on an error, first rolls back the open transaction (if any).
+    fn or_abort<T>(&mut self, result: Result<T, IngestError>) -> Result<T, IngestError> {
+        if result.is_err() {
+            self.sink.abort();
+        }
+        result
+    }
 }
 
 /// Maps a DuckDB error on `db` to [`IngestError::Db`].

@@ -61,24 +61,30 @@ impl QueryResult {
 pub enum QueryError {
     #[error("cachescope sql is read-only: {0}")]
     ReadOnly(String),
+    /// DuckDB's message about a text: from the C API's parser and binder, or from a tailer
+    /// (a message that crossed the socket).
     #[error("{0}")]
     Sql(String),
+    #[error(transparent)]
+    Duck(#[from] duckdb::Error),
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
     #[error("events database {db}: {source}")]
     Db {
         db: PathBuf,
         #[source]
         source: duckdb::Error,
     },
-    #[error("events database {0}: the path is not valid UTF-8; give the database a UTF-8 path")]
-    NotUtf8(PathBuf),
+    #[error(transparent)]
+    NotUtf8(#[from] NotUtf8Path),
     #[error("events database {db} does not exist yet; run `cachescope ingest` or `cachescope tail` first")]
     Missing { db: PathBuf },
     #[error("events database {db} is held by {holder} and no tailer socket answers at {socket}")]
     Locked { db: PathBuf, holder: String, socket: PathBuf },
     #[error("a query's result does not have the expected shape: {0}")]
     Decode(String),
-    #[error("tailer socket {path}: {message}")]
-    Socket { path: PathBuf, message: String },
+    #[error("tailer socket {path}: {source}")]
+    Socket { path: PathBuf, source: crate::BoxError },
 }
 
 /// A series of queries on one database: a read-only connection of its own when the file is
@@ -105,7 +111,7 @@ impl Session {
             return Err(QueryError::Missing { db: db.to_path_buf() });
         }
         let dberr = |source: duckdb::Error| QueryError::Db { db: db.to_path_buf(), source };
-        let path = db.to_str().ok_or_else(|| QueryError::NotUtf8(db.to_path_buf()))?;
+        let path = utf8_path(db)?;
         match RawDatabase::open(path, &[("access_mode", "READ_ONLY"), ("enable_external_access", "false")]) {
             Ok(database) => {
                 let conn = database.connect().map_err(dberr)?;
@@ -141,23 +147,33 @@ impl Session {
         }
     }
 
-    /// Defines views from the given SQL (this binary's) as temporary views, shadowing those
-    /// stored in the file (which an older version may have written). Direct sessions only.
-    pub fn define_views(&self, sql: &[&'static str]) -> Result<(), QueryError> {
-        if let Session::Direct(Direct { conn, .. }) = self {
-            let old_layout: i64 = conn
-                .query_row(crate::queries::SCHEMA_LAYOUT, [], |r| r.get(0))
-                .map_err(|e| QueryError::Sql(e.to_string()))?;
-            if old_layout > 0 {
-                conn.execute_batch(crate::queries::SCHEMA_COMPAT)
-                    .map_err(|e| QueryError::Sql(e.to_string()))?;
+    /// Makes the session read this binary's views ([`crate::queries::install_views`]):
+    /// directly, as temporary views shadowing those stored in the file (which another version
+    /// may have written); through a tailer, whose views are its own, by checking that they
+    /// are this binary's, and saying so on stderr when they are not.
+    pub fn use_own_views(&self) -> Result<(), QueryError> {
+        match self {
+            Session::Direct(Direct { conn, .. }) => {
+                let old_layout: i64 = conn
+                    .query_row(crate::queries::SCHEMA_LAYOUT, [], |r| r.get(0))
+                    ?;
+                if old_layout > 0 {
+                    conn.execute_batch(crate::queries::SCHEMA_COMPAT)?;
+                }
+                Ok(crate::queries::install_views(conn, true)?)
             }
-            for s in sql {
-                conn.execute_batch(&s.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
-                    .map_err(|e| QueryError::Sql(e.to_string()))?;
+            Session::Socket(client) => {
+                let theirs = client.views_fingerprint()?;
+                let ours = crate::queries::views_fingerprint();
+                if theirs.as_deref() != Some(ours.as_str()) {
+                    eprintln!(
+                        "cachescope: warning: the tailer serving {} runs another version of cachescope (its analysis views differ from this binary's); results follow its version. Restart `cachescope tail` with this binary to read them with this one.",
+                        client.path().display()
+                    );
+                }
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// Materializes views (names from [`MATERIALIZABLE`]) as temporary tables of the same
@@ -170,7 +186,7 @@ impl Session {
         match self {
             Session::Direct(Direct { conn, .. }) => {
                 for name in views {
-                    conn.execute_batch(&server::materialize_sql(name)).map_err(|e| QueryError::Sql(e.to_string()))?;
+                    conn.execute_batch(&server::materialize_sql(name))?;
                 }
                 Ok(())
             }
@@ -200,6 +216,16 @@ impl Session {
             Session::Socket(client) => client.query(sql, params),
         }
     }
+}
+
+/// An events database path that is not UTF-8 (DuckDB takes its paths as text).
+#[derive(Debug, thiserror::Error)]
+#[error("events database {0}: the path is not valid UTF-8; give the database a UTF-8 path")]
+pub struct NotUtf8Path(pub PathBuf);
+
+/// `db` as DuckDB takes it.
+pub fn utf8_path(db: &Path) -> Result<&str, NotUtf8Path> {
+    db.to_str().ok_or_else(|| NotUtf8Path(db.to_path_buf()))
 }
 
 /// Where the tailer serving `db` listens.
@@ -266,7 +292,7 @@ fn to_json(v: Value) -> serde_json::Value {
 /// inside a READ ONLY transaction that is rolled back; `params` are bound in order (as
 /// text; the SQL casts them).
 pub(crate) fn run_on(conn: &Connection, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
-    let err = |e: duckdb::Error| QueryError::Sql(e.to_string());
+    let err = QueryError::Duck;
     conn.execute_batch("BEGIN TRANSACTION READ ONLY").map_err(err)?;
     let result = (|| {
         let mut stmt = conn.prepare(sql).map_err(err)?;

@@ -21,6 +21,9 @@ pub(super) struct Request {
     /// Names from [`super::server::MATERIALIZABLE`].
     #[serde(default)]
     pub materialize: Vec<String>,
+    /// Asks only for the answer's `views` (nothing runs).
+    #[serde(default)]
+    pub views: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,19 +34,22 @@ pub(super) struct Response {
     #[serde(default)]
     pub refused: bool,
     pub result: Option<QueryResult>,
+    /// The server's [`crate::queries::views_fingerprint`]: which version's views it serves.
+    #[serde(default)]
+    pub views: Option<String>,
 }
 
 impl Response {
     pub fn answer(r: Result<QueryResult, QueryError>) -> Response {
         match r {
-            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r) },
+            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r), views: Some(crate::queries::views_fingerprint()) },
             Err(QueryError::ReadOnly(m)) => Response::failed(m, true),
             Err(e) => Response::failed(e.to_string(), false),
         }
     }
 
     pub fn failed(error: String, refused: bool) -> Response {
-        Response { ok: false, error: Some(error), refused, result: None }
+        Response { ok: false, error: Some(error), refused, result: None, views: Some(crate::queries::views_fingerprint()) }
     }
 }
 
@@ -51,17 +57,20 @@ impl Response {
 pub struct SocketClient {
     path: PathBuf,
     stream: RefCell<BufReader<UnixStream>>,
+    /// The server's views fingerprint, from its last answer.
+    views: RefCell<Option<String>>,
 }
 
 impl SocketClient {
     pub fn connect(path: &Path) -> Result<SocketClient, QueryError> {
         let s = UnixStream::connect(path).map_err(|e| QueryError::Socket {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
         Ok(SocketClient {
             path: path.to_path_buf(),
             stream: RefCell::new(BufReader::new(s)),
+            views: RefCell::new(None),
         })
     }
 
@@ -86,21 +95,28 @@ impl SocketClient {
         .map(|_| ())
     }
 
+    /// The tailer's views fingerprint (`None`: a tailer too old to say).
+    pub fn views_fingerprint(&self) -> Result<Option<String>, QueryError> {
+        self.ask(&Request { views: true, ..Default::default() })?;
+        Ok(self.views.borrow().clone())
+    }
+
     fn ask(&self, req: &Request) -> Result<QueryResult, QueryError> {
-        let serr = |m: String| QueryError::Socket {
+        let serr = |source: crate::BoxError| QueryError::Socket {
             path: self.path.clone(),
-            message: m,
+            source,
         };
-        let mut line = serde_json::to_string(req).map_err(|e| serr(e.to_string()))?;
+        let mut line = serde_json::to_string(req).map_err(|e| serr(e.into()))?;
         line.push('\n');
         let mut stream = self.stream.borrow_mut();
-        stream.get_mut().write_all(line.as_bytes()).map_err(|e| serr(e.to_string()))?;
+        stream.get_mut().write_all(line.as_bytes()).map_err(|e| serr(e.into()))?;
         line.clear();
-        stream.read_line(&mut line).map_err(|e| serr(e.to_string()))?;
+        stream.read_line(&mut line).map_err(|e| serr(e.into()))?;
         if line.is_empty() {
             return Err(serr("the tailer closed the connection (it stopped, or the session was idle too long)".into()));
         }
-        let resp: Response = serde_json::from_str(&line).map_err(|e| serr(format!("bad answer: {e}")))?;
+        let resp: Response = serde_json::from_str(&line).map_err(|e| serr(format!("bad answer: {e}").into()))?;
+        self.views.replace(resp.views.clone());
         match (resp.ok, resp.result, resp.error) {
             (true, Some(r), _) => Ok(r),
             (_, _, Some(e)) if resp.refused => Err(QueryError::ReadOnly(e)),

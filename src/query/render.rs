@@ -47,7 +47,7 @@ pub fn render_table(r: &QueryResult) -> String {
 /// Formats a result as CSV (RFC 4180 quoting).
 pub fn render_csv(r: &QueryResult) -> Result<String, QueryError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let e = |x: csv::Error| QueryError::Sql(x.to_string());
+    let e = QueryError::Csv;
     w.write_record(&r.columns).map_err(e)?;
     for row in &r.rows {
         w.write_record(row.iter().map(|v| match v {
@@ -57,7 +57,7 @@ pub fn render_csv(r: &QueryResult) -> Result<String, QueryError> {
         }))
         .map_err(e)?;
     }
-    let bytes = w.into_inner().map_err(|x| QueryError::Sql(x.to_string()))?;
+    let bytes = w.into_inner().map_err(|x| QueryError::Csv(x.into_error().into()))?;
     Ok(String::from_utf8_lossy(&bytes).to_string())
 }
 

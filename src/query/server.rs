@@ -86,11 +86,11 @@ impl QueryServer {
     /// `memory.ingest_mb`, and that plus `memory.query_mb` while a request runs.
     pub fn start(db: &Path, connector: Connector, memory: MemoryBudget) -> Result<QueryServer, QueryError> {
         let path = socket_path(db);
-        let serr = |m: String| QueryError::Socket {
+        let serr = |source: crate::BoxError| QueryError::Socket {
             path: path.clone(),
-            message: m,
+            source,
         };
-        let guard = connector.guard().map_err(|e| serr(e.to_string()))?;
+        let guard = connector.guard().map_err(|e| serr(e.into()))?;
         // A socket left by a killed tailer: nobody answers on it.
         if path.exists() && UnixStream::connect(&path).is_err() {
             let _ = std::fs::remove_file(&path);
@@ -98,10 +98,10 @@ impl QueryServer {
         let old = unsafe { libc::umask(0o177) };
         let bound = UnixListener::bind(&path);
         unsafe { libc::umask(old) };
-        let listener = bound.map_err(|e| serr(e.to_string()))?;
+        let listener = bound.map_err(|e| serr(e.into()))?;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| serr(e.to_string()))?;
-        listener.set_nonblocking(true).map_err(|e| serr(e.to_string()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| serr(e.into()))?;
+        listener.set_nonblocking(true).map_err(|e| serr(e.into()))?;
         let shutdown = Arc::new(AtomicBool::new(false));
         let stop = shutdown.clone();
         let thread = std::thread::Builder::new()
@@ -115,7 +115,7 @@ impl QueryServer {
                     }
                 }
             })
-            .map_err(|e| serr(e.to_string()))?;
+            .map_err(|e| serr(e.into()))?;
         Ok(QueryServer {
             path,
             thread: Some(thread),
@@ -206,13 +206,16 @@ fn with_query_memory<T>(conn: &Connection, memory: MemoryBudget, f: impl FnOnce(
 
 /// Judges and runs one request.
 fn answer(conn: &Connection, guard: &Guard, connector: &Connector, req: &Request) -> Result<QueryResult, QueryError> {
+    if req.views {
+        return Ok(QueryResult::default());
+    }
     if !req.materialize.is_empty() {
         for name in &req.materialize {
             // Only the crate's own view names, matched against a fixed list: never SQL text.
             let Some(view) = MATERIALIZABLE.iter().find(|v| **v == name.as_str()) else {
                 return Err(QueryError::ReadOnly(format!("`{name}` is not a view that can be materialized ({})", MATERIALIZABLE.join(", "))));
             };
-            conn.execute_batch(&materialize_sql(view)).map_err(|e| QueryError::Sql(e.to_string()))?;
+            conn.execute_batch(&materialize_sql(view))?;
         }
         return Ok(QueryResult::default());
     }

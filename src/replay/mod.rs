@@ -51,10 +51,10 @@ pub enum ReplayError {
     },
     #[error(transparent)]
     Open(#[from] EngineError),
-    #[error("{0}")]
-    Exporter(String),
-    #[error("cannot hold the manifest lock with a helper process ({program}): {message}")]
-    LockHelper { program: String, message: String },
+    #[error(transparent)]
+    Exporter(#[from] crate::engine::metrics::ExporterError),
+    #[error("cannot hold the manifest lock with a helper process ({program}): {source}")]
+    LockHelper { program: String, source: crate::BoxError },
 }
 
 /// One operation of a trace.
@@ -266,9 +266,9 @@ pub struct LockHolder {
 impl LockHolder {
     /// Starts `program __hold-manifest-lock PATH` and waits until it holds the lock.
     pub fn start(program: &Path, manifest: &Path) -> Result<LockHolder, ReplayError> {
-        let fail = |message: String| ReplayError::LockHelper {
+        let fail = |source: crate::BoxError| ReplayError::LockHelper {
             program: program.display().to_string(),
-            message,
+            source,
         };
         let mut child = Command::new(program)
             .arg("__hold-manifest-lock")
@@ -277,14 +277,14 @@ impl LockHolder {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
         let mut line = String::new();
         let stdout = child.stdout.take().expect("stdout is piped");
-        BufReader::new(stdout).read_line(&mut line).map_err(|e| fail(e.to_string()))?;
+        BufReader::new(stdout).read_line(&mut line).map_err(|e| fail(e.into()))?;
         if line.trim() != "locked" {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!("helper did not take the lock (said `{}`)", line.trim())));
+            return Err(fail(format!("helper did not take the lock (said `{}`)", line.trim()).into()));
         }
         Ok(LockHolder { child })
     }
@@ -383,7 +383,7 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
     let faults = Arc::new(DiskFaults::default());
     let metrics = Metrics::new();
     let _exporter = match opts.metrics_addr {
-        Some(addr) => Some(MetricsExporter::start(metrics.clone(), addr).map_err(|e| ReplayError::Exporter(e.to_string()))?),
+        Some(addr) => Some(MetricsExporter::start(metrics.clone(), addr)?),
         None => None,
     };
     // The configuration as changed so far: what a restarted engine reads (as if every
@@ -504,7 +504,7 @@ pub fn replay(trace: &Trace, opts: &ReplayOptions) -> Result<ReplaySummary, Repl
                     let h = LockHolder::start(&opts.lock_helper, &opts.config.manifest_path)?;
                     if opts.deterministic {
                         store.redact_log(format!("PID {} (", h.pid()), format!("PID {SIM_HELPER_PID} ("));
-                        store.redact_log_field("pid", h.pid().to_string(), SIM_HELPER_PID);
+                        store.redact_log_field(crate::vocab::Field::Pid, h.pid().to_string(), SIM_HELPER_PID);
                     }
                     holder = Some(h);
                     store.check_manifest(row.ts);

@@ -13,10 +13,13 @@ use crate::engine::clock::parse_ts;
 /// Failure to render.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("rendering {what}: {message}")]
-    Template { what: &'static str, message: String },
+    /// `{source:#}`: minijinja's alternate form names the template line that failed.
+    #[error("rendering {what}: {source:#}")]
+    Template { what: &'static str, source: minijinja::Error },
+    #[error("rendering {what}: {source}")]
+    Json { what: &'static str, source: serde_json::Error },
     #[error("drawing the chart: {0}")]
-    Chart(String),
+    Chart(#[source] crate::BoxError),
 }
 
 fn env() -> Environment<'static> {
@@ -72,10 +75,7 @@ fn render(name: &'static str, ctx: Value) -> Result<String, RenderError> {
     env()
         .get_template(name)
         .and_then(|t| t.render(ctx))
-        .map_err(|e| RenderError::Template {
-            what: name,
-            message: format!("{e:#}"),
-        })
+        .map_err(|source| RenderError::Template { what: name, source })
 }
 
 /// The report as Markdown.
@@ -86,7 +86,7 @@ pub fn report_markdown(r: &Report) -> Result<String, RenderError> {
 /// The report as a self-contained HTML page with the chart inline.
 pub fn report_html(r: &Report) -> Result<String, RenderError> {
     let chart = chart_svg(r)?;
-    let mut v = serde_json::to_value(r).map_err(|e| RenderError::Template { what: "report.html", message: e.to_string() })?;
+    let mut v = serde_json::to_value(r).map_err(|source| RenderError::Json { what: "report.html", source })?;
     v["chart"] = serde_json::Value::String(chart);
     render("report.html", Value::from_serialize(&v))
 }
@@ -133,8 +133,8 @@ pub fn chart_svg(r: &Report) -> Result<String, RenderError> {
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (960, 360)).into_drawing_area();
-        let err = |e: &dyn std::fmt::Display| RenderError::Chart(e.to_string());
-        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let err = |e: DrawingAreaErrorKind<std::io::Error>| RenderError::Chart(Box::new(e));
+        root.fill(&WHITE).map_err(err)?;
         let label = |m: &f64| {
             let t = t0 + chrono::Duration::seconds((*m * 60.0) as i64);
             t.format("%H:%M").to_string()
@@ -145,30 +145,30 @@ pub fn chart_svg(r: &Report) -> Result<String, RenderError> {
             .x_label_area_size(30)
             .y_label_area_size(50)
             .build_cartesian_2d(0f64..span, lo..1.0f64)
-            .map_err(|e| err(&e))?;
+            .map_err(err)?;
         chart
             .configure_mesh()
             .x_label_formatter(&label)
             .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
             .disable_mesh()
             .draw()
-            .map_err(|e| err(&e))?;
+            .map_err(err)?;
         for a in &r.alerts {
             let (Some(s), e) = (a.start.as_deref().and_then(minutes), a.end.as_deref().and_then(minutes)) else { continue };
             let color = if a.severity == "critical" { RGBColor(220, 50, 50).mix(0.18) } else { RGBColor(240, 170, 0).mix(0.18) };
             chart
                 .draw_series(std::iter::once(Rectangle::new([(s.max(0.0), lo), (e.unwrap_or(span).min(span), 1.0)], color.filled())))
-                .map_err(|e| err(&e))?;
+                .map_err(err)?;
         }
         for e in &r.episodes {
             if let Some(s) = minutes(&e.start) {
                 if s >= 0.0 && s <= span {
                     chart
                         .draw_series(LineSeries::new(vec![(s, lo), (s, 1.0)], RGBColor(120, 120, 120).stroke_width(1)))
-                        .map_err(|e| err(&e))?;
+                        .map_err(err)?;
                     chart
                         .draw_series(std::iter::once(Text::new(e.kind.clone(), (s, lo + (1.0 - lo) * 0.04), ("sans-serif", 11))))
-                        .map_err(|e| err(&e))?;
+                        .map_err(err)?;
                 }
             }
         }
@@ -181,14 +181,14 @@ pub fn chart_svg(r: &Report) -> Result<String, RenderError> {
             if y >= lo {
                 chart
                     .draw_series(LineSeries::new(vec![(0.0, y), (span, y)], c.stroke_width(1)))
-                    .map_err(|e| err(&e))?
+                    .map_err(err)?
                     .label(name)
                     .legend(move |(x, yy)| PathElement::new(vec![(x, yy), (x + 16, yy)], c));
             }
         }
         chart
             .draw_series(LineSeries::new(points, RGBColor(30, 90, 200).stroke_width(2)))
-            .map_err(|e| err(&e))?
+            .map_err(err)?
             .label("hit ratio (5m)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(30, 90, 200)));
         chart
@@ -197,8 +197,8 @@ pub fn chart_svg(r: &Report) -> Result<String, RenderError> {
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
+            .map_err(err)?;
+        root.present().map_err(err)?;
     }
     Ok(buf)
 }

@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 
 use crate::engine::metrics::FeatureStoreFamilies;
 use crate::ingest::Committed;
+use crate::vocab::Event;
 
 /// Metrics of a tailer.
 #[derive(Clone)]
@@ -65,24 +66,24 @@ impl TailMetrics {
         let f = &self.families;
         for ((event, reason), n) in &c.events {
             let reason = if reason.is_empty() { "unknown" } else { reason.as_str() };
-            match event.as_str() {
-                "hit" => {
+            match Event::parse(event) {
+                Some(Event::Hit) => {
                     f.requests.get_or_create(&[("result", "hit".into())]).inc_by(*n);
                 }
-                "miss" => {
+                Some(Event::Miss) => {
                     f.requests.get_or_create(&[("result", "miss".into())]).inc_by(*n);
                     f.misses.get_or_create(&[("reason", reason.into())]).inc_by(*n);
                 }
-                "eviction" => {
+                Some(Event::Eviction) => {
                     f.evictions.get_or_create(&[("reason", reason.into())]).inc_by(*n);
                 }
-                "invalidation" => {
+                Some(Event::Invalidation) => {
                     f.invalidations.get_or_create(&[("reason", reason.into())]).inc_by(*n);
                 }
-                "write_failed" => {
+                Some(Event::WriteFailed) => {
                     f.write_failures.inc_by(*n);
                 }
-                "compute_failed" => {
+                Some(Event::ComputeFailed) => {
                     f.compute_failures.inc_by(*n);
                 }
                 _ => {}

@@ -1,0 +1,1 @@
+INSERT INTO episode_causes (cause, kind) VALUES (?, ?);

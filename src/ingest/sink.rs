@@ -1,0 +1,132 @@
+//! The transaction sink: parsed rows moved into one open DuckDB transaction chunk by chunk
+//! (memory stays one chunk whatever the transaction's size), then committed together with the
+//! names they refer to and the file's checkpoint, or rolled back whole. Nothing is visible
+//! before the commit, so a crash anywhere loses or repeats nothing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use duckdb::{params, Connection};
+
+use super::batch::{self, Batch, Names};
+use super::checkpoint::{self, FileState};
+use super::{db_error, IngestError};
+
+/// What the open transaction holds so far.
+#[derive(Debug, Default)]
+pub(super) struct Tx {
+    open: bool,
+    /// The file being read (for quarantined lines).
+    file_id: String,
+    path: String,
+    pub rows: u64,
+    pub quarantined: u64,
+    /// Events by (event, reason).
+    pub counts: HashMap<(String, String), u64>,
+}
+
+/// The ingester's connection and its open transaction.
+pub(super) struct Sink {
+    conn: Connection,
+    db: PathBuf,
+    event_rows: SchemaRef,
+    hit_rows: SchemaRef,
+    /// Ids of the symbols, feature sets and files of `hit_rows` (new ones committed with the rows).
+    pub names: Names,
+    tx: Tx,
+}
+
+impl Sink {
+    pub fn new(conn: Connection, db: &Path, names: Names) -> Sink {
+        Sink {
+            conn,
+            db: db.to_path_buf(),
+            event_rows: batch::event_rows_schema(),
+            hit_rows: batch::hit_rows_schema(),
+            names,
+            tx: Tx::default(),
+        }
+    }
+
+    /// The file the next rows come from (named in quarantined lines).
+    pub fn start_file(&mut self, file_id: &str, path: &str) {
+        self.tx.file_id = file_id.to_string();
+        self.tx.path = path.to_string();
+    }
+
+    /// Rows and quarantined lines in the open transaction.
+    pub fn pending(&self) -> (u64, u64) {
+        (self.tx.rows, self.tx.quarantined)
+    }
+
+    /// Moves the rows gathered so far into the open transaction (opening it). Nothing is
+    /// visible until [`commit`](Self::commit).
+    pub fn append_chunk(&mut self, batch: &mut Batch) -> Result<(), IngestError> {
+        let errors = std::mem::take(&mut batch.errors);
+        let finished = batch.finish(&self.event_rows, &self.hit_rows);
+        if finished.rows == 0 && errors.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        let dberr = db_error(&self.db);
+        for (table, record) in [("event_rows", finished.event_rows), ("hit_rows", finished.hit_rows)] {
+            if let Some(record) = record {
+                let mut app = self.conn.appender(table).map_err(dberr)?;
+                app.append_record_batch(record).map_err(dberr)?;
+                app.flush().map_err(dberr)?;
+            }
+        }
+        if !errors.is_empty() {
+            let now = chrono::Utc::now().naive_utc();
+            let mut app = self.conn.appender("ingest_errors").map_err(dberr)?;
+            for (off, line, pre, err) in &errors {
+                app.append_row(params![self.tx.file_id, self.tx.path, *off as i64, *line as i64, pre, err, now])
+                    .map_err(dberr)?;
+            }
+            app.flush().map_err(dberr)?;
+        }
+        self.tx.rows += finished.rows;
+        self.tx.quarantined += errors.len() as u64;
+        for (k, n) in finished.counts {
+            *self.tx.counts.entry(k).or_default() += n;
+        }
+        Ok(())
+    }
+
+    /// Opens the transaction if none is open.
+    fn begin(&mut self) -> Result<(), IngestError> {
+        if !self.tx.open {
+            self.conn.execute_batch("BEGIN TRANSACTION").map_err(db_error(&self.db))?;
+            self.tx.open = true;
+        }
+        Ok(())
+    }
+
+    /// Commits what was appended with the new names and `checkpoint`; returns what the
+    /// transaction held. On an error the caller calls [`abort`](Self::abort).
+    pub fn commit(&mut self, checkpoint: &FileState) -> Result<Tx, IngestError> {
+        self.begin()?;
+        let dberr = db_error(&self.db);
+        if !self.names.pending().is_empty() {
+            let mut app = self.conn.appender("ingest_names").map_err(dberr)?;
+            for (id, name) in self.names.pending() {
+                app.append_row(params![id, name]).map_err(dberr)?;
+            }
+            app.flush().map_err(dberr)?;
+        }
+        checkpoint::save(&self.conn, &self.db, checkpoint)?;
+        self.conn.execute_batch("COMMIT").map_err(dberr)?;
+        self.names.committed();
+        Ok(std::mem::take(&mut self.tx))
+    }
+
+    /// Rolls back the open transaction (if any) and forgets the names it allocated.
+    pub fn abort(&mut self) {
+        if self.tx.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.tx = Tx::default();
+        self.names.rolled_back();
+    }
+}
