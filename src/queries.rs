@@ -106,5 +106,7 @@ pub const INCIDENT_EVIDENCE: &str = include_str!("../queries/incident_evidence.s
 pub const DATA_RANGE: &str = include_str!("../queries/data_range.sql");
 /// Doctor: the latest ratio, firing alerts, the last hour's failures and invalidations.
 pub const DOCTOR_EVENTS: &str = include_str!("../queries/doctor_events.sql");
+/// `sql --schema`: tables and views with their columns.
+pub const SQL_SCHEMA: &str = include_str!("../queries/sql_schema.sql");
 /// The last alert that fired.
 pub const LAST_ALERT: &str = include_str!("../queries/last_alert.sql");

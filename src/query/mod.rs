@@ -325,7 +325,7 @@ pub fn query_with(db: &Path, sql: &str, params: &[String]) -> Result<QueryResult
 }
 
 /// The tables and views a user can query, with their columns.
-pub const SCHEMA_SQL: &str = "SELECT table_name AS name, table_type AS kind, string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) AS columns FROM information_schema.columns JOIN information_schema.tables USING (table_catalog, table_schema, table_name) WHERE table_schema = 'main' GROUP BY ALL ORDER BY kind, name";
+pub const SCHEMA_SQL: &str = crate::queries::SQL_SCHEMA;
 
 #[cfg(test)]
 mod tests {
