@@ -279,4 +279,21 @@ mod tests {
         assert!(line.contains("bad request"), "{line}");
         server.stop();
     }
+
+    #[test]
+    fn the_server_names_the_views_it_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ev.duckdb");
+        let raw = Arc::new(RawDatabase::open(db.to_str().unwrap(), &[]).unwrap());
+        let budget = MemoryBudget { ingest_mb: 64, query_mb: 300 };
+        let server = QueryServer::start(&db, Connector::new(raw.clone(), vec![]), budget).unwrap();
+        let client = SocketClient::connect(&socket_path(&db)).unwrap();
+        // This binary's fingerprint: a reader of the same build sees its own views.
+        assert_eq!(client.views_fingerprint().unwrap(), Some(crate::queries::views_fingerprint()));
+        // An answer without it (a tailer older than the fingerprint) reads as None.
+        let old: super::super::protocol::Response =
+            serde_json::from_str(r#"{"ok":true,"error":null,"result":{"columns":[],"rows":[]}}"#).unwrap();
+        assert_eq!(old.views, None);
+        server.stop();
+    }
 }
