@@ -2,15 +2,11 @@
 -- and over the report period [from, until); minutes the 5-minute ratio was below target.
 WITH t AS (SELECT * FROM thresholds),
 win AS (
-    SELECT count(*) AS requests, count(*) FILTER (WHERE event = 'miss') AS misses
-    FROM events, t
-    WHERE event IN ('hit', 'miss')
-      AND ts >= CAST(? AS TIMESTAMP) - to_days(t.budget_window_days) AND ts < CAST(? AS TIMESTAMP)
+    SELECT requests, misses
+    FROM requests_between(CAST(? AS TIMESTAMP) - to_days((SELECT budget_window_days FROM thresholds)), CAST(? AS TIMESTAMP))
 ),
 period AS (
-    SELECT count(*) AS requests, count(*) FILTER (WHERE event = 'miss') AS misses
-    FROM events
-    WHERE event IN ('hit', 'miss') AND ts >= CAST(? AS TIMESTAMP) AND ts < CAST(? AS TIMESTAMP)
+    SELECT requests, misses FROM requests_between(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))
 ),
 breach AS (
     SELECT count(*) AS minutes

@@ -64,6 +64,45 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     updated_at  TIMESTAMP NOT NULL
 );
 
+-- Requests by minute and feature set: a derived table the ingester keeps in the transaction
+-- that commits the rows (src/ingest/minutes.rs), so it is exactly-once like them. Counts and
+-- sums add up, so late lines land in their own minutes; it always equals
+-- queries/request_minutes_rebuild.sql over `events` (tests check it). The SLO views read it.
+CREATE TABLE IF NOT EXISTS request_minutes (
+    minute      TIMESTAMP NOT NULL,  -- start of the minute (naive UTC)
+    feature_set VARCHAR   NOT NULL,  -- '' when the line names none
+    hits        BIGINT    NOT NULL,
+    misses      BIGINT    NOT NULL,
+    hit_bytes   BIGINT    NOT NULL,  -- bytes the hits read
+    miss_bytes  BIGINT    NOT NULL,  -- bytes the misses wrote
+    latency_us  BIGINT    NOT NULL,  -- sum of the requests' latency
+    first_ts    TIMESTAMP NOT NULL,  -- first and last request in the minute
+    last_ts     TIMESTAMP NOT NULL,
+    PRIMARY KEY (minute, feature_set)
+);
+
+-- A commit's figures on their way into `request_minutes` (empty between commits).
+CREATE TABLE IF NOT EXISTS request_minutes_stage (
+    minute      TIMESTAMP NOT NULL,
+    feature_set VARCHAR   NOT NULL,
+    hits        BIGINT    NOT NULL,
+    misses      BIGINT    NOT NULL,
+    hit_bytes   BIGINT    NOT NULL,
+    miss_bytes  BIGINT    NOT NULL,
+    latency_us  BIGINT    NOT NULL,
+    first_ts    TIMESTAMP NOT NULL,
+    last_ts     TIMESTAMP NOT NULL
+);
+
+-- The derived tables that are built, by the version of their definition: an older version
+-- (or none, in a database written before they existed) is rebuilt from `events` when the
+-- ingester opens the database, or by `cachescope reclassify`.
+CREATE TABLE IF NOT EXISTS derived_tables (
+    name     VARCHAR PRIMARY KEY,
+    version  INTEGER   NOT NULL,
+    built_at TIMESTAMP NOT NULL
+);
+
 -- Lines that could not be parsed: kept here, never dropped silently.
 CREATE TABLE IF NOT EXISTS ingest_errors (
     file_id     VARCHAR NOT NULL,

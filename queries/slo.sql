@@ -1,4 +1,5 @@
--- SLO views over `events` (hits and misses are the requests).
+-- SLO views over the requests (hits and misses), read from `request_minutes` (the per-minute
+-- figures the ingester keeps): they cost what the period asked costs, not the history.
 --
 -- thresholds: every tunable number of the analysis, in one place (docs/analysis.md).
 CREATE OR REPLACE VIEW thresholds AS
@@ -14,14 +15,42 @@ SELECT 0.95::DOUBLE AS slo_target,              -- FeatureStoreHitRatioLow below
        100   AS storm_min_invalidations; -- an invalidation storm invalidates at least this many keys
 
 CREATE OR REPLACE VIEW hit_ratio_1m AS
-SELECT date_trunc('minute', ts) AS minute,
-       count(*) FILTER (WHERE event = 'hit') AS hits,
-       count(*) FILTER (WHERE event = 'miss') AS misses,
-       count(*) AS requests,
-       count(*) FILTER (WHERE event = 'hit') / count(*) AS hit_ratio
-FROM events
-WHERE event IN ('hit', 'miss') AND ts IS NOT NULL
-GROUP BY ALL;
+SELECT minute,
+       sum(hits)::BIGINT AS hits,
+       sum(misses)::BIGINT AS misses,
+       sum(hits + misses)::BIGINT AS requests,
+       sum(hits) / sum(hits + misses) AS hit_ratio
+FROM request_minutes
+GROUP BY minute;
+
+-- Requests, hits and misses in [lo, hi), exact to the microsecond: whole minutes from
+-- `request_minutes`, the partial minutes at the two edges from `events`.
+CREATE OR REPLACE MACRO requests_between(lo, hi) AS TABLE
+WITH b AS (
+    SELECT lo AS lo, hi AS hi,
+           CASE WHEN date_trunc('minute', lo) = lo THEN lo
+                ELSE date_trunc('minute', lo) + INTERVAL 1 MINUTE END AS lo_m,
+           date_trunc('minute', hi) AS hi_m
+),
+whole AS (
+    SELECT sum(r.hits)::BIGINT AS hits, sum(r.misses)::BIGINT AS misses,
+           min(r.first_ts) AS first_ts, max(r.last_ts) AS last_ts
+    FROM request_minutes r, b
+    WHERE r.minute >= b.lo_m AND r.minute < b.hi_m
+),
+edges AS (
+    SELECT count(*) FILTER (WHERE e.event = 'hit') AS hits, count(*) FILTER (WHERE e.event = 'miss') AS misses,
+           min(e.ts) AS first_ts, max(e.ts) AS last_ts
+    FROM events e, b
+    WHERE e.event IN ('hit', 'miss') AND e.ts >= b.lo AND e.ts < b.hi
+      AND NOT (e.ts >= b.lo_m AND e.ts < b.hi_m)
+)
+SELECT coalesce(whole.hits, 0) + edges.hits AS hits,
+       coalesce(whole.misses, 0) + edges.misses AS misses,
+       coalesce(whole.hits, 0) + edges.hits + coalesce(whole.misses, 0) + edges.misses AS requests,
+       least(whole.first_ts, edges.first_ts) AS first_ts,
+       greatest(whole.last_ts, edges.last_ts) AS last_ts
+FROM whole, edges;
 
 -- The 5-minute ratio evaluated every minute, as Prometheus would: `eval_time` is the evaluation
 -- time, the window is the five whole minutes before it. Minutes without requests count as empty.

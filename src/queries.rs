@@ -46,12 +46,15 @@ pub const VIEWS: [&str; 3] = [CLASSIFY_MISSES, SLO, EPISODES];
 /// Installs the analysis' views and the tables they read that this binary defines
 /// (`episode_causes`): stored in the database (the writer, in its schema transaction), or as
 /// temporary objects shadowing the stored ones for one connection (`temp`, a reader: a
-/// database written by another version reads with this binary's views).
-pub fn install_views(conn: &duckdb::Connection, temp: bool) -> duckdb::Result<()> {
+/// database written by another version reads with this binary's views). A reader of a
+/// database whose derived tables are not built (`derived_fresh` false) computes them from
+/// `events` instead, at the old cost.
+pub fn install_views(conn: &duckdb::Connection, temp: bool, derived_fresh: bool) -> duckdb::Result<()> {
     let local = |sql: &str| -> String {
         if temp {
             sql.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW")
                 .replace("CREATE OR REPLACE TABLE", "CREATE OR REPLACE TEMP TABLE")
+                .replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO")
         } else {
             sql.to_string()
         }
@@ -62,6 +65,10 @@ pub fn install_views(conn: &duckdb::Connection, temp: bool) -> duckdb::Result<()
         if let Some(kind) = cause.episode_kind() {
             insert.execute([cause.as_str(), kind.as_str()])?;
         }
+    }
+    conn.execute_batch(&local(DERIVED_MACROS))?;
+    if temp && !derived_fresh {
+        conn.execute_batch(REQUEST_MINUTES_FALLBACK)?;
     }
     for sql in VIEWS {
         conn.execute_batch(&local(sql))?;
@@ -74,7 +81,7 @@ pub fn install_views(conn: &duckdb::Connection, temp: bool) -> duckdb::Result<()
 pub fn views_fingerprint() -> String {
     // FNV-1a: stable across builds and platforms, unlike `DefaultHasher`'s promise.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for sql in VIEWS.iter().chain([EPISODE_CAUSES].iter()) {
+    for sql in VIEWS.iter().chain([EPISODE_CAUSES, DERIVED_MACROS].iter()) {
         for b in sql.bytes() {
             h ^= b as u64;
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -106,6 +113,24 @@ pub const INCIDENT_EVIDENCE: &str = include_str!("../queries/incident_evidence.s
 pub const DATA_RANGE: &str = include_str!("../queries/data_range.sql");
 /// Doctor: the latest ratio, firing alerts, the last hour's failures and invalidations.
 pub const DOCTOR_EVENTS: &str = include_str!("../queries/doctor_events.sql");
+/// Adds a commit's staged per-minute figures to `request_minutes`.
+pub const REQUEST_MINUTES_MERGE: &str = include_str!("../queries/request_minutes_merge.sql");
+/// Empties `request_minutes` before a rebuild.
+pub const REQUEST_MINUTES_CLEAR: &str = include_str!("../queries/request_minutes_clear.sql");
+/// `request_minutes` of [$1, $2) from `events`.
+pub const REQUEST_MINUTES_REBUILD: &str = include_str!("../queries/request_minutes_rebuild.sql");
+/// The version a derived table was built with.
+pub const DERIVED_VERSION: &str = include_str!("../queries/derived_version.sql");
+/// Records a built derived table.
+pub const DERIVED_BUILT: &str = include_str!("../queries/derived_built.sql");
+/// The derived tables' definitions over `events` (table macros).
+pub const DERIVED_MACROS: &str = include_str!("../queries/derived_macros.sql");
+/// A reader's `request_minutes` on a database without an up-to-date one.
+pub const REQUEST_MINUTES_FALLBACK: &str = include_str!("../queries/request_minutes_fallback.sql");
+/// Whether `derived_tables` exists.
+pub const DERIVED_EXISTS: &str = include_str!("../queries/derived_exists.sql");
+/// The time range derived tables are built from.
+pub const DERIVED_RANGE: &str = include_str!("../queries/derived_range.sql");
 /// `sql --schema`: tables and views with their columns.
 pub const SQL_SCHEMA: &str = include_str!("../queries/sql_schema.sql");
 /// The last alert that fired.

@@ -380,6 +380,62 @@ fn a_database_of_the_old_layout_is_upgraded_and_keeps_its_rows() {
     );
     let out = cachescope().args(["report", "--db"]).arg(&db).args(["--format", "json"]).output().unwrap();
     assert!(out.status.success(), "a report reads the upgraded database: {}", String::from_utf8_lossy(&out.stderr));
+    // The upgrade built the per-minute figures from every row, the old one's included.
+    assert_eq!(query_i64(&db, "SELECT sum(hits + misses)::BIGINT FROM request_minutes"), 4);
+    assert_eq!(query_i64(&db, "SELECT misses FROM request_minutes WHERE minute = '2026-11-25 10:00:00'"), 1);
+}
+
+/// The per-minute figures: missing (a database written before them) they are computed from
+/// the events by a reader, built by the next ingest, and `reclassify` rebuilds them equal.
+#[test]
+fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("events.duckdb");
+    let log = fixture_log(d.path(), "thrashing");
+    cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).assert().success();
+    let slo = |expect_note: bool| -> String {
+        let out = cachescope().args(["slo", "--format", "json", "--db"]).arg(&db).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(err.contains("written before its derived tables"), expect_note, "{err}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let report = || -> String {
+        let out = cachescope().args(["report", "--format", "json", "--db"]).arg(&db).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (slo_built, report_built) = (slo(false), report());
+    let figures = |db: &Path| -> Vec<(String, String, i64, i64, i64)> {
+        let c = duckdb::Connection::open(db).unwrap();
+        let mut s = c
+            .prepare("SELECT strftime(minute, '%H:%M'), feature_set, hits, misses, latency_us FROM request_minutes ORDER BY ALL")
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).unwrap().map(|x| x.unwrap()).collect()
+    };
+    let built = figures(&db);
+    assert!(built.len() > 10, "{built:?}");
+    // As a database written before the derived tables.
+    {
+        let c = duckdb::Connection::open(&db).unwrap();
+        c.execute_batch("DROP TABLE request_minutes; DROP TABLE request_minutes_stage; DROP TABLE derived_tables;").unwrap();
+    }
+    assert_eq!(slo(true), slo_built, "a reader computes the same figures from the events");
+    assert_eq!(report(), report_built);
+    // The next ingest builds them (nothing new to read).
+    cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).assert().success();
+    assert_eq!(figures(&db), built);
+    assert_eq!(slo(false), slo_built);
+    // Tampered with, `reclassify` rebuilds them from the events.
+    duckdb::Connection::open(&db).unwrap().execute_batch("UPDATE request_minutes SET hits = hits + 1").unwrap();
+    assert_ne!(figures(&db), built);
+    cachescope()
+        .args(["reclassify", "--db"])
+        .arg(&db)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("rebuilt request_minutes from the events of 1 days"));
+    assert_eq!(figures(&db), built);
 }
 
 #[test]

@@ -171,6 +171,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the derived tables (the per-minute figures) from the events, in one
+    /// transaction: after a crash you distrust, or to check them. Needs the database to
+    /// itself (stop `tail` first).
+    Reclassify {
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
     /// Follow log files into the events database (inotify, with a periodic re-scan), serving
     /// queries from other `cachescope` commands meanwhile. SIGTERM or Ctrl-C commits and exits.
     Tail {

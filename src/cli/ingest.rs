@@ -60,6 +60,37 @@ pub(super) fn cmd_tail(src: LogSources, rescan_ms: u64, metrics_addr: Option<std
     Ok(())
 }
 
+pub(super) fn cmd_reclassify(db: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let db = db.unwrap_or_else(crate::ingest::default_db);
+    anyhow::ensure!(db.exists(), "events database {} does not exist; run `cachescope ingest` or `cachescope tail` first", db.display());
+    let mut ing = crate::ingest::Ingester::open(&db, crate::ingest::formats::Formats::default())?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} days ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let started = std::time::Instant::now();
+    let mut days = 0;
+    ing.rebuild_derived(&mut |done, total| {
+        days = total;
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let names: Vec<&str> = crate::ingest::derived::DERIVED.iter().map(|d| d.0).collect();
+    println!("rebuilt {} from the events of {days} days in {:.2} s", names.join(", "), started.elapsed().as_secs_f64());
+    println!("database: {}", db.display());
+    Ok(())
+}
+
 /// Exit code when ingestion finished but quarantined lines or skipped files need a look.
 pub const EXIT_INGEST_PARTIAL: u8 = 3;
 

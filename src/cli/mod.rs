@@ -24,7 +24,7 @@ pub use engine::{render_summary, DoctorFindings};
 pub use ingest::{PartialIngest, EXIT_INGEST_PARTIAL};
 use analysis::{cmd_incident, cmd_report, cmd_slo, cmd_sql};
 use engine::{cmd_cache, cmd_demo, cmd_doctor, cmd_feature_sets, cmd_replay};
-use ingest::{cmd_ingest, cmd_tail};
+use ingest::{cmd_ingest, cmd_reclassify, cmd_tail};
 
 /// Parses the command line, runs it, maps errors to exit codes.
 pub fn main() -> ExitCode {
@@ -139,6 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ingest { src, batch_lines, json } => cmd_ingest(src, batch_lines, json),
+        Command::Reclassify { db } => cmd_reclassify(db),
         Command::Tail { src, rescan_ms, metrics_addr, query_memory } => cmd_tail(src, rescan_ms, metrics_addr, query_memory),
         Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
         Command::Report {

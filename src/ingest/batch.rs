@@ -11,6 +11,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::formats::Parsed;
+use super::minutes::MinuteCounts;
 use crate::vocab::Event;
 
 /// Distinct names (symbols, feature sets, file ids) kept in memory for `hit_rows`: a few MB
@@ -164,6 +165,8 @@ pub(crate) struct Batch {
     pub(crate) errors: Vec<(u64, u64, String, String)>,
     /// Whole events of this batch by (event, reason), for exporters (hits: `hits`).
     counts: Vec<((String, String), u64)>,
+    /// The batch's requests by minute and feature set (`request_minutes`).
+    pub(crate) minutes: MinuteCounts,
 }
 
 /// What [`Batch::finish`] hands to the transaction.
@@ -198,6 +201,7 @@ impl Batch {
             text_bytes: 0,
             errors: Vec::new(),
             counts: Vec::new(),
+            minutes: MinuteCounts::default(),
         }
     }
 
@@ -241,6 +245,9 @@ impl Batch {
         self.line.append_value(line as i64);
         self.rows += 1;
         self.text_bytes += 2 * raw.len() + 64;
+        if !full || p.event == Event::Miss.as_str() {
+            self.minutes.request(p.ts, p.feature_set.as_deref(), !full, p.bytes, p.latency_us);
+        }
         let reason = p.reason.as_deref().unwrap_or("");
         match self.counts.iter_mut().find(|((e, r), _)| e == p.event.as_ref() && r == reason) {
             Some((_, n)) => *n += 1,
@@ -279,6 +286,7 @@ impl Batch {
         self.h_offset.append_value(offset as i64);
         self.h_line.append_value(line as i64);
         self.hits += 1;
+        self.minutes.request(p.ts, p.feature_set.as_deref(), true, p.bytes, p.latency_us);
         true
     }
 

@@ -9,6 +9,8 @@
 mod batch;
 mod checkpoint;
 mod create;
+pub mod derived;
+mod minutes;
 pub mod formats;
 mod setup;
 mod sink;
@@ -146,6 +148,11 @@ impl Ingester {
     /// Opens (creating) the events database.
     pub fn open(db: &Path, formats: Formats) -> Result<Ingester, IngestError> {
         let (database, conn) = setup::open_database(db)?;
+        if derived::stale(&conn, db)? {
+            // A database written before the derived tables (or by an older definition of
+            // them): built from its events once, before anything is added.
+            derived::rebuild(&conn, db, &mut |_, _| {})?;
+        }
         let files = checkpoint::load(&conn, db)?;
         let names = setup::load_names(&conn, db)?;
         Ok(Ingester {
@@ -168,6 +175,12 @@ impl Ingester {
             database,
             lock_keeper: None,
         })
+    }
+
+    /// Rebuilds every derived table from `events` (`cachescope reclassify`), in one
+    /// transaction, reporting (days done, days in all).
+    pub fn rebuild_derived(&mut self, progress: derived::RebuildProgress) -> Result<(), IngestError> {
+        derived::rebuild(self.sink.connection(), &self.db, progress)
     }
 
     /// Reads every file with this format instead of detecting it.

@@ -55,7 +55,7 @@ pub(super) fn open_database(db: &Path) -> Result<(Arc<RawDatabase>, Connection),
             conn.execute_batch(queries::SCHEMA_UPGRADE)?;
         }
         conn.execute_batch(queries::EVENTS_SCHEMA)?;
-        queries::install_views(&conn, false)?;
+        queries::install_views(&conn, false, true)?;
         conn.execute_batch("COMMIT")
     })();
     if let Err(e) = schema {

@@ -11,7 +11,9 @@ use duckdb::{params, Connection};
 
 use super::batch::{self, Batch, Names};
 use super::checkpoint::{self, FileState};
+use super::minutes::MinuteCounts;
 use super::{db_error, IngestError};
+use crate::queries;
 
 /// What the open transaction holds so far.
 #[derive(Debug, Default)]
@@ -24,6 +26,8 @@ pub(super) struct Tx {
     pub quarantined: u64,
     /// Events by (event, reason).
     pub counts: HashMap<(String, String), u64>,
+    /// Requests by minute and feature set, added to `request_minutes` at the commit.
+    minutes: MinuteCounts,
 }
 
 /// The ingester's connection and its open transaction.
@@ -86,6 +90,7 @@ impl Sink {
             }
             app.flush().map_err(dberr)?;
         }
+        self.tx.minutes.merge(&mut batch.minutes);
         self.tx.rows += finished.rows;
         self.tx.quarantined += errors.len() as u64;
         for (k, n) in finished.counts {
@@ -115,10 +120,45 @@ impl Sink {
             }
             app.flush().map_err(dberr)?;
         }
+        self.merge_minutes()?;
         checkpoint::save(&self.conn, &self.db, checkpoint)?;
-        self.conn.execute_batch("COMMIT").map_err(dberr)?;
+        self.conn.execute_batch("COMMIT").map_err(db_error(&self.db))?;
         self.names.committed();
         Ok(std::mem::take(&mut self.tx))
+    }
+
+    /// Adds the transaction's per-minute figures to `request_minutes` (through the stage
+    /// table: one appender and one upsert, whatever the number of minutes).
+    fn merge_minutes(&mut self) -> Result<(), IngestError> {
+        if self.tx.minutes.is_empty() {
+            return Ok(());
+        }
+        let dberr = db_error(&self.db);
+        let ts = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|t| t.naive_utc());
+        let mut app = self.conn.appender("request_minutes_stage").map_err(dberr)?;
+        for (minute, fs, a) in self.tx.minutes.take() {
+            app.append_row(params![
+                ts(minute),
+                &*fs,
+                a.hits,
+                a.misses,
+                a.hit_bytes,
+                a.miss_bytes,
+                a.latency_us,
+                ts(a.first_ts),
+                ts(a.last_ts)
+            ])
+            .map_err(dberr)?;
+        }
+        app.flush().map_err(dberr)?;
+        drop(app);
+        self.conn.execute_batch(queries::REQUEST_MINUTES_MERGE).map_err(dberr)?;
+        Ok(())
+    }
+
+    /// The connection, for work that runs outside a batch (rebuilding derived tables).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// Rolls back the open transaction (if any) and forgets the names it allocated.

@@ -153,14 +153,19 @@ impl Session {
     /// are this binary's, and saying so on stderr when they are not.
     pub fn use_own_views(&self) -> Result<(), QueryError> {
         match self {
-            Session::Direct(Direct { conn, .. }) => {
-                let old_layout: i64 = conn
-                    .query_row(crate::queries::SCHEMA_LAYOUT, [], |r| r.get(0))
-                    ?;
+            Session::Direct(Direct { conn, db, .. }) => {
+                let old_layout: i64 = conn.query_row(crate::queries::SCHEMA_LAYOUT, [], |r| r.get(0))?;
                 if old_layout > 0 {
                     conn.execute_batch(crate::queries::SCHEMA_COMPAT)?;
                 }
-                Ok(crate::queries::install_views(conn, true)?)
+                let stale = crate::ingest::derived::is_stale(conn)?;
+                if stale {
+                    eprintln!(
+                        "cachescope: note: {} was written before its derived tables (or by an older version): figures are computed from the events, which is slower; the next `cachescope ingest` or `tail` on it builds them (or run `cachescope reclassify`)",
+                        db.display()
+                    );
+                }
+                Ok(crate::queries::install_views(conn, true, !stale)?)
             }
             Session::Socket(client) => {
                 let theirs = client.views_fingerprint()?;

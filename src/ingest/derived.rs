@@ -1,0 +1,84 @@
+//! Derived tables: figures kept up to date as rows are committed (`request_minutes`), so
+//! that the SLO's questions cost what the question costs, not what the history costs. This
+//! module rebuilds them from `events` — the reference they must equal — when a database
+//! written before them (or by an older definition) is opened, and for `cachescope reclassify`.
+
+use std::path::Path;
+
+use chrono::{Duration, NaiveDateTime};
+use duckdb::{params, Connection};
+
+use super::{db_error, IngestError};
+use crate::queries;
+
+/// The derived tables, each with the version of its definition: raising a version makes the
+/// next ingester that opens a database rebuild that table.
+pub const DERIVED: [(&str, i32); 1] = [("request_minutes", 1)];
+
+/// How far a rebuild is: (days done, days in all).
+pub type RebuildProgress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// Whether some derived table is missing or older than this binary's definition.
+pub(super) fn stale(conn: &Connection, db: &Path) -> Result<bool, IngestError> {
+    is_stale(conn).map_err(db_error(db))
+}
+
+/// [`stale`] for any connection (a reader's too).
+pub fn is_stale(conn: &Connection) -> duckdb::Result<bool> {
+    let recorded: i64 = conn.query_row(queries::DERIVED_EXISTS, [], |r| r.get("n"))?;
+    if recorded == 0 {
+        return Ok(true);
+    }
+    for (name, version) in DERIVED {
+        let built: Option<i32> = conn
+            .query_row(queries::DERIVED_VERSION, [name], |r| r.get("version"))
+            .map(Some)
+            .or_else(|e| if matches!(e, duckdb::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
+        if built != Some(version) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Rebuilds every derived table from `events` in one transaction (all or nothing), a day at
+/// a time, reporting progress after each day.
+pub(super) fn rebuild(conn: &Connection, db: &Path, progress: RebuildProgress) -> Result<(), IngestError> {
+    let dberr = db_error(db);
+    let range: (Option<NaiveDateTime>, Option<NaiveDateTime>) = conn
+        .query_row(queries::DERIVED_RANGE, [], |r| Ok((r.get("first_ts")?, r.get("last_ts")?)))
+        .map_err(dberr)?;
+    let days: Vec<NaiveDateTime> = match range {
+        (Some(first), Some(last)) => {
+            let mut d = first.date().and_hms_opt(0, 0, 0).expect("midnight");
+            let mut v = Vec::new();
+            while d <= last {
+                v.push(d);
+                d += Duration::days(1);
+            }
+            v
+        }
+        _ => Vec::new(),
+    };
+    conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;
+    let result = (|| -> Result<(), duckdb::Error> {
+        conn.execute_batch(queries::REQUEST_MINUTES_CLEAR)?;
+        let mut insert = conn.prepare(queries::REQUEST_MINUTES_REBUILD)?;
+        let total = days.len() as u64;
+        progress(0, total);
+        for (i, day) in days.iter().enumerate() {
+            insert.execute(params![day, *day + Duration::days(1)])?;
+            progress(i as u64 + 1, total);
+        }
+        let now = chrono::Utc::now().naive_utc();
+        for (name, version) in DERIVED {
+            conn.execute(queries::DERIVED_BUILT, params![name, version, now])?;
+        }
+        conn.execute_batch("COMMIT")
+    })();
+    if let Err(e) = result {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(dberr(e));
+    }
+    Ok(())
+}
