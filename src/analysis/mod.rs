@@ -14,6 +14,8 @@ use crate::vocab::{Cause, MissReason};
 use crate::query::{QueryError, Session};
 
 pub mod slo;
+mod status;
+pub use status::{slo_status, AlertState, SloStatus};
 
 pub use slo::{SloPolicy, SLO};
 
@@ -281,6 +283,14 @@ pub fn session(db: &Path) -> Result<Session, AnalysisError> {
     Ok(s)
 }
 
+/// Opens `db` for the SLO's questions only (`slo`): no classification is computed.
+pub fn slo_session(db: &Path) -> Result<Session, AnalysisError> {
+    let s = Session::open(db)?;
+    s.use_own_views()?;
+    s.materialize(&["hit_ratio_5m"])?;
+    Ok(s)
+}
+
 /// The time range of all requests in the database.
 pub fn data_range(db: &Session) -> Result<Option<Period>, AnalysisError> {
     let r: RangeRow = row(db, queries::DATA_RANGE, &[])?;
@@ -293,10 +303,79 @@ pub fn data_range(db: &Session) -> Result<Option<Period>, AnalysisError> {
     }
 }
 
+/// What the SLO says of a period: read from the per-minute figures, never from the
+/// classification (cheap whatever the history).
+pub(crate) struct SloFigures {
+    pub requests: i64,
+    pub hits: i64,
+    pub misses: i64,
+    pub hit_ratio: Option<f64>,
+    pub slo: Slo,
+    pub error_budget: Budget,
+    pub alerts: Vec<AlertRow>,
+    pub timeline: Vec<Point>,
+}
+
+/// [`SloFigures`] of `period`.
+pub(crate) fn slo_figures(db: &Session, period: Period) -> Result<SloFigures, AnalysisError> {
+    let p = period.params();
+    let TotalsRow { hits, misses, requests, .. } = row(db, queries::REPORT_TOTALS, &p)?;
+    let alerts: Vec<AlertRow> = rows(db, queries::REPORT_ALERTS, &p)?;
+    let bp = vec![
+        period.until.to_string(),
+        period.until.to_string(),
+        period.from.to_string(),
+        period.until.to_string(),
+        period.from.to_string(),
+        period.until.to_string(),
+    ];
+    let b: BudgetRow = row(db, queries::REPORT_BUDGET, &bp)?;
+    let target = b.slo_target;
+    let budget = Budget {
+        slo_target: target,
+        window_days: b.budget_window_days,
+        window_requests: b.window_requests,
+        window_misses: b.window_misses,
+        allowed_misses: b.window_allowed_misses,
+        consumed: b.window_consumed,
+        remaining: b.window_consumed.map(|c| 1.0 - c),
+        burn_rate: b.period_burn_rate,
+    };
+    let breach_minutes = b.breach_minutes;
+    let hit_ratio = (requests > 0).then(|| hits as f64 / requests as f64);
+    let status = match hit_ratio {
+        None => "no traffic",
+        Some(r) if r >= target && breach_minutes == 0 => "met",
+        _ => "breached",
+    };
+    let timeline = rows::<PointRow>(db, queries::REPORT_TIMELINE, &[period.from.to_string(), period.until.to_string()])?
+        .into_iter()
+        .map(|r| Point {
+            t: r.eval_time,
+            hit_ratio: r.hit_ratio,
+            requests: r.requests,
+        })
+        .collect();
+    Ok(SloFigures {
+        requests,
+        hits,
+        misses,
+        hit_ratio,
+        slo: Slo {
+            target,
+            status: status.into(),
+            breach_minutes,
+        },
+        error_budget: budget,
+        alerts,
+        timeline,
+    })
+}
+
 /// Builds the report for `period`.
 pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
     let p = period.params();
-    let TotalsRow { hits, misses, requests, .. } = row(db, queries::REPORT_TOTALS, &p)?;
+    let SloFigures { requests, hits, misses, hit_ratio, slo, error_budget, alerts, timeline } = slo_figures(db, period)?;
     let causes = rows::<CauseSqlRow>(db, queries::REPORT_CAUSES, &p)?
         .into_iter()
         .map(|r| CauseRow {
@@ -340,54 +419,14 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
             }
         })
         .collect();
-    let alerts: Vec<AlertRow> = rows(db, queries::REPORT_ALERTS, &p)?;
-    let bp = vec![
-        period.until.to_string(),
-        period.until.to_string(),
-        period.from.to_string(),
-        period.until.to_string(),
-        period.from.to_string(),
-        period.until.to_string(),
-    ];
-    let b: BudgetRow = row(db, queries::REPORT_BUDGET, &bp)?;
-    let target = b.slo_target;
-    let budget = Budget {
-        slo_target: target,
-        window_days: b.budget_window_days,
-        window_requests: b.window_requests,
-        window_misses: b.window_misses,
-        allowed_misses: b.window_allowed_misses,
-        consumed: b.window_consumed,
-        remaining: b.window_consumed.map(|c| 1.0 - c),
-        burn_rate: b.period_burn_rate,
-    };
-    let breach_minutes = b.breach_minutes;
-    let hit_ratio = (requests > 0).then(|| hits as f64 / requests as f64);
-    let status = match hit_ratio {
-        None => "no traffic",
-        Some(r) if r >= target && breach_minutes == 0 => "met",
-        _ => "breached",
-    };
-    let timeline = rows::<PointRow>(db, queries::REPORT_TIMELINE, &[period.from.to_string(), period.until.to_string()])?
-        .into_iter()
-        .map(|r| Point {
-            t: r.eval_time,
-            hit_ratio: r.hit_ratio,
-            requests: r.requests,
-        })
-        .collect();
     Ok(Report {
         period,
         requests,
         hits,
         misses,
         hit_ratio,
-        slo: Slo {
-            target,
-            status: status.into(),
-            breach_minutes,
-        },
-        error_budget: budget,
+        slo,
+        error_budget,
         causes,
         episodes,
         alerts,

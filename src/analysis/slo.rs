@@ -32,6 +32,9 @@ pub const SLO: SloPolicy = SloPolicy {
     budget_window_days: 30,
 };
 
+/// The runbook's two alerts, as the rules and the `alerts` view name them.
+pub const ALERTS: [&str; 2] = ["FeatureStoreHitRatioLow", "FeatureStoreHitRatioCritical"];
+
 impl SloPolicy {
     /// `95%`, `80%`: a ratio as people read it.
     pub fn percent(ratio: f64) -> String {

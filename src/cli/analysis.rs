@@ -143,51 +143,13 @@ pub(super) fn cmd_incident(
 
 pub(super) fn cmd_slo(db: Option<PathBuf>, at: Option<String>, json: bool) -> anyhow::Result<()> {
     use crate::analysis;
-    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
-    let at = match at {
-        Some(a) => parse_time("--at", &a)?,
-        None => analysis::data_range(&db)?.map(|r| r.until).unwrap_or_else(|| chrono::Utc::now().naive_utc()),
-    };
-    let r = analysis::report(&db, analysis::Period { from: at - chrono::Duration::hours(6), until: at })?;
-    let ratio_5m = r.timeline.iter().rev().find_map(|p| p.hit_ratio);
-    let states: Vec<serde_json::Value> = ["FeatureStoreHitRatioLow", "FeatureStoreHitRatioCritical"]
-        .iter()
-        .map(|name| {
-            // The state at `at`: firing between firing and resolution, pending before firing.
-            let ts = |x: &Option<String>| x.as_deref().and_then(crate::engine::clock::parse_ts);
-            let mut state = ("inactive", None);
-            for a in r.alerts.iter().filter(|a| a.alert == *name) {
-                let (p, f, e) = (ts(&a.pending_since), ts(&a.start), ts(&a.end));
-                let open = e.is_none_or(|e| e > at);
-                if f.is_some_and(|f| f <= at) && open {
-                    state = ("firing", a.start.clone());
-                } else if p.is_some_and(|p| p <= at) && f.is_none_or(|f| f > at) && open {
-                    state = ("pending", a.pending_since.clone());
-                }
-            }
-            serde_json::json!({"alert": name, "state": state.0, "since": state.1})
-        })
-        .collect();
-    let v = serde_json::json!({
-        "at": crate::engine::clock::fmt_ts(at),
-        "hit_ratio_5m": ratio_5m,
-        "slo_target": r.slo.target,
-        "alerts": states,
-        "error_budget": r.error_budget,
-    });
+    let db = analysis::slo_session(&db.unwrap_or_else(crate::ingest::default_db))?;
+    let at = at.map(|a| parse_time("--at", &a)).transpose()?;
+    let status = analysis::slo_status(&db, at)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        println!("at {}: 5-minute hit ratio {} (SLO >= {:.0}%)", v["at"].as_str().unwrap_or(""),
-            ratio_5m.map(|x| format!("{:.2}%", x * 100.0)).unwrap_or_else(|| "n/a (no traffic)".into()), r.slo.target * 100.0);
-        for s in &states {
-            println!("  {:<30} {}{}", s["alert"].as_str().unwrap_or(""), s["state"].as_str().unwrap_or(""),
-                s["since"].as_str().map(|x| format!(" since {x}")).unwrap_or_default());
-        }
-        let b = &r.error_budget;
-        println!("  error budget ({} days): {} of {:.0} allowed misses used, {} remaining",
-            b.window_days, b.window_misses, b.allowed_misses,
-            b.remaining.map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "n/a".into()));
+        print!("{}", status.text());
     }
     Ok(())
 }
