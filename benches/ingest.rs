@@ -1,10 +1,13 @@
 //! Catch-up ingest benchmark: `cachescope ingest` against the way a person would do it by
 //! hand with DuckDB (`read_csv` + `regexp_extract` into the same columns) and against
-//! `grep -c "Cache MISS"` (the floor), on the same file, each pinned to one core, in one run.
+//! `grep -c "Cache MISS"` (the floor), on the same file, in one run: each pinned to one core,
+//! or with `INGEST_BENCH_CORES=all` each free to use the machine (DuckDB by hand at its
+//! default threads; cachescope parsing and appending on two threads).
 //!
 //! ```sh
 //! cargo bench --bench ingest            # 1M and 10M lines (needs ~3.5 GB in $TMPDIR)
 //! INGEST_BENCH_LINES=1000000 cargo bench --bench ingest
+//! INGEST_BENCH_CORES=all cargo bench --bench ingest
 //! ```
 
 mod common;
@@ -37,9 +40,12 @@ FROM read_csv(?, columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '', esca
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let all_cores = std::env::var("INGEST_BENCH_CORES").is_ok_and(|v| v == "all");
     if args.len() == 4 && args[1] == "--by-hand" {
         let c = duckdb::Connection::open(&args[2]).unwrap();
-        c.execute_batch("SET threads = 1;").unwrap();
+        if !all_cores {
+            c.execute_batch("SET threads = 1;").unwrap();
+        }
         let sql = BY_HAND.replace("SET threads = 1;", "");
         c.execute(&sql, [&args[3]]).unwrap();
         return;
@@ -62,10 +68,11 @@ fn main() {
         unsafe { libc::sync() };
         let mb = std::fs::metadata(&log).unwrap().len() as f64 / 1e6;
         let db1 = dir.path().join(format!("cs-{n}.duckdb"));
-        let ours = run(Command::new("taskset").args(["-c", "0"]).arg(&cachescope).arg("ingest").arg("--db").arg(&db1).arg(&log));
+        let cores = if all_cores { "0,1" } else { "0" };
+        let ours = run(Command::new("taskset").args(["-c", cores]).arg(&cachescope).arg("ingest").arg("--db").arg(&db1).arg(&log));
         let db2 = dir.path().join(format!("hand-{n}.duckdb"));
-        let hand = run(Command::new("taskset").args(["-c", "0"]).arg(&me).arg("--by-hand").arg(&db2).arg(&log));
-        let grep = run(Command::new("taskset").args(["-c", "0"]).args(["grep", "-c", "Cache MISS"]).arg(&log));
+        let hand = run(Command::new("taskset").args(["-c", cores]).arg(&me).arg("--by-hand").arg(&db2).arg(&log));
+        let grep = run(Command::new("taskset").args(["-c", cores]).args(["grep", "-c", "Cache MISS"]).arg(&log));
         for (name, r) in [("cachescope ingest", &ours), ("DuckDB by hand (read_csv + regexp_extract)", &hand), ("grep -c \"Cache MISS\" (floor)", &grep)] {
             println!(
                 "| {n} | {mb:.0} | {name} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2}x |",

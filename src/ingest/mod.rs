@@ -13,6 +13,7 @@ pub mod derived;
 mod minutes;
 pub mod formats;
 mod setup;
+mod pipeline;
 mod sink;
 pub mod source;
 mod summary;
@@ -29,7 +30,9 @@ use crate::query::Connector;
 use crate::queries;
 use batch::Batch;
 use checkpoint::FileState;
-use sink::Sink;
+use batch::Names;
+use pipeline::Pipeline;
+use sink::{Chunk, Schemas, Sink};
 use formats::{Format, Formats};
 use source::{Item, LineReader};
 
@@ -48,7 +51,7 @@ pub const CHUNK_ROWS: usize = 122_880;
 /// Rows per chunk for a long-running process with a memory budget.
 pub const SMALL_CHUNK_ROWS: usize = 16_384;
 /// Bytes of text gathered before they move into the open transaction.
-const CHUNK_BYTES: usize = 8 << 20;
+const CHUNK_BYTES: usize = 6 << 20;
 /// Bytes of a quarantined line that are kept.
 const ERROR_PREFIX: usize = 512;
 
@@ -75,6 +78,8 @@ pub enum IngestError {
     Glob { pattern: String, source: glob::PatternError },
     #[error("injected commit failure (test)")]
     InjectedFailure,
+    #[error("the append thread stopped unexpectedly")]
+    AppendThread,
 }
 
 /// The default events database: `$CACHESCOPE_DB`, else `$XDG_DATA_HOME/cachescope/events.duckdb`,
@@ -102,7 +107,14 @@ pub struct Faults {
 /// Reads log files into an events database.
 pub struct Ingester {
     /// The open transaction: rows, names and checkpoints go in, commit or roll back together.
-    sink: Sink,
+    /// Lent to the append thread while a file is read.
+    sink: Option<Sink>,
+    /// Ids of the symbols, feature sets and files of `hit_rows` (new ones committed with the rows).
+    names: Names,
+    /// The tables' Arrow schemas.
+    schemas: Schemas,
+    /// What the open transaction holds so far.
+    open: OpenTx,
     db: PathBuf,
     files: HashMap<String, FileState>,
     formats: Formats,
@@ -156,7 +168,10 @@ impl Ingester {
         let files = checkpoint::load(&conn, db)?;
         let names = setup::load_names(&conn, db)?;
         Ok(Ingester {
-            sink: Sink::new(conn, db, names),
+            sink: Some(Sink::new(conn, db)),
+            names,
+            schemas: Schemas::default(),
+            open: OpenTx::default(),
             db: db.to_path_buf(),
             files,
             formats,
@@ -180,7 +195,8 @@ impl Ingester {
     /// Rebuilds every derived table from `events` (`cachescope reclassify`), in one
     /// transaction, reporting (days done, days in all).
     pub fn rebuild_derived(&mut self, progress: derived::RebuildProgress) -> Result<(), IngestError> {
-        derived::rebuild(self.sink.connection(), &self.db, progress)
+        let sink = self.sink.as_ref().expect("the sink is home between files");
+        derived::rebuild(sink.connection(), &self.db, progress)
     }
 
     /// Reads every file with this format instead of detecting it.
@@ -459,13 +475,52 @@ impl Ingester {
         state.dev = dev;
         state.inode = inode;
 
+        let file_no = self.names.id(&fp);
+        let mut sink = self.sink.take().expect("the sink is back between files");
+        sink.start_file(&fp, &path_s);
+        let pipe = Pipeline::start(sink);
+        let start_offset = state.offset;
+        let read = self.read_lines(&pipe, &mut reader, &format, &fp, file_no, &mut state, &mut report, progress, io);
+        let (mut sink, late) = pipe.finish();
+        let read = match (read, late) {
+            (Ok(r), None) => Ok(r),
+            (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+        };
+        if read.is_err() {
+            // Nothing of the open transaction lands: its rows, names and checkpoint go together.
+            sink.abort();
+            self.names.rolled_back();
+            self.open = OpenTx::default();
+        }
+        self.sink = Some(sink);
+        if read? {
+            return Ok(report);
+        }
+        report.bytes = reader.position() - start_offset;
+        report.status = if report.lines == 0 && status == FileStatus::Read { FileStatus::UpToDate } else { status };
+        Ok(report)
+    }
+
+    /// Reads `reader` to its end (or to a test hook's stop), parsing on this thread while the
+    /// pipeline's worker appends, committing every `batch_lines`. Returns whether it stopped
+    /// early with `report.status` set.
+    #[allow(clippy::too_many_arguments)]
+    fn read_lines(
+        &mut self,
+        pipe: &Pipeline,
+        reader: &mut LineReader,
+        format: &Format,
+        fp: &str,
+        file_no: Option<i32>,
+        state: &mut FileState,
+        report: &mut FileReport,
+        progress: &mut impl FnMut(Progress),
+        io: impl Fn(std::io::Error) -> IngestError,
+    ) -> Result<bool, IngestError> {
         let mut batch = Batch::new();
-        let file_no = self.sink.names.id(&fp);
-        self.sink.start_file(&fp, &path_s);
         let mut pending_lines = 0u64;
         let mut line_no = state.line_no;
-        let start_offset = state.offset;
-        let mut reported = start_offset;
+        let mut reported = state.offset;
         let mut reported_line = line_no;
         loop {
             let item = match reader.next_item() {
@@ -478,7 +533,7 @@ impl Ingester {
                     }
                     if e.kind() == std::io::ErrorKind::UnexpectedEof {
                         report.status = FileStatus::Incomplete;
-                        return Ok(report);
+                        return Ok(true);
                     }
                     return Err(io(e));
                 }
@@ -490,7 +545,7 @@ impl Ingester {
                 Item::Line { offset, bytes } => match std::str::from_utf8(bytes) {
                     Ok(text) => match format.parse(text) {
                         Ok(p) => {
-                            batch.push(&p, text, &fp, file_no, &mut self.sink.names, offset, line_no);
+                            batch.push(&p, text, fp, file_no, &mut self.names, offset, line_no);
                         }
                         Err(e) => batch.errors.push((offset, line_no, prefix(bytes), e)),
                     },
@@ -501,8 +556,7 @@ impl Ingester {
                 }
             }
             if batch.len() + batch.errors.len() >= self.chunk_rows || batch.memory() >= CHUNK_BYTES {
-                let appended = self.sink.append_chunk(&mut batch);
-                self.or_abort(appended)?;
+                self.send_chunk(pipe, &mut batch)?;
                 progress(Progress {
                     bytes: reader.position() - reported,
                     lines: line_no - reported_line,
@@ -510,28 +564,36 @@ impl Ingester {
                 (reported, reported_line) = (reader.position(), line_no);
             }
             if pending_lines as usize >= self.batch_lines {
-                let committed = self.commit(&mut batch, &mut state, &reader, line_no, &mut report);
-                let done = self.or_abort(committed)?;
                 pending_lines = 0;
-                if done {
+                if self.commit(pipe, &mut batch, state, reader, line_no, report)? {
                     report.status = FileStatus::Stopped;
-                    return Ok(report);
+                    return Ok(true);
                 }
             }
         }
         if pending_lines > 0 {
-            let committed = self.commit(&mut batch, &mut state, &reader, line_no, &mut report);
-            self.or_abort(committed)?;
+            self.commit(pipe, &mut batch, state, reader, line_no, report)?;
         }
-        report.bytes = reader.position() - start_offset;
         progress(Progress {
             bytes: reader.position() - reported,
             lines: line_no - reported_line,
         });
-        report.status = if report.lines == 0 && status == FileStatus::Read { FileStatus::UpToDate } else { status };
-        Ok(report)
+        Ok(false)
     }
 
+    /// Hands the rows gathered in `batch` to the append thread.
+    fn send_chunk(&mut self, pipe: &Pipeline, batch: &mut Batch) -> Result<(), IngestError> {
+        let chunk = Chunk::take(batch, &self.schemas);
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (rows, quarantined) = chunk.size();
+        self.open.rows += rows;
+        self.open.quarantined += quarantined;
+        pipe.append(chunk)
+    }
+
+    /// The format of `path`: the first of its first 20 lines that a known format parses.
     fn detect(&self, path: &Path) -> Result<Option<Format>, IngestError> {
         let mut r = LineReader::at(path, 0)
             .map_err(|source| IngestError::Io {
@@ -557,27 +619,29 @@ impl Ingester {
     }
 
     /// Commits the batch and the checkpoint in one transaction. Returns whether a test hook
-    /// says to stop as if killed. On an error the caller rolls back ([`or_abort`](Self::or_abort)).
+    /// says to stop as if killed. On an error the caller rolls back.
     fn commit(
         &mut self,
+        pipe: &Pipeline,
         batch: &mut Batch,
         state: &mut FileState,
         reader: &LineReader,
         line_no: u64,
         report: &mut FileReport,
     ) -> Result<bool, IngestError> {
-        self.sink.append_chunk(batch)?;
-        let (rows, quarantined) = self.sink.pending();
+        self.send_chunk(pipe, batch)?;
         let mut next = state.clone();
         next.offset = reader.position();
         next.line_no = line_no;
         next.tail_hash = reader.tail_hash();
-        next.events += rows;
-        next.quarantined += quarantined;
+        next.events += self.open.rows;
+        next.quarantined += self.open.quarantined;
         if self.faults.fail_commit_after == Some(self.batches) {
             return Err(IngestError::InjectedFailure);
         }
-        let tx = self.sink.commit(&next)?;
+        let tx = pipe.commit(&next, self.names.pending())?;
+        self.names.committed();
+        self.open = OpenTx::default();
         for (k, n) in tx.counts {
             *self.committed.entry(k).or_default() += n;
         }
@@ -593,14 +657,13 @@ impl Ingester {
         self.batches += 1;
         Ok(self.faults.stop_after_batches == Some(self.batches))
     }
+}
 
-    /// Passes `result` on; on an error, first rolls back the open transaction (if any).
-    fn or_abort<T>(&mut self, result: Result<T, IngestError>) -> Result<T, IngestError> {
-        if result.is_err() {
-            self.sink.abort();
-        }
-        result
-    }
+/// What the open transaction holds, as the parsing side counts it (for the checkpoint).
+#[derive(Debug, Default)]
+struct OpenTx {
+    rows: u64,
+    quarantined: u64,
 }
 
 /// Maps a DuckDB error on `db` to [`IngestError::Db`].

@@ -62,8 +62,8 @@ pub(super) fn open_database(db: &Path) -> Result<(Arc<RawDatabase>, Connection),
         let _ = conn.execute_batch("ROLLBACK");
         return Err(dberr(e));
     }
-    // Appends run on the calling thread; DuckDB's worker threads only add hand-offs to
-    // them (1M lines on 2 cores: 0.80-0.84 s with one thread, 0.88-0.90 s with two; 10M
+    // Appends run on the append thread (`pipeline.rs`: the caller parses meanwhile), one
+    // DuckDB thread each; DuckDB's worker threads only add hand-offs to them (1M lines on 2 cores: 0.80-0.84 s with one thread, 0.88-0.90 s with two; 10M
     // lines 7.6 s against 8.1 s, and 4 MB less). A connection that serves queries asks
     // for more (`query_connector`). The buffer pool is capped so a tailer stays small
     // whatever the log size (measured in BENCHMARKS.md); larger queries spill to disk.

@@ -1,7 +1,8 @@
 //! The transaction sink: parsed rows moved into one open DuckDB transaction chunk by chunk
-//! (memory stays one chunk whatever the transaction's size), then committed together with the
-//! names they refer to and the file's checkpoint, or rolled back whole. Nothing is visible
-//! before the commit, so a crash anywhere loses or repeats nothing.
+//! (memory stays a few chunks whatever the transaction's size), then committed together with
+//! the names they refer to, the per-minute figures and the file's checkpoint, or rolled back
+//! whole. Nothing is visible before the commit, so a crash anywhere loses or repeats nothing.
+//! It runs on the append thread ([`super::pipeline`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use arrow::datatypes::SchemaRef;
 use duckdb::{params, Connection};
 
-use super::batch::{self, Batch, Names};
+use super::batch::{self, Batch, Finished};
 use super::checkpoint::{self, FileState};
 use super::minutes::MinuteCounts;
 use super::{db_error, IngestError};
@@ -30,25 +31,60 @@ pub(super) struct Tx {
     minutes: MinuteCounts,
 }
 
+/// A chunk of rows ready to append: the columns of both tables, the quarantined lines and
+/// the requests' per-minute figures. Built on the parsing thread.
+pub(super) struct Chunk {
+    finished: Finished,
+    errors: Vec<(u64, u64, String, String)>,
+    minutes: MinuteCounts,
+}
+
+/// The tables' Arrow schemas, made once.
+pub(super) struct Schemas {
+    event_rows: SchemaRef,
+    hit_rows: SchemaRef,
+}
+
+impl Default for Schemas {
+    fn default() -> Schemas {
+        Schemas {
+            event_rows: batch::event_rows_schema(),
+            hit_rows: batch::hit_rows_schema(),
+        }
+    }
+}
+
+impl Chunk {
+    /// The rows gathered in `batch` so far (which starts empty again).
+    pub fn take(batch: &mut Batch, schemas: &Schemas) -> Chunk {
+        let errors = std::mem::take(&mut batch.errors);
+        let minutes = std::mem::take(&mut batch.minutes);
+        let finished = batch.finish(&schemas.event_rows, &schemas.hit_rows);
+        Chunk { finished, errors, minutes }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.finished.rows == 0 && self.errors.is_empty()
+    }
+
+    /// Rows (events) and quarantined lines.
+    pub fn size(&self) -> (u64, u64) {
+        (self.finished.rows, self.errors.len() as u64)
+    }
+}
+
 /// The ingester's connection and its open transaction.
 pub(super) struct Sink {
     conn: Connection,
     db: PathBuf,
-    event_rows: SchemaRef,
-    hit_rows: SchemaRef,
-    /// Ids of the symbols, feature sets and files of `hit_rows` (new ones committed with the rows).
-    pub names: Names,
     tx: Tx,
 }
 
 impl Sink {
-    pub fn new(conn: Connection, db: &Path, names: Names) -> Sink {
+    pub fn new(conn: Connection, db: &Path) -> Sink {
         Sink {
             conn,
             db: db.to_path_buf(),
-            event_rows: batch::event_rows_schema(),
-            hit_rows: batch::hit_rows_schema(),
-            names,
             tx: Tx::default(),
         }
     }
@@ -59,16 +95,10 @@ impl Sink {
         self.tx.path = path.to_string();
     }
 
-    /// Rows and quarantined lines in the open transaction.
-    pub fn pending(&self) -> (u64, u64) {
-        (self.tx.rows, self.tx.quarantined)
-    }
-
-    /// Moves the rows gathered so far into the open transaction (opening it). Nothing is
-    /// visible until [`commit`](Self::commit).
-    pub fn append_chunk(&mut self, batch: &mut Batch) -> Result<(), IngestError> {
-        let errors = std::mem::take(&mut batch.errors);
-        let finished = batch.finish(&self.event_rows, &self.hit_rows);
+    /// Moves a chunk into the open transaction (opening it). Nothing is visible until
+    /// [`commit`](Self::commit).
+    pub fn append(&mut self, chunk: Chunk) -> Result<(), IngestError> {
+        let Chunk { finished, errors, mut minutes } = chunk;
         if finished.rows == 0 && errors.is_empty() {
             return Ok(());
         }
@@ -90,7 +120,7 @@ impl Sink {
             }
             app.flush().map_err(dberr)?;
         }
-        self.tx.minutes.merge(&mut batch.minutes);
+        self.tx.minutes.merge(&mut minutes);
         self.tx.rows += finished.rows;
         self.tx.quarantined += errors.len() as u64;
         for (k, n) in finished.counts {
@@ -108,14 +138,14 @@ impl Sink {
         Ok(())
     }
 
-    /// Commits what was appended with the new names and `checkpoint`; returns what the
+    /// Commits what was appended with the new `names` and `checkpoint`; returns what the
     /// transaction held. On an error the caller calls [`abort`](Self::abort).
-    pub fn commit(&mut self, checkpoint: &FileState) -> Result<Tx, IngestError> {
+    pub fn commit(&mut self, checkpoint: &FileState, names: &[(i32, String)]) -> Result<Tx, IngestError> {
         self.begin()?;
         let dberr = db_error(&self.db);
-        if !self.names.pending().is_empty() {
+        if !names.is_empty() {
             let mut app = self.conn.appender("ingest_names").map_err(dberr)?;
-            for (id, name) in self.names.pending() {
+            for (id, name) in names {
                 app.append_row(params![id, name]).map_err(dberr)?;
             }
             app.flush().map_err(dberr)?;
@@ -123,8 +153,10 @@ impl Sink {
         self.merge_minutes()?;
         checkpoint::save(&self.conn, &self.db, checkpoint)?;
         self.conn.execute_batch("COMMIT").map_err(db_error(&self.db))?;
-        self.names.committed();
-        Ok(std::mem::take(&mut self.tx))
+        let file = (self.tx.file_id.clone(), self.tx.path.clone());
+        let tx = std::mem::take(&mut self.tx);
+        (self.tx.file_id, self.tx.path) = file;
+        Ok(tx)
     }
 
     /// Adds the transaction's per-minute figures to `request_minutes` (through the stage
@@ -161,12 +193,11 @@ impl Sink {
         &self.conn
     }
 
-    /// Rolls back the open transaction (if any) and forgets the names it allocated.
+    /// Rolls back the open transaction (if any).
     pub fn abort(&mut self) {
         if self.tx.open {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         self.tx = Tx::default();
-        self.names.rolled_back();
     }
 }
