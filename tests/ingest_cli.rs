@@ -153,6 +153,28 @@ fn bad_bytes_are_quarantined_with_file_and_offset_and_the_rest_is_kept() {
     assert_eq!(query_i64(&db, "SELECT line_no FROM events WHERE key = 'k0000000002'"), 7);
 }
 
+/// Quarantined lines name their file in every transaction of it, not only the first.
+#[test]
+fn quarantined_lines_name_their_file_in_every_batch() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    let mut body = String::new();
+    for n in 1..=9 {
+        body += &if n % 3 == 0 { format!("garbage line {n}\n") } else { engine_line(n) };
+    }
+    std::fs::write(&log, body).unwrap();
+    let db = d.path().join("ev.duckdb");
+    let out = cachescope().args(["ingest", "--batch-lines", "2", "--db"]).arg(&db).arg(&log).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM ingest_errors"), 3);
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM ingest_errors e JOIN ingest_files f USING (file_id) WHERE e.path = f.path"),
+        3,
+        "every quarantined line names the file and its path"
+    );
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 6);
+}
+
 #[test]
 fn python_and_json_logs_are_recognised_and_unknown_files_reported() {
     let d = tempfile::tempdir().unwrap();
