@@ -17,6 +17,7 @@
 //! - [`report`]: rendering them (Markdown, JSON, HTML, SVG chart).
 //! - [`doctor`]: the runbook's health checks as one command.
 //! - [`queries`]: every SQL statement the crate runs, loaded from `queries/*.sql`.
+//! - [`whatif`]: what-if cache sizing from the request stream (in progress, issue #14).
 //! - [`vocab`]: the log's vocabulary (event, field, reason and cause names), defined once.
 //! - [`cli`]: the command-line interface (clap types live only there).
 
@@ -36,3 +37,4 @@ pub mod report;
 pub mod sim;
 pub mod tail;
 pub mod vocab;
+pub mod whatif;
