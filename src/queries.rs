@@ -115,6 +115,8 @@ pub const DATA_RANGE: &str = include_str!("../queries/data_range.sql");
 pub const DOCTOR_EVENTS: &str = include_str!("../queries/doctor_events.sql");
 /// Adds a commit's staged per-minute figures to `request_minutes`.
 pub const REQUEST_MINUTES_MERGE: &str = include_str!("../queries/request_minutes_merge.sql");
+/// Adds one row's figures to `request_minutes`.
+pub const REQUEST_MINUTES_UPSERT: &str = include_str!("../queries/request_minutes_upsert.sql");
 /// Empties `request_minutes` before a rebuild.
 pub const REQUEST_MINUTES_CLEAR: &str = include_str!("../queries/request_minutes_clear.sql");
 /// `request_minutes` of [$1, $2) from `events`.

@@ -16,6 +16,9 @@ use super::minutes::MinuteCounts;
 use super::{db_error, IngestError};
 use crate::queries;
 
+/// Up to this many (minute, feature set) rows a commit upserts one by one.
+const FEW_MINUTES: usize = 16;
+
 /// What the open transaction holds so far.
 #[derive(Debug, Default)]
 pub(super) struct Tx {
@@ -159,16 +162,37 @@ impl Sink {
         Ok(tx)
     }
 
-    /// Adds the transaction's per-minute figures to `request_minutes` (through the stage
-    /// table: one appender and one upsert, whatever the number of minutes).
+    /// Adds the transaction's per-minute figures to `request_minutes`: a few rows (a
+    /// tailer's commit) one upsert each; more through the stage table, one appender and one
+    /// upsert whatever their number (a tailer's commit took ~10 ms more through the stage).
     fn merge_minutes(&mut self) -> Result<(), IngestError> {
         if self.tx.minutes.is_empty() {
             return Ok(());
         }
         let dberr = db_error(&self.db);
         let ts = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|t| t.naive_utc());
+        let rows = self.tx.minutes.take();
+        if rows.len() <= FEW_MINUTES {
+            let mut upsert = self.conn.prepare_cached(queries::REQUEST_MINUTES_UPSERT).map_err(dberr)?;
+            for (minute, fs, a) in rows {
+                upsert
+                    .execute(params![
+                        ts(minute),
+                        &*fs,
+                        a.hits,
+                        a.misses,
+                        a.hit_bytes,
+                        a.miss_bytes,
+                        a.latency_us,
+                        ts(a.first_ts),
+                        ts(a.last_ts)
+                    ])
+                    .map_err(dberr)?;
+            }
+            return Ok(());
+        }
         let mut app = self.conn.appender("request_minutes_stage").map_err(dberr)?;
-        for (minute, fs, a) in self.tx.minutes.take() {
+        for (minute, fs, a) in rows {
             app.append_row(params![
                 ts(minute),
                 &*fs,
