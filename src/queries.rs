@@ -133,6 +133,12 @@ pub const REQUEST_MINUTES_FALLBACK: &str = include_str!("../queries/request_minu
 pub const DERIVED_EXISTS: &str = include_str!("../queries/derived_exists.sql");
 /// The time range derived tables are built from.
 pub const DERIVED_RANGE: &str = include_str!("../queries/derived_range.sql");
+/// What-if: the request stream in order.
+pub const WHATIF_STREAM: &str = include_str!("../queries/whatif_stream.sql");
+/// What-if: capacity changes in the period.
+pub const WHATIF_CAPACITY_CHANGES: &str = include_str!("../queries/whatif_capacity_changes.sql");
+/// What-if: the capacity the engine ran with.
+pub const WHATIF_CURRENT: &str = include_str!("../queries/whatif_current.sql");
 /// `sql --schema`: tables and views with their columns.
 pub const SQL_SCHEMA: &str = include_str!("../queries/sql_schema.sql");
 /// The last alert that fired.

@@ -141,6 +141,20 @@ pub(super) fn cmd_incident(
     }
 }
 
+pub(super) fn cmd_whatif(db: Option<PathBuf>, capacity_gb: Vec<f64>, format: super::args::WhatIfFormat) -> anyhow::Result<()> {
+    if let Some(bad) = capacity_gb.iter().find(|c| !c.is_finite() || **c < 0.0) {
+        anyhow::bail!(UsageError(format!("--capacity-gb {bad}: give sizes in GB, 0 or more")));
+    }
+    let db = crate::query::Session::open(&db.unwrap_or_else(crate::ingest::default_db))?;
+    db.use_own_views()?;
+    let w = crate::whatif::whatif(&db, &capacity_gb)?;
+    match format {
+        super::args::WhatIfFormat::Md => print!("{}", w.markdown()),
+        super::args::WhatIfFormat::Json => println!("{}", serde_json::to_string_pretty(&w)?),
+    }
+    Ok(())
+}
+
 pub(super) fn cmd_slo(db: Option<PathBuf>, at: Option<String>, json: bool) -> anyhow::Result<()> {
     use crate::analysis;
     let db = analysis::slo_session(&db.unwrap_or_else(crate::ingest::default_db))?;

@@ -104,6 +104,12 @@ pub enum ReportFormat {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum WhatIfFormat {
+    Md,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SqlFormat {
     Table,
     Csv,
@@ -229,6 +235,18 @@ pub enum Command {
         /// Exit with code 4 when the SLO was breached in the period.
         #[arg(long)]
         fail_on_breach: bool,
+    },
+    /// What-if cache sizing: the hit ratio every capacity would have had over the requests in
+    /// the database, what no capacity fixes, and the smallest `max_cache_size_gb` that holds
+    /// the SLO (least-recently-used model; needs the database file to itself).
+    Whatif {
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Capacities to show, in GB, comma-separated (default: a curve up to the working set).
+        #[arg(long, value_delimiter = ',')]
+        capacity_gb: Vec<f64>,
+        #[arg(long, value_enum, default_value = "md")]
+        format: WhatIfFormat,
     },
     /// The post-incident root-cause summary (Markdown with an SVG chart beside it, or HTML).
     Incident {

@@ -22,7 +22,7 @@ pub use analysis::{SloBreached, EXIT_SLO_BREACHED};
 pub use args::*;
 pub use engine::{render_summary, DoctorFindings};
 pub use ingest::{PartialIngest, EXIT_INGEST_PARTIAL};
-use analysis::{cmd_incident, cmd_report, cmd_slo, cmd_sql};
+use analysis::{cmd_incident, cmd_report, cmd_slo, cmd_sql, cmd_whatif};
 use engine::{cmd_cache, cmd_demo, cmd_doctor, cmd_feature_sets, cmd_replay};
 use ingest::{cmd_ingest, cmd_reclassify, cmd_tail};
 
@@ -160,6 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         } => cmd_incident(db, from, to, last_alert, format, out),
         Command::Slo { db, at, output } => cmd_slo(db, at, output.json()),
+        Command::Whatif { db, capacity_gb, format } => cmd_whatif(db, capacity_gb, format),
         Command::Demo { dir } => cmd_demo(dir),
         Command::Doctor { config, db, format } => cmd_doctor(config.as_deref(), db.as_deref(), format),
         Command::Cache { op, config, log } => cmd_cache(op, config.as_deref(), log.as_deref()),
