@@ -86,7 +86,12 @@ fn run(mode: &str, options: &str) {
             while !done.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(1100));
                 let out = Command::new(logrotate()).arg("-f").arg("-s").arg(&state).arg(&conf).output().unwrap();
-                assert!(out.status.success(), "logrotate: {}", String::from_utf8_lossy(&out.stderr));
+                // The writer (WatchedFileHandler) may recreate the log between logrotate's
+                // rename and its `create`: logrotate then moves that file to a `.backup` name,
+                // and fails when a backup of the same hour exists. A race between the two
+                // programs, as in production; what is read must still be every line, once.
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.success() || err.contains("already exists"), "logrotate: {err}");
                 rotations += 1;
             }
             rotations
