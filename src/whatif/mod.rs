@@ -87,6 +87,7 @@ pub fn whatif(db: &Session, capacities_gb: &[f64]) -> Result<WhatIf, WhatIfError
     let conn = db.direct_connection().ok_or(WhatIfError::HeldByTailer)?;
     let period = analysis::data_range(db)?.ok_or(WhatIfError::NoRequests)?;
     let (from, until) = (period.from.to_string(), period.until.to_string());
+    conn.execute_batch(queries::WHATIF_MEMORY)?;
     let d = stream::distances(conn, &from, &until)?;
     if d.distances.is_empty() {
         return Err(WhatIfError::NoRequests);
