@@ -78,22 +78,21 @@ pub fn install_views(conn: &duckdb::Connection, temp: bool, derived_fresh: bool)
 
 /// A fingerprint of the views this binary installs: a reader served by a tailer compares
 /// it with its own to notice a tailer of another version.
-pub fn views_fingerprint() -> String {
-    // FNV-1a: stable across builds and platforms, unlike `DefaultHasher`'s promise.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for sql in VIEWS.iter().chain([EPISODE_CAUSES, DERIVED_MACROS].iter()) {
-        for b in sql.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+/// Computed once per process (every socket answer carries it).
+pub fn views_fingerprint() -> &'static str {
+    static FINGERPRINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FINGERPRINT.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for sql in VIEWS.iter().chain([EPISODE_CAUSES, DERIVED_MACROS].iter()) {
+            h.update(sql.as_bytes());
+            h.update([0]);
         }
-    }
-    for cause in crate::vocab::Cause::all() {
-        for b in cause.as_str().bytes().chain(cause.episode_kind().map_or("", |k| k.as_str()).bytes()) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        for cause in crate::vocab::Cause::all() {
+            h.update(format!("{cause}={}\0", cause.episode_kind().map_or("", |k| k.as_str())));
         }
-    }
-    format!("{h:016x}")
+        h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    })
 }
 /// Report: totals in a period.
 pub const REPORT_TOTALS: &str = include_str!("../queries/report_totals.sql");

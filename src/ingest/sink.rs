@@ -8,13 +8,30 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
+use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Connection};
 
 use super::batch::{self, Batch, Finished};
 use super::checkpoint::{self, FileState};
-use super::minutes::MinuteCounts;
+use super::minutes::{Agg, MinuteCounts};
 use super::{db_error, IngestError};
 use crate::queries;
+
+/// One `request_minutes` row's values, in the table's column order.
+fn minute_values((minute, feature_set, a): &(i64, Box<str>, Agg)) -> [Value; 9] {
+    let ts = |us: i64| Value::Timestamp(TimeUnit::Microsecond, us);
+    [
+        ts(*minute),
+        Value::Text(feature_set.to_string()),
+        Value::BigInt(a.hits),
+        Value::BigInt(a.misses),
+        Value::BigInt(a.hit_bytes),
+        Value::BigInt(a.miss_bytes),
+        Value::BigInt(a.latency_us),
+        ts(a.first_ts),
+        ts(a.last_ts),
+    ]
+}
 
 /// Up to this many (minute, feature set) rows a commit upserts one by one.
 const FEW_MINUTES: usize = 16;
@@ -170,41 +187,17 @@ impl Sink {
             return Ok(());
         }
         let dberr = db_error(&self.db);
-        let ts = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|t| t.naive_utc());
         let rows = self.tx.minutes.take();
         if rows.len() <= FEW_MINUTES {
             let mut upsert = self.conn.prepare_cached(queries::REQUEST_MINUTES_UPSERT).map_err(dberr)?;
-            for (minute, fs, a) in rows {
-                upsert
-                    .execute(params![
-                        ts(minute),
-                        &*fs,
-                        a.hits,
-                        a.misses,
-                        a.hit_bytes,
-                        a.miss_bytes,
-                        a.latency_us,
-                        ts(a.first_ts),
-                        ts(a.last_ts)
-                    ])
-                    .map_err(dberr)?;
+            for row in &rows {
+                upsert.execute(minute_values(row)).map_err(dberr)?;
             }
             return Ok(());
         }
         let mut app = self.conn.appender("request_minutes_stage").map_err(dberr)?;
-        for (minute, fs, a) in rows {
-            app.append_row(params![
-                ts(minute),
-                &*fs,
-                a.hits,
-                a.misses,
-                a.hit_bytes,
-                a.miss_bytes,
-                a.latency_us,
-                ts(a.first_ts),
-                ts(a.last_ts)
-            ])
-            .map_err(dberr)?;
+        for row in &rows {
+            app.append_row(minute_values(row)).map_err(dberr)?;
         }
         app.flush().map_err(dberr)?;
         drop(app);

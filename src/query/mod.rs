@@ -170,7 +170,7 @@ impl Session {
             Session::Socket(client) => {
                 let theirs = client.views_fingerprint()?;
                 let ours = crate::queries::views_fingerprint();
-                if theirs.as_deref() != Some(ours.as_str()) {
+                if theirs.as_deref() != Some(ours) {
                     eprintln!(
                         "cachescope: warning: the tailer serving {} runs another version of cachescope (its analysis views differ from this binary's); results follow its version. Restart `cachescope tail` with this binary to read them with this one.",
                         client.path().display()

@@ -42,14 +42,14 @@ pub(super) struct Response {
 impl Response {
     pub fn answer(r: Result<QueryResult, QueryError>) -> Response {
         match r {
-            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r), views: Some(crate::queries::views_fingerprint()) },
+            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r), views: Some(crate::queries::views_fingerprint().to_string()) },
             Err(QueryError::ReadOnly(m)) => Response::failed(m, true),
             Err(e) => Response::failed(e.to_string(), false),
         }
     }
 
     pub fn failed(error: String, refused: bool) -> Response {
-        Response { ok: false, error: Some(error), refused, result: None, views: Some(crate::queries::views_fingerprint()) }
+        Response { ok: false, error: Some(error), refused, result: None, views: Some(crate::queries::views_fingerprint().to_string()) }
     }
 }
 

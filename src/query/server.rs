@@ -289,7 +289,7 @@ mod tests {
         let server = QueryServer::start(&db, Connector::new(raw.clone(), vec![]), budget).unwrap();
         let client = SocketClient::connect(&socket_path(&db)).unwrap();
         // This binary's fingerprint: a reader of the same build sees its own views.
-        assert_eq!(client.views_fingerprint().unwrap(), Some(crate::queries::views_fingerprint()));
+        assert_eq!(client.views_fingerprint().unwrap().as_deref(), Some(crate::queries::views_fingerprint()));
         // An answer without it (a tailer older than the fingerprint) reads as None.
         let old: super::super::protocol::Response =
             serde_json::from_str(r#"{"ok":true,"error":null,"result":{"columns":[],"rows":[]}}"#).unwrap();
