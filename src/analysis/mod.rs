@@ -316,6 +316,12 @@ pub(crate) struct SloFigures {
     pub timeline: Vec<Point>,
 }
 
+/// The share of requests served from cache in `period` (`None`: no requests).
+pub fn hit_ratio(db: &Session, period: Period) -> Result<Option<f64>, AnalysisError> {
+    let TotalsRow { hits, requests, .. } = row(db, queries::REPORT_TOTALS, &period.params())?;
+    Ok((requests > 0).then(|| hits as f64 / requests as f64))
+}
+
 /// [`SloFigures`] of `period`.
 pub(crate) fn slo_figures(db: &Session, period: Period) -> Result<SloFigures, AnalysisError> {
     let p = period.params();

@@ -113,8 +113,6 @@ pub struct Ingester {
     names: Names,
     /// The tables' Arrow schemas.
     schemas: Schemas,
-    /// What the open transaction holds so far.
-    open: OpenTx,
     db: PathBuf,
     files: HashMap<String, FileState>,
     formats: Formats,
@@ -171,7 +169,6 @@ impl Ingester {
             sink: Some(Sink::new(conn, db)),
             names,
             schemas: Schemas::default(),
-            open: OpenTx::default(),
             db: db.to_path_buf(),
             files,
             formats,
@@ -490,7 +487,6 @@ impl Ingester {
             // Nothing of the open transaction lands: its rows, names and checkpoint go together.
             sink.abort();
             self.names.rolled_back();
-            self.open = OpenTx::default();
         }
         self.sink = Some(sink);
         if read? {
@@ -587,9 +583,6 @@ impl Ingester {
         if chunk.is_empty() {
             return Ok(());
         }
-        let (rows, quarantined) = chunk.size();
-        self.open.rows += rows;
-        self.open.quarantined += quarantined;
         pipe.append(chunk)
     }
 
@@ -634,14 +627,13 @@ impl Ingester {
         next.offset = reader.position();
         next.line_no = line_no;
         next.tail_hash = reader.tail_hash();
-        next.events += self.open.rows;
-        next.quarantined += self.open.quarantined;
         if self.faults.fail_commit_after == Some(self.batches) {
             return Err(IngestError::InjectedFailure);
         }
         let tx = pipe.commit(&next, self.names.pending())?;
         self.names.committed();
-        self.open = OpenTx::default();
+        next.events += tx.rows;
+        next.quarantined += tx.quarantined;
         for (k, n) in tx.counts {
             *self.committed.entry(k).or_default() += n;
         }
@@ -657,13 +649,6 @@ impl Ingester {
         self.batches += 1;
         Ok(self.faults.stop_after_batches == Some(self.batches))
     }
-}
-
-/// What the open transaction holds, as the parsing side counts it (for the checkpoint).
-#[derive(Debug, Default)]
-struct OpenTx {
-    rows: u64,
-    quarantined: u64,
 }
 
 /// Maps a DuckDB error on `db` to [`IngestError::Db`].

@@ -86,11 +86,6 @@ impl Chunk {
     pub fn is_empty(&self) -> bool {
         self.finished.rows == 0 && self.errors.is_empty()
     }
-
-    /// Rows (events) and quarantined lines.
-    pub fn size(&self) -> (u64, u64) {
-        (self.finished.rows, self.errors.len() as u64)
-    }
 }
 
 /// The ingester's connection and its open transaction.
@@ -158,8 +153,10 @@ impl Sink {
         Ok(())
     }
 
-    /// Commits what was appended with the new `names` and `checkpoint`; returns what the
-    /// transaction held. On an error the caller calls [`abort`](Self::abort).
+    /// Commits what was appended with the new `names` and `checkpoint` (whose `events` and
+    /// `quarantined` are before this transaction's: they are added here, where they are
+    /// counted); returns what the transaction held. On an error the caller calls
+    /// [`abort`](Self::abort).
     pub fn commit(&mut self, checkpoint: &FileState, names: &[(i32, String)]) -> Result<Tx, IngestError> {
         self.begin()?;
         let dberr = db_error(&self.db);
@@ -171,7 +168,10 @@ impl Sink {
             app.flush().map_err(dberr)?;
         }
         self.merge_minutes()?;
-        checkpoint::save(&self.conn, &self.db, checkpoint)?;
+        let mut checkpoint = checkpoint.clone();
+        checkpoint.events += self.tx.rows;
+        checkpoint.quarantined += self.tx.quarantined;
+        checkpoint::save(&self.conn, &self.db, &checkpoint)?;
         self.conn.execute_batch("COMMIT").map_err(db_error(&self.db))?;
         let file = (self.tx.file_id.clone(), self.tx.path.clone());
         let tx = std::mem::take(&mut self.tx);

@@ -12,7 +12,7 @@ pub use stack::StackDistances;
 
 use serde::Serialize;
 
-use crate::analysis::{self, Period, SLO};
+use crate::analysis::{self, SLO};
 use crate::engine::clock::fmt_ts;
 use crate::queries;
 use crate::query::Session;
@@ -98,7 +98,7 @@ pub fn whatif(db: &Session, capacities_gb: &[f64]) -> Result<WhatIf, WhatIfError
         .query_row(queries::WHATIF_CURRENT, [&until], |r| r.get("capacity_gb"))
         .or_else(|e| if matches!(e, duckdb::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
     let capacity_changes: i64 = conn.query_row(queries::WHATIF_CAPACITY_CHANGES, [&from, &until], |r| r.get("changes"))?;
-    let measured = analysis::slo_figures(db, Period { from: period.from, until: period.until })?.hit_ratio;
+    let measured = analysis::hit_ratio(db, period)?;
     let working_set_gb = d.working_set_bytes as f64 / GB;
     let mut sizes: Vec<f64> = if capacities_gb.is_empty() {
         (0..=12).map(|i| working_set_gb * 10f64.powf(-2.0 + 2.0 * i as f64 / 12.0)).collect()
