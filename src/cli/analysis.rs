@@ -141,18 +141,37 @@ pub(super) fn cmd_incident(
     }
 }
 
-pub(super) fn cmd_whatif(db: Option<PathBuf>, capacity_gb: Vec<f64>, format: super::args::WhatIfFormat) -> anyhow::Result<()> {
-    if let Some(bad) = capacity_gb.iter().find(|c| !c.is_finite() || **c < 0.0) {
+pub(super) struct WhatIfArgs {
+    pub db: Option<PathBuf>,
+    pub since: Option<String>,
+    pub from: Option<String>,
+    pub until: Option<String>,
+    pub capacity_gb: Vec<f64>,
+    pub retention_days: Vec<f64>,
+    pub format: super::args::WhatIfFormat,
+    pub out: Option<PathBuf>,
+}
+
+pub(super) fn cmd_whatif(a: WhatIfArgs) -> anyhow::Result<()> {
+    use super::args::WhatIfFormat;
+    if let Some(bad) = a.capacity_gb.iter().find(|c| !c.is_finite() || **c < 0.0) {
         anyhow::bail!(UsageError(format!("--capacity-gb {bad}: give sizes in GB, 0 or more")));
     }
-    let db = crate::query::Session::open(&db.unwrap_or_else(crate::ingest::default_db))?;
-    db.use_own_views()?;
-    let w = crate::whatif::whatif(&db, &capacity_gb)?;
-    match format {
-        super::args::WhatIfFormat::Md => print!("{}", w.markdown()),
-        super::args::WhatIfFormat::Json => println!("{}", serde_json::to_string_pretty(&w)?),
+    if let Some(bad) = a.retention_days.iter().find(|d| !d.is_finite() || **d <= 0.0) {
+        anyhow::bail!(UsageError(format!("--retention-days {bad}: give retentions in days, more than 0")));
     }
-    Ok(())
+    let db = crate::query::Session::open(&a.db.unwrap_or_else(crate::ingest::default_db))?;
+    db.use_own_views()?;
+    let whole = a.since.is_none() && a.from.is_none() && a.until.is_none();
+    let period = if whole { None } else { Some(period_of(&db, a.since, a.from, a.until)?) };
+    let q = crate::whatif::Question { period, capacities_gb: a.capacity_gb, retention_days: a.retention_days };
+    let w = crate::whatif::whatif(&db, &q)?;
+    let text = match a.format {
+        WhatIfFormat::Md => w.markdown(),
+        WhatIfFormat::Json => serde_json::to_string_pretty(&w)? + "\n",
+        WhatIfFormat::Svg => crate::whatif::chart::svg(&w)?,
+    };
+    write_or_print(a.out.as_deref(), &text)
 }
 
 pub(super) fn cmd_slo(db: Option<PathBuf>, at: Option<String>, json: bool) -> anyhow::Result<()> {

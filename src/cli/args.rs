@@ -107,6 +107,7 @@ pub enum ReportFormat {
 pub enum WhatIfFormat {
     Md,
     Json,
+    Svg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -236,17 +237,33 @@ pub enum Command {
         #[arg(long)]
         fail_on_breach: bool,
     },
-    /// What-if cache sizing: the hit ratio every capacity would have had over the requests in
-    /// the database, what no capacity fixes, and the smallest `max_cache_size_gb` that holds
-    /// the SLO (least-recently-used model; needs the database file to itself).
+    /// What-if cache sizing: the hit ratio every capacity and retention would have had over
+    /// the requests of the period, what no capacity fixes, and the smallest
+    /// `max_cache_size_gb` that holds the SLO over the period and in every 5-minute window
+    /// (the engine's own eviction policy, replayed; needs the database file to itself).
     Whatif {
         #[arg(long)]
         db: Option<PathBuf>,
+        /// The last DURATION before now (e.g. 24h, 90m, 7d).
+        #[arg(long, conflicts_with_all = ["from", "until"])]
+        since: Option<String>,
+        /// Start (RFC 3339); without --since/--from: the whole database.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (RFC 3339, exclusive; default: the end of the data).
+        #[arg(long)]
+        until: Option<String>,
         /// Capacities to show, in GB, comma-separated (default: a curve up to the working set).
         #[arg(long, value_delimiter = ',')]
         capacity_gb: Vec<f64>,
+        /// Retentions to try, in days, comma-separated (default: the clean-ups as they ran).
+        #[arg(long, value_delimiter = ',')]
+        retention_days: Vec<f64>,
         #[arg(long, value_enum, default_value = "md")]
         format: WhatIfFormat,
+        /// Write to FILE instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// The post-incident root-cause summary (Markdown with an SVG chart beside it, or HTML).
     Incident {

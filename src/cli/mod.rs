@@ -160,7 +160,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         } => cmd_incident(db, from, to, last_alert, format, out),
         Command::Slo { db, at, output } => cmd_slo(db, at, output.json()),
-        Command::Whatif { db, capacity_gb, format } => cmd_whatif(db, capacity_gb, format),
+        Command::Whatif { db, since, from, until, capacity_gb, retention_days, format, out } => {
+            cmd_whatif(analysis::WhatIfArgs { db, since, from, until, capacity_gb, retention_days, format, out })
+        }
         Command::Demo { dir } => cmd_demo(dir),
         Command::Doctor { config, db, format } => cmd_doctor(config.as_deref(), db.as_deref(), format),
         Command::Cache { op, config, log } => cmd_cache(op, config.as_deref(), log.as_deref()),

@@ -1,19 +1,29 @@
-//! What-if cache sizing (`cachescope whatif`; issue #14, in progress): the hit ratio the
-//! feature store would have had at other capacities, from the request stream in the events
-//! database: the exact one-pass LRU curve ([`stack::StackDistances`], [`Curve`]), what no
-//! capacity fixes (the ceiling), and the smallest capacity that holds the SLO over the
-//! period. Not modelled yet: the engine's clean-up threshold and eviction target (it evicts
-//! in batches, below pure LRU's occupancy), retention, 5-minute windows, the SVG curve.
+//! What-if cache sizing (`cachescope whatif`): the hit ratio the feature store would have had
+//! at other capacities and retentions, from the request stream in the events database.
+//! [`stream`] reads it into a compact [`trace::Trace`]; [`curve`] runs the exact one-pass
+//! least-recently-used curve ([`stack::StackDistances`]) and the ceiling no size passes;
+//! [`policy`] replays the engine's own policy (batch eviction at the clean-up threshold down
+//! to the eviction target, retention clean-ups when they ran) at each point; [`windows`]
+//! judges the SLO over 5-minute windows; [`search`] finds the smallest capacities that hold
+//! it; [`chart`] draws the curve.
 
+pub mod chart;
+pub mod curve;
+pub mod policy;
+pub mod search;
 pub mod stack;
 pub mod stream;
+pub mod trace;
+pub mod windows;
 
+pub use curve::{Curve, Unservable};
 pub use stack::StackDistances;
 
 use serde::Serialize;
 
-use crate::analysis::{self, SLO};
+use crate::analysis::{self, Period, SLO};
 use crate::engine::clock::fmt_ts;
+use crate::engine::config::Config;
 use crate::queries;
 use crate::query::Session;
 
@@ -26,8 +36,19 @@ pub enum WhatIfError {
     Db(#[from] duckdb::Error),
     #[error("what-if reads every request from the database file, and a running `cachescope tail` holds it: stop tail while what-if runs (tail resumes where it stopped), or run it on a copy made while tail is stopped")]
     HeldByTailer,
-    #[error("the database has no requests (hits or misses) to size a cache from")]
-    NoRequests,
+    #[error("the database has no requests (hits or misses) in {0} .. {1} to size a cache from")]
+    NoRequests(String, String),
+    #[error("drawing the what-if curve: {0}")]
+    Chart(#[source] crate::BoxError),
+}
+
+/// The settings the engine ran with at the end of the period (from its log).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub capacity_gb: Option<f64>,
+    pub retention_days: Option<f64>,
+    pub cleanup_threshold: f64,
+    pub eviction_target: f64,
 }
 
 /// The capacity the engine ran with and what it served.
@@ -35,29 +56,51 @@ pub enum WhatIfError {
 pub struct Current {
     pub capacity_gb: Option<f64>,
     pub retention_days: Option<f64>,
+    pub cleanup_threshold: f64,
+    pub eviction_target: f64,
     /// Measured: the share of requests the engine served from cache.
     pub hit_ratio: Option<f64>,
-    /// The LRU model's hit ratio at the current capacity (how far the model is from the engine).
+    /// The engine-policy model's hit ratio at the current settings (how far the model is from
+    /// the engine).
     pub predicted_hit_ratio: Option<f64>,
+    /// Pure LRU's at the current capacity.
+    pub lru_hit_ratio: Option<f64>,
     /// Times the capacity changed during the period: the measured ratio then mixes capacities.
     pub capacity_changes: u64,
 }
 
-/// One capacity's predicted hit ratio.
+/// One setting's predicted hit ratio.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SizePoint {
     pub capacity_gb: f64,
+    /// The retention of every clean-up; `null`: each clean-up's own, as logged.
     pub retention_days: Option<f64>,
+    /// The engine's policy (batch eviction, retention clean-ups) at this setting.
     pub hit_ratio: f64,
-    /// Minutes whose 5-minute ratio would be below the SLO (not computed yet).
-    pub minutes_below_slo: Option<u64>,
+    /// Pure least-recently-used at this capacity (with the retention as logged).
+    pub lru_hit_ratio: Option<f64>,
+    /// Evaluation minutes whose 5-minute window would have been below the SLO.
+    pub minutes_below_slo: u64,
 }
 
-/// The capacity (and retention) to set.
+/// A capacity (and retention) to set, and what it would have given.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Recommendation {
     pub capacity_gb: f64,
     pub retention_days: Option<f64>,
+    pub hit_ratio: f64,
+    pub minutes_below_slo: u64,
+}
+
+/// What stands in the way when no size holds the SLO.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Blocked {
+    /// Whole period: what an infinite cache would have served. Every window: the worst window's.
+    pub ceiling_hit_ratio: f64,
+    /// The worst window's end (every-window question only).
+    pub window_end: Option<String>,
+    /// The largest share of the requests no size serves, in words.
+    pub cause: String,
 }
 
 /// `cachescope whatif`'s answer (its JSON shape).
@@ -69,69 +112,123 @@ pub struct WhatIf {
     pub keys: u64,
     pub working_set_gb: f64,
     pub current: Current,
-    /// What an infinite cache would have served: first requests of keys, misses the engine
-    /// could not store, invalidations and deleted files limit every capacity.
+    /// What an infinite cache would have served.
     pub ceiling_hit_ratio: f64,
+    /// The requests no capacity serves, by why.
+    pub unservable: Unservable,
     pub points: Vec<SizePoint>,
-    /// The smallest capacity whose hit ratio over the period meets the SLO (`None`: none can).
+    /// The smallest capacity whose hit ratio over the whole period meets the SLO.
     pub recommendation: Option<Recommendation>,
+    /// The smallest capacity that keeps every 5-minute window at the SLO (no alert fires).
+    pub recommendation_every_window: Option<Recommendation>,
+    /// Why no size reaches the SLO over the period / in every window (when none does).
+    pub blocked: Option<Blocked>,
+    pub blocked_every_window: Option<Blocked>,
     pub slo_target: f64,
     pub model: String,
 }
 
-const GB: f64 = 1e9;
+/// What to size.
+#[derive(Debug, Clone, Default)]
+pub struct Question {
+    pub period: Option<Period>,
+    /// Capacities to show (GB); none: a curve from a hundredth of the working set to all of it.
+    pub capacities_gb: Vec<f64>,
+    /// Retentions to try (days); none: the clean-ups as they ran.
+    pub retention_days: Vec<f64>,
+}
 
-/// Sizes the cache from every request of the database (`capacities_gb`: the points to show;
-/// none: a curve from a hundredth of the working set to all of it).
-pub fn whatif(db: &Session, capacities_gb: &[f64]) -> Result<WhatIf, WhatIfError> {
+const GB: f64 = 1e9;
+/// History read before the period so that the cache starts in the state it would have had.
+const WARM_UP_DAYS: f64 = 1.0;
+
+/// The settings in the log at `until` (the engine's defaults where it does not say).
+pub fn settings(conn: &duckdb::Connection, until: &str) -> Result<Settings, WhatIfError> {
+    let d = Config::with_cache_dir(Default::default());
+    let s = conn.query_row(queries::WHATIF_CURRENT, [until], |r| {
+        Ok(Settings {
+            capacity_gb: r.get("capacity_gb")?,
+            retention_days: r.get("retention_days")?,
+            cleanup_threshold: r.get::<_, Option<f64>>("cleanup_threshold")?.unwrap_or(d.cleanup_threshold),
+            eviction_target: r.get::<_, Option<f64>>("eviction_target")?.unwrap_or(d.eviction_target),
+        })
+    })?;
+    Ok(s)
+}
+
+/// Sizes the cache from the requests of the period (default: the whole database).
+pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
     let conn = db.direct_connection().ok_or(WhatIfError::HeldByTailer)?;
-    let period = analysis::data_range(db)?.ok_or(WhatIfError::NoRequests)?;
+    let period = match q.period {
+        Some(p) => p,
+        None => analysis::data_range(db)?.ok_or_else(|| WhatIfError::NoRequests("the database".into(), "its end".into()))?,
+    };
     let (from, until) = (period.from.to_string(), period.until.to_string());
     conn.execute_batch(queries::WHATIF_MEMORY)?;
-    let d = stream::distances(conn, &from, &until)?;
-    if d.distances.is_empty() {
-        return Err(WhatIfError::NoRequests);
+    let s = settings(conn, &until)?;
+    let longest_retention = q.retention_days.iter().copied().chain(s.retention_days).fold(0.0, f64::max);
+    let warm_from = period.from - chrono::Duration::milliseconds(trace::retention_ms(longest_retention + WARM_UP_DAYS));
+    let from_ms = period.from.and_utc().timestamp_millis();
+    let trace = stream::read(conn, &warm_from.to_string(), from_ms, &until)?;
+    let lru = curve::lru_pass(&trace);
+    if lru.distances.is_empty() {
+        return Err(WhatIfError::NoRequests(fmt_ts(period.from), fmt_ts(period.until)));
     }
-    let requests = d.distances.len() as u64;
-    let curve = Curve::new(d.distances);
-    let current_gb: Option<f64> = conn
-        .query_row(queries::WHATIF_CURRENT, [&until], |r| r.get("capacity_gb"))
-        .or_else(|e| if matches!(e, duckdb::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
+    let curve = Curve::new(&lru.distances);
     let capacity_changes: i64 = conn.query_row(queries::WHATIF_CAPACITY_CHANGES, [&from, &until], |r| r.get("changes"))?;
     let measured = analysis::hit_ratio(db, period)?;
-    let working_set_gb = d.working_set_bytes as f64 / GB;
-    let mut sizes: Vec<f64> = if capacities_gb.is_empty() {
-        (0..=12).map(|i| working_set_gb * 10f64.powf(-2.0 + 2.0 * i as f64 / 12.0)).collect()
+    let working_set_gb = lru.working_set_bytes as f64 / GB;
+    let model = search::Model { trace: &trace, lru: &lru, curve: &curve, settings: s, slo: SLO };
+    let retentions: Vec<Option<f64>> = if q.retention_days.is_empty() { vec![None] } else { q.retention_days.iter().map(|d| Some(*d)).collect() };
+    let mut recs = Vec::new();
+    let mut recs_every = Vec::new();
+    for r in &retentions {
+        recs.extend(model.smallest_for_period(*r));
+        recs_every.extend(model.smallest_for_every_window(*r));
+    }
+    let best = |v: Vec<Recommendation>| v.into_iter().min_by(|a, b| a.capacity_gb.total_cmp(&b.capacity_gb));
+    let (recommendation, recommendation_every_window) = (best(recs), best(recs_every));
+    let mut sizes: Vec<f64> = if q.capacities_gb.is_empty() {
+        let all = working_set_gb / s.cleanup_threshold;
+        (0..=12).map(|i| all * 10f64.powf(-2.0 + 2.0 * i as f64 / 12.0)).collect()
     } else {
-        capacities_gb.to_vec()
+        q.capacities_gb.clone()
     };
-    let recommendation = curve.smallest_for(SLO.target).map(|b| b as f64 / GB);
-    sizes.extend(current_gb);
-    sizes.extend(recommendation);
+    sizes.extend(s.capacity_gb);
+    sizes.extend(recommendation.iter().chain(&recommendation_every_window).map(|r| r.capacity_gb));
     sizes.sort_by(f64::total_cmp);
     sizes.dedup();
-    let ratio = |gb: f64| curve.hit_ratio((gb * GB).round() as u64).unwrap_or(0.0);
+    let settings_list: Vec<(f64, Option<f64>)> = retentions.iter().flat_map(|r| sizes.iter().map(move |c| (*c, *r))).collect();
+    let points = model.points(&settings_list);
+    let current_point = s.capacity_gb.map(|c| model.point(c, None));
     Ok(WhatIf {
         from: fmt_ts(period.from),
         until: fmt_ts(period.until),
-        requests,
-        keys: d.keys,
+        requests: lru.distances.len() as u64,
+        keys: trace.keys as u64,
         working_set_gb,
         current: Current {
-            capacity_gb: current_gb,
-            retention_days: None,
+            capacity_gb: s.capacity_gb,
+            retention_days: s.retention_days,
+            cleanup_threshold: s.cleanup_threshold,
+            eviction_target: s.eviction_target,
             hit_ratio: measured,
-            predicted_hit_ratio: current_gb.map(ratio),
+            predicted_hit_ratio: current_point.as_ref().map(|p| p.hit_ratio),
+            lru_hit_ratio: current_point.as_ref().and_then(|p| p.lru_hit_ratio),
             capacity_changes: capacity_changes.max(0) as u64,
         },
         ceiling_hit_ratio: curve.ceiling().unwrap_or(0.0),
-        points: sizes
-            .into_iter()
-            .map(|gb| SizePoint { capacity_gb: gb, retention_days: None, hit_ratio: ratio(gb), minutes_below_slo: None })
-            .collect(),
-        recommendation: recommendation.map(|gb| Recommendation { capacity_gb: gb, retention_days: None }),
+        unservable: lru.unservable.clone(),
+        blocked: recommendation.is_none().then(|| model.blocked_for_period()),
+        blocked_every_window: recommendation_every_window.is_none().then(|| model.blocked_for_every_window()),
+        points,
+        recommendation,
+        recommendation_every_window,
         slo_target: SLO.target,
-        model: "least-recently-used by bytes, exact; the engine's clean-up threshold and eviction target, retention and 5-minute windows not modelled yet".into(),
+        model: format!(
+            "the engine's policy: least-recently-used by bytes, evicting down to {} of the capacity when it passes {} (the file just stored kept); retention clean-ups when they ran, by creation time; a miss that could not be stored misses at any size. `lru_hit_ratio`: pure LRU (exact, one pass)",
+            s.eviction_target, s.cleanup_threshold
+        ),
     })
 }
 
@@ -139,6 +236,7 @@ impl WhatIf {
     /// The Markdown `cachescope whatif` prints.
     pub fn markdown(&self) -> String {
         let pct = |x: f64| format!("{:.2}%", x * 100.0);
+        let days = |d: Option<f64>| d.map(|d| format!("{d} d")).unwrap_or_else(|| "as logged".into());
         let mut s = format!(
             "# What-if cache sizing\n\n{} .. {}: {} requests of {} keys; working set {:.6} GB.\n\n",
             self.from, self.until, self.requests, self.keys, self.working_set_gb
@@ -146,9 +244,11 @@ impl WhatIf {
         match (self.current.capacity_gb, self.current.hit_ratio) {
             (Some(gb), Some(h)) => {
                 s += &format!(
-                    "Current: `max_cache_size_gb = {gb}` served {}; the model predicts {} at that size.",
+                    "Current: `max_cache_size_gb = {gb}`{} served {}; the model predicts {} at that size (pure LRU: {}).",
+                    self.current.retention_days.map(|d| format!(", `retention_days = {d}`")).unwrap_or_default(),
                     pct(h),
-                    self.current.predicted_hit_ratio.map(pct).unwrap_or_default()
+                    self.current.predicted_hit_ratio.map(pct).unwrap_or_default(),
+                    self.current.lru_hit_ratio.map(pct).unwrap_or_default(),
                 );
                 if self.current.capacity_changes > 0 {
                     s += &format!(
@@ -161,95 +261,49 @@ impl WhatIf {
             (None, Some(h)) => s += &format!("Current: the log does not say the capacity; the engine served {}.\n\n", pct(h)),
             _ => {}
         }
+        let u = &self.unservable;
         s += &format!(
-            "Ceiling: an infinite cache would have served {} (first requests of keys, misses that could not be stored, invalidations and deleted files).\n\n",
-            pct(self.ceiling_hit_ratio)
+            "Ceiling: an infinite cache would have served {} ({} first requests of keys, {} after invalidations or deleted files, {} after retention clean-ups, {} not stored after a failure, {} during manifest outages).\n\n",
+            pct(self.ceiling_hit_ratio),
+            u.first_requests,
+            u.invalidated,
+            u.retention,
+            u.failed,
+            u.manifest_outage
         );
-        s += "| capacity (GB) | predicted hit ratio |\n| ---: | ---: |\n";
+        s += "| capacity (GB) | retention | engine policy | pure LRU | minutes below SLO |\n| ---: | ---: | ---: | ---: | ---: |\n";
         for p in &self.points {
-            s += &format!("| {:.6} | {} |\n", p.capacity_gb, pct(p.hit_ratio));
+            s += &format!(
+                "| {:.6} | {} | {} | {} | {} |\n",
+                p.capacity_gb,
+                days(p.retention_days),
+                pct(p.hit_ratio),
+                p.lru_hit_ratio.map(pct).unwrap_or_else(|| "-".into()),
+                p.minutes_below_slo
+            );
         }
         s += "\n";
-        match &self.recommendation {
-            Some(r) => s += &format!(
-                "Smallest capacity for >= {} over the period: **`max_cache_size_gb = {:.6}`**.\n",
+        let answer = |r: &Option<Recommendation>, b: &Option<Blocked>, what: &str| match (r, b) {
+            (Some(r), _) => format!(
+                "Smallest capacity for >= {} {what}: **`max_cache_size_gb = {}`**{} ({} over the period, {} minutes below the SLO).\n",
                 pct(self.slo_target),
-                r.capacity_gb
+                r.capacity_gb,
+                r.retention_days.map(|d| format!(" with `retention_days = {d}`")).unwrap_or_default(),
+                pct(r.hit_ratio),
+                r.minutes_below_slo
             ),
-            None => s += &format!(
-                "No capacity reaches {} over the period: the ceiling is {}; the misses no size fixes stand in the way (see `cachescope report`'s causes).\n",
+            (None, Some(b)) => format!(
+                "No capacity reaches {} {what}{}: an infinite cache would have served {}; {} stand in the way.\n",
                 pct(self.slo_target),
-                pct(self.ceiling_hit_ratio)
+                b.window_end.as_ref().map(|w| format!(" (worst window ending {w})")).unwrap_or_default(),
+                pct(b.ceiling_hit_ratio),
+                b.cause
             ),
-        }
+            (None, None) => String::new(),
+        };
+        s += &answer(&self.recommendation, &self.blocked, "over the period");
+        s += &answer(&self.recommendation_every_window, &self.blocked_every_window, "in every 5-minute window (no alert)");
         s += &format!("\nModel: {}.\n", self.model);
         s
-    }
-}
-
-/// Hit ratios by capacity, from each request's stack distance.
-#[derive(Debug, Clone, Default)]
-pub struct Curve {
-    /// The finite distances, sorted.
-    distances: Vec<u64>,
-    /// Requests in all (those no cache serves included).
-    requests: u64,
-}
-
-impl Curve {
-    /// The curve of requests whose distances are `distances` (`None`: no cache serves it).
-    pub fn new(distances: impl IntoIterator<Item = Option<u64>>) -> Curve {
-        let mut requests = 0;
-        let mut finite = Vec::new();
-        for d in distances {
-            requests += 1;
-            if let Some(d) = d {
-                finite.push(d);
-            }
-        }
-        finite.sort_unstable();
-        Curve { distances: finite, requests }
-    }
-
-    /// The share of requests an LRU cache of `bytes` would have served.
-    pub fn hit_ratio(&self, bytes: u64) -> Option<f64> {
-        (self.requests > 0).then(|| self.distances.partition_point(|d| *d <= bytes) as f64 / self.requests as f64)
-    }
-
-    /// What an infinite cache would have served: the ceiling no capacity passes.
-    pub fn ceiling(&self) -> Option<f64> {
-        (self.requests > 0).then(|| self.distances.len() as f64 / self.requests as f64)
-    }
-
-    /// The smallest capacity (bytes) whose hit ratio is at least `target`, if any is.
-    pub fn smallest_for(&self, target: f64) -> Option<u64> {
-        if self.requests == 0 {
-            return None;
-        }
-        let needed = (target * self.requests as f64).ceil() as usize;
-        match needed {
-            0 => Some(0),
-            n if n <= self.distances.len() => Some(self.distances[n - 1]),
-            _ => None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_curve_rises_to_its_ceiling_and_names_the_smallest_size_for_a_target() {
-        let c = Curve::new([None, Some(10), Some(30), Some(20), None, Some(10), Some(50), Some(40), Some(10), Some(20)]);
-        assert_eq!(c.hit_ratio(0), Some(0.0));
-        assert_eq!(c.hit_ratio(10), Some(0.3));
-        assert_eq!(c.hit_ratio(25), Some(0.5));
-        assert_eq!(c.hit_ratio(u64::MAX), Some(0.8));
-        assert_eq!(c.ceiling(), Some(0.8));
-        assert_eq!(c.smallest_for(0.5), Some(20));
-        assert_eq!(c.smallest_for(0.8), Some(50));
-        assert_eq!(c.smallest_for(0.9), None, "above the ceiling no size will do");
-        assert_eq!(Curve::new([]).hit_ratio(5), None);
     }
 }
