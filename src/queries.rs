@@ -136,6 +136,8 @@ pub const DERIVED_RANGE: &str = include_str!("../queries/derived_range.sql");
 pub const WHATIF_STREAM: &str = include_str!("../queries/whatif_stream.sql");
 /// What-if: its DuckDB memory cap.
 pub const WHATIF_MEMORY: &str = include_str!("../queries/whatif_memory.sql");
+/// What-if's memory cap when the first one was too tight.
+pub const WHATIF_MEMORY_RETRY: &str = include_str!("../queries/whatif_memory_retry.sql");
 /// What-if: capacity changes in the period.
 pub const WHATIF_CAPACITY_CHANGES: &str = include_str!("../queries/whatif_capacity_changes.sql");
 /// What-if: the capacity the engine ran with.

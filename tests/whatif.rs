@@ -219,3 +219,114 @@ fn predictions_match_the_engine_replayed_at_other_settings() {
     let distinct: std::collections::BTreeSet<u64> = checks.iter().map(|c| (c.3 * 1e6) as u64).collect();
     assert!(distinct.len() >= 15, "{results:?}");
 }
+
+fn thrashing_fixture(dir: &Path) -> std::path::PathBuf {
+    let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/thrashing/trading-system.log.zst")).unwrap();
+    let log = dir.join("trading-system.log");
+    std::fs::write(&log, zstd::decode_all(&z[..]).unwrap()).unwrap();
+    log
+}
+
+#[test]
+fn svg_periods_and_bad_arguments() {
+    let d = tempfile::tempdir().unwrap();
+    let log = thrashing_fixture(d.path());
+    let db = d.path().join("ev.duckdb");
+    cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).assert().success();
+    let w = whatif_json(&db, "");
+    // The SVG: one dot per point, the SLO line, the current setting and both recommendations.
+    let svg_path = d.path().join("curve.svg");
+    cachescope().args(["whatif", "--format", "svg", "--out"]).arg(&svg_path).arg("--db").arg(&db).assert().success();
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    assert_eq!(svg.matches("<circle").count(), w["points"].as_array().unwrap().len(), "one dot per point");
+    let rec = w["recommendation"]["capacity_gb"].as_f64().unwrap();
+    let every = w["recommendation_every_window"]["capacity_gb"].as_f64().unwrap();
+    for label in ["SLO 95%", "current 0.027045 GB", &format!("{rec} GB: period"), &format!("{every} GB: every 5-minute window")] {
+        assert!(svg.contains(label), "no {label:?} in the chart");
+    }
+    // A period: only its requests count, the history before it sets the cache up.
+    let part = cachescope()
+        .args(["whatif", "--format", "json", "--from", "2026-11-24T14:34:00Z", "--until", "2026-11-24T14:37:00Z", "--capacity-gb", "0.003", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(part.status.success(), "{}", String::from_utf8_lossy(&part.stderr));
+    let part: serde_json::Value = serde_json::from_slice(&part.stdout).unwrap();
+    let (n, all) = (part["requests"].as_u64().unwrap(), w["requests"].as_u64().unwrap());
+    assert!(n > 0 && n < all / 2, "{n} of {all}");
+    assert_eq!(part["from"], "2026-11-24T14:34:00.000000Z");
+    // Keys stored before the period are not first requests: only those the engine logged as new are.
+    let new = cachescope()
+        .args(["sql", "--format", "csv", "--db"])
+        .arg(&db)
+        .arg("SELECT count(*) AS n FROM events WHERE event = 'miss' AND reason IN ('new_key', 'new_symbol') AND ts >= '2026-11-24 14:34:00' AND ts < '2026-11-24 14:37:00'")
+        .output()
+        .unwrap();
+    let new: u64 = String::from_utf8(new.stdout).unwrap().lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(part["unservable"]["first_requests"].as_u64().unwrap(), new);
+    // Bad arguments: refused with what to do, exit code 2.
+    for (args, says) in [
+        (vec!["--retention-days", "0"], "give retentions in days"),
+        (vec!["--capacity-gb=-1"], "give sizes in GB"),
+        (vec!["--capacity-gb", "0.1,nan"], "give sizes in GB"),
+        (vec!["--from", "yesterday"], "--from"),
+        (vec!["--from", "2026-11-24T15:00:00Z", "--until", "2026-11-24T14:00:00Z"], "the period is empty"),
+    ] {
+        let out = cachescope().arg("whatif").args(&args).arg("--db").arg(&db).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let empty = cachescope().args(["whatif", "--from", "2030-01-01T00:00:00Z", "--until", "2030-01-02T00:00:00Z", "--db"]).arg(&db).output().unwrap();
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no requests"), "{}", String::from_utf8_lossy(&empty.stderr));
+}
+
+/// `report` sizes the cache when evictions lead (the same answer as `whatif` over the same
+/// period); through a running `tail` it says which command gives the figures instead.
+#[test]
+fn reports_size_the_cache_directly_and_say_how_through_tail() {
+    let d = tempfile::tempdir().unwrap();
+    let log = thrashing_fixture(d.path());
+    let db = d.path().join("ev.duckdb");
+    let mut tail = std::process::Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
+        .args(["tail", "--db"])
+        .arg(&db)
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let report = || -> Option<serde_json::Value> {
+        let out = cachescope().args(["report", "--format", "json", "--db"]).arg(&db).output().unwrap();
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+    };
+    let started = std::time::Instant::now();
+    let through_tail = loop {
+        if let Some(r) = report().filter(|r| r["requests"] == 2929) {
+            break r;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "tail never served the whole log");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let note = through_tail["sizing"]["note"].as_str().unwrap();
+    assert!(note.contains("stop it and run `cachescope whatif --from 2026-11-24T14:30:00.108662Z"), "{note}");
+    let held = cachescope().args(["whatif", "--db"]).arg(&db).output().unwrap();
+    assert!(String::from_utf8_lossy(&held.stderr).contains("stop tail while what-if runs"));
+    unsafe { libc::kill(tail.id() as i32, libc::SIGTERM) };
+    assert!(tail.wait().unwrap().success());
+    let direct = report().unwrap();
+    let s = &direct["sizing"];
+    let w = whatif_json(&db, "");
+    assert_eq!(s["period_gb"], w["recommendation"]["capacity_gb"]);
+    assert_eq!(s["every_window_gb"], w["recommendation_every_window"]["capacity_gb"]);
+    assert_eq!(s["current_gb"], 0.027045);
+    assert_eq!(s["smallest_gb"], 0.00097938);
+    assert!(s["note"].is_null());
+    // The incident names the size that would have avoided the thrashing episode.
+    let inc = cachescope().args(["incident", "--from", "2026-11-24T14:30:00Z", "--to", "2026-11-24T14:40:00Z", "--db"]).arg(&db).output().unwrap();
+    let md = String::from_utf8(inc.stdout).unwrap();
+    let line = md.lines().find(|l| l.contains("Sizing:")).unwrap_or_else(|| panic!("{md}"));
+    assert!(line.contains("would have avoided it") && line.contains("as little as 0.00097938 GB"), "{line}");
+}

@@ -75,6 +75,9 @@ pub struct EpisodeRow {
     /// `expected_churn` or `actionable`.
     pub runbook: String,
     pub evidence: Vec<Evidence>,
+    /// For a thrashing episode in an incident: the size that would have avoided it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizing: Option<Sizing>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -141,6 +144,42 @@ pub struct Report {
     pub alerts: Vec<AlertRow>,
     #[serde(skip)]
     pub timeline: Vec<Point>,
+    /// What-if cache sizing, when capacity evictions are among the top causes
+    /// (`whatif::size_report`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizing: Option<Sizing>,
+}
+
+/// The cache size that would have held the SLO (from `cachescope whatif`'s model).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Sizing {
+    /// The capacity the engine ran with at the end of the period...
+    pub current_gb: Option<f64>,
+    /// ...and the smallest it ran with during it.
+    pub smallest_gb: Option<f64>,
+    /// The model's hit ratio at that capacity.
+    pub predicted_hit_ratio: Option<f64>,
+    /// The smallest capacity that holds the SLO over the period...
+    pub period_gb: Option<f64>,
+    /// ...and in every 5-minute window (no alert would have fired).
+    pub every_window_gb: Option<f64>,
+    /// What an infinite cache would have served.
+    pub ceiling_hit_ratio: Option<f64>,
+    /// Why there are no figures, or what stands in the way when no size holds the SLO.
+    pub note: Option<String>,
+}
+
+impl Report {
+    /// How many of the top causes are looked at for a "Cache sizing" section.
+    pub const SIZING_TOP_CAUSES: usize = 3;
+
+    /// Whether capacity evictions are among the top causes (the report then sizes the cache).
+    pub fn evictions_among_top_causes(&self) -> bool {
+        self.causes
+            .iter()
+            .take(Self::SIZING_TOP_CAUSES)
+            .any(|c| matches!(Cause::parse(&c.cause), Some(Cause::Engine(MissReason::EvictedCapacity) | Cause::Evicted)))
+    }
 }
 
 /// The runbook's section and action for a cause.
@@ -422,6 +461,7 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
                 causes: r.causes,
                 runbook: r.runbook,
                 evidence,
+                sizing: None,
             }
         })
         .collect();
@@ -437,6 +477,7 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
         episodes,
         alerts,
         timeline,
+        sizing: None,
     })
 }
 

@@ -94,7 +94,8 @@ pub(super) fn cmd_report(
     use crate::{analysis, report};
     let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
     let period = period_of(&db, since, from, until)?;
-    let r = analysis::report(&db, period)?;
+    let mut r = analysis::report(&db, period)?;
+    crate::whatif::sizing::size_report(&db, &mut r)?;
     let text = match format {
         ReportFormat::Md => report::report_markdown(&r)?,
         ReportFormat::Json => report::report_json(&r) + "\n",
@@ -123,7 +124,8 @@ pub(super) fn cmd_incident(
         let (f, t) = (from.unwrap_or_default(), to.unwrap_or_default());
         crate::analysis::Period { from: parse_time("--from", &f)?, until: parse_time("--to", &t)? }
     };
-    let inc = analysis::incident(&db, period)?;
+    let mut inc = analysis::incident(&db, period)?;
+    crate::whatif::sizing::size_incident(&db, &mut inc)?;
     match format {
         ReportFormat::Html => write_or_print(out.as_deref(), &report::incident_html(&inc)?),
         ReportFormat::Json => write_or_print(out.as_deref(), &(serde_json::to_string_pretty(&inc)? + "\n")),
@@ -164,7 +166,7 @@ pub(super) fn cmd_whatif(a: WhatIfArgs) -> anyhow::Result<()> {
     db.use_own_views()?;
     let whole = a.since.is_none() && a.from.is_none() && a.until.is_none();
     let period = if whole { None } else { Some(period_of(&db, a.since, a.from, a.until)?) };
-    let q = crate::whatif::Question { period, capacities_gb: a.capacity_gb, retention_days: a.retention_days };
+    let q = crate::whatif::Question { period, capacities_gb: a.capacity_gb, retention_days: a.retention_days, skip_curve: false };
     let w = crate::whatif::whatif(&db, &q)?;
     let text = match a.format {
         WhatIfFormat::Md => w.markdown(),

@@ -2,6 +2,7 @@
 //! policy and pure LRU, the SLO line, the current capacity and the recommendations marked.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{WhatIf, WhatIfError};
 
@@ -32,7 +33,7 @@ pub fn svg(w: &WhatIf) -> Result<String, WhatIfError> {
             .configure_mesh()
             .x_desc("max_cache_size_gb")
             .y_desc("hit ratio")
-            .x_label_formatter(&|x| format!("{x:.3e}"))
+            .x_label_formatter(&|x| gb_label(*x))
             .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
             .draw()
             .map_err(err)?;
@@ -55,29 +56,30 @@ pub fn svg(w: &WhatIf) -> Result<String, WhatIfError> {
             .map_err(err)?
             .label(format!("SLO {}", crate::analysis::SloPolicy::percent(target)))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], orange.stroke_width(1)));
-        let mut mark = |x: f64, color: RGBColor, text: String| -> Result<(), WhatIfError> {
-            chart.draw_series(LineSeries::new(vec![(x, lo), (x, 1.0)], color.stroke_width(1))).map_err(err)?;
-            chart
-                .draw_series(std::iter::once(Text::new(text, (x, lo + (1.0 - lo) * 0.06), ("sans-serif", 12).into_font().color(&color))))
-                .map_err(err)?;
-            Ok(())
-        };
+        // Markers: a vertical line each, labelled at staggered heights, the label on the side
+        // with room.
+        let mid = (x0.ln() + x1.ln()) / 2.0;
+        let mut marks: Vec<(f64, RGBColor, String)> = Vec::new();
         if let Some(c) = w.current.capacity_gb {
-            mark(c, RGBColor(90, 90, 90), format!(" current {c} GB"))?;
+            marks.push((c, RGBColor(90, 90, 90), format!("current {c} GB")));
         }
         let green = RGBColor(30, 150, 60);
         if let Some(r) = &w.recommendation {
-            mark(r.capacity_gb, green, format!(" period {} GB", r.capacity_gb))?;
+            marks.push((r.capacity_gb, green, format!("{} GB: period >= {}", r.capacity_gb, crate::analysis::SloPolicy::percent(target))));
         }
         if let Some(r) = &w.recommendation_every_window {
-            chart
-                .draw_series(std::iter::once(Text::new(format!(" every window {} GB", r.capacity_gb), (r.capacity_gb, lo + (1.0 - lo) * 0.14), ("sans-serif", 12).into_font().color(&green))))
-                .map_err(err)?;
-            chart.draw_series(LineSeries::new(vec![(r.capacity_gb, lo), (r.capacity_gb, 1.0)], green.stroke_width(1))).map_err(err)?;
+            marks.push((r.capacity_gb, green, format!("{} GB: every 5-minute window", r.capacity_gb)));
+        }
+        for (i, (x, color, text)) in marks.into_iter().enumerate() {
+            chart.draw_series(LineSeries::new(vec![(x, lo), (x, 1.0)], color.stroke_width(1))).map_err(err)?;
+            let anchor = if x.ln() > mid { HPos::Right } else { HPos::Left };
+            let style = ("sans-serif", 12).into_font().color(&color).pos(Pos::new(anchor, VPos::Center));
+            let y = lo + (1.0 - lo) * (0.08 + 0.07 * i as f64);
+            chart.draw_series(std::iter::once(Text::new(format!(" {text} "), (x, y), style))).map_err(err)?;
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
@@ -85,4 +87,21 @@ pub fn svg(w: &WhatIf) -> Result<String, WhatIfError> {
         root.present().map_err(err)?;
     }
     Ok(buf)
+}
+
+/// A capacity as people write it: `0.0001`, `0.5`, `20`.
+fn gb_label(x: f64) -> String {
+    let s = format!("{x:.9}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn capacity_labels_drop_trailing_zeros() {
+        assert_eq!(super::gb_label(0.0001), "0.0001");
+        assert_eq!(super::gb_label(20.0), "20");
+        assert_eq!(super::gb_label(0.25), "0.25");
+    }
 }

@@ -10,6 +10,18 @@ use super::StackDistances;
 /// A request no cache serves: `NONE` as its distance.
 pub const NONE: u64 = u64::MAX;
 
+/// Why a request no capacity serves is unservable (`Unservable`'s fields, in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Why {
+    Servable = 0,
+    FirstRequest,
+    Invalidated,
+    Retention,
+    Failed,
+    ManifestOutage,
+}
+
 /// Requests no capacity serves, by why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Unservable {
@@ -25,11 +37,47 @@ pub struct Unservable {
     pub manifest_outage: u64,
 }
 
-/// Each counted request's distance ([`NONE`]: no capacity serves it), in order, with the
-/// working set and why the unservable ones are.
+impl Unservable {
+    fn add(&mut self, why: Why) {
+        match why {
+            Why::Servable => {}
+            Why::FirstRequest => self.first_requests += 1,
+            Why::Invalidated => self.invalidated += 1,
+            Why::Retention => self.retention += 1,
+            Why::Failed => self.failed += 1,
+            Why::ManifestOutage => self.manifest_outage += 1,
+        }
+    }
+
+    /// The counts of requests with these reasons.
+    pub fn of(whys: &[Why]) -> Unservable {
+        let mut u = Unservable::default();
+        for w in whys {
+            u.add(*w);
+        }
+        u
+    }
+
+    /// The largest cause, in words, with its share of `requests`.
+    pub fn largest(&self, requests: u64) -> String {
+        let mut causes = [
+            (self.first_requests, "first requests of keys (new symbols, data versions or configurations)"),
+            (self.invalidated, "requests after invalidations or deleted files"),
+            (self.retention, "requests after retention clean-ups (a longer `retention_days` helps)"),
+            (self.failed, "results that could not be stored (write or compute failures)"),
+            (self.manifest_outage, "requests during manifest outages"),
+        ];
+        causes.sort_by_key(|c| std::cmp::Reverse(c.0));
+        format!("{} ({:.2}% of requests)", causes[0].1, causes[0].0 as f64 * 100.0 / requests.max(1) as f64)
+    }
+}
+
+/// Each counted request's distance ([`NONE`]: no capacity serves it) and why no capacity
+/// serves it, in order, with the working set and the counts by why.
 #[derive(Debug, Default)]
 pub struct LruPass {
     pub distances: Vec<u64>,
+    pub why: Vec<Why>,
     pub working_set_bytes: u64,
     pub unservable: Unservable,
 }
@@ -40,59 +88,45 @@ pub struct LruPass {
 /// size; invalidations, deleted files and the retention evictions the engine logged take the
 /// key out at any size.
 pub fn lru_pass(trace: &Trace) -> LruPass {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Gone { No, Invalidated, Retention, Failed }
-    let mut gone = vec![Gone::No; trace.keys as usize];
+    // Why each key is out of the cache at any size (`Servable`: it is not).
+    let mut gone = vec![Why::Servable; trace.keys as usize];
     let mut stack = StackDistances::with_capacity(1 << 16);
     let mut out = LruPass::default();
     for op in &trace.ops {
         let (k, kind, counted) = (op.key(), op.kind(), trace.counted(op));
-        let d = match kind {
+        let (d, why) = match kind {
             OpKind::Hit | OpKind::MissStored => {
-                let why = gone[k as usize];
-                gone[k as usize] = Gone::No;
-                let d = stack.access(k as u64, op.bytes as u64);
-                match (d, kind) {
-                    (Some(d), _) => d,
+                let why = std::mem::replace(&mut gone[k as usize], Why::Servable);
+                match (stack.access(k as u64, op.bytes as u64), kind) {
+                    (Some(d), _) => (d, Why::Servable),
                     // Cached before the history read: at least its own size was needed.
-                    (None, OpKind::Hit) if why == Gone::No => op.bytes as u64,
-                    (None, _) if counted => {
-                        let u = &mut out.unservable;
-                        *match why {
-                            Gone::No => &mut u.first_requests,
-                            Gone::Invalidated => &mut u.invalidated,
-                            Gone::Retention => &mut u.retention,
-                            Gone::Failed => &mut u.failed,
-                        } += 1;
-                        NONE
-                    }
-                    (None, _) => NONE,
+                    (None, OpKind::Hit) if why == Why::Servable => (op.bytes as u64, Why::Servable),
+                    (None, _) if why == Why::Servable => (NONE, Why::FirstRequest),
+                    (None, _) => (NONE, why),
                 }
             }
             OpKind::MissFailed => {
                 stack.drop_key(k as u64);
-                gone[k as usize] = Gone::Failed;
-                out.unservable.failed += u64::from(counted);
-                NONE
+                gone[k as usize] = Why::Failed;
+                (NONE, Why::Failed)
             }
-            OpKind::MissUncached => {
-                out.unservable.manifest_outage += u64::from(counted);
-                NONE
-            }
+            OpKind::MissUncached => (NONE, Why::ManifestOutage),
             OpKind::WarmStored => {
-                gone[k as usize] = Gone::No;
+                gone[k as usize] = Why::Servable;
                 stack.access(k as u64, op.bytes as u64);
                 continue;
             }
             OpKind::Drop | OpKind::RetentionEviction => {
                 stack.drop_key(k as u64);
-                gone[k as usize] = if kind == OpKind::Drop { Gone::Invalidated } else { Gone::Retention };
+                gone[k as usize] = if kind == OpKind::Drop { Why::Invalidated } else { Why::Retention };
                 continue;
             }
             OpKind::Cleanup => continue,
         };
         if counted {
             out.distances.push(d);
+            out.why.push(why);
+            out.unservable.add(why);
         }
     }
     out.working_set_bytes = stack.working_set_bytes();

@@ -5,12 +5,13 @@
 //! [`policy`] replays the engine's own policy (batch eviction at the clean-up threshold down
 //! to the eviction target, retention clean-ups when they ran) at each point; [`windows`]
 //! judges the SLO over 5-minute windows; [`search`] finds the smallest capacities that hold
-//! it; [`chart`] draws the curve.
+//! it; [`chart`] draws the curve; [`sizing`] puts the answer into reports and incidents.
 
 pub mod chart;
 pub mod curve;
 pub mod policy;
 pub mod search;
+pub mod sizing;
 pub mod stack;
 pub mod stream;
 pub mod trace;
@@ -67,6 +68,8 @@ pub struct Current {
     pub lru_hit_ratio: Option<f64>,
     /// Times the capacity changed during the period: the measured ratio then mixes capacities.
     pub capacity_changes: u64,
+    /// The smallest capacity the engine ran with during the period.
+    pub smallest_capacity_gb: Option<f64>,
 }
 
 /// One setting's predicted hit ratio.
@@ -136,6 +139,8 @@ pub struct Question {
     pub capacities_gb: Vec<f64>,
     /// Retentions to try (days); none: the clean-ups as they ran.
     pub retention_days: Vec<f64>,
+    /// Only the current capacity and the recommendations, no curve (for reports).
+    pub skip_curve: bool,
 }
 
 const GB: f64 = 1e9;
@@ -169,13 +174,21 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
     let longest_retention = q.retention_days.iter().copied().chain(s.retention_days).fold(0.0, f64::max);
     let warm_from = period.from - chrono::Duration::milliseconds(trace::retention_ms(longest_retention + WARM_UP_DAYS));
     let from_ms = period.from.and_utc().timestamp_millis();
-    let trace = stream::read(conn, &warm_from.to_string(), from_ms, &until)?;
+    let trace = match stream::read(conn, &warm_from.to_string(), from_ms, &until) {
+        Err(e) if e.to_string().contains("Out of Memory") => {
+            tracing::warn!("what-if: DuckDB's sort did not fit its memory cap ({e}); trying again with twice the cap");
+            conn.execute_batch(queries::WHATIF_MEMORY_RETRY)?;
+            stream::read(conn, &warm_from.to_string(), from_ms, &until)?
+        }
+        r => r?,
+    };
     let lru = curve::lru_pass(&trace);
     if lru.distances.is_empty() {
         return Err(WhatIfError::NoRequests(fmt_ts(period.from), fmt_ts(period.until)));
     }
     let curve = Curve::new(&lru.distances);
-    let capacity_changes: i64 = conn.query_row(queries::WHATIF_CAPACITY_CHANGES, [&from, &until], |r| r.get("changes"))?;
+    let (capacity_changes, smallest_capacity_gb): (i64, Option<f64>) =
+        conn.query_row(queries::WHATIF_CAPACITY_CHANGES, [&from, &until], |r| Ok((r.get("changes")?, r.get("smallest_gb")?)))?;
     let measured = analysis::hit_ratio(db, period)?;
     let working_set_gb = lru.working_set_bytes as f64 / GB;
     let model = search::Model { trace: &trace, lru: &lru, curve: &curve, settings: s, slo: SLO };
@@ -188,7 +201,9 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
     }
     let best = |v: Vec<Recommendation>| v.into_iter().min_by(|a, b| a.capacity_gb.total_cmp(&b.capacity_gb));
     let (recommendation, recommendation_every_window) = (best(recs), best(recs_every));
-    let mut sizes: Vec<f64> = if q.capacities_gb.is_empty() {
+    let mut sizes: Vec<f64> = if q.skip_curve {
+        Vec::new()
+    } else if q.capacities_gb.is_empty() {
         let all = working_set_gb / s.cleanup_threshold;
         (0..=12).map(|i| all * 10f64.powf(-2.0 + 2.0 * i as f64 / 12.0)).collect()
     } else {
@@ -216,6 +231,7 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
             predicted_hit_ratio: current_point.as_ref().map(|p| p.hit_ratio),
             lru_hit_ratio: current_point.as_ref().and_then(|p| p.lru_hit_ratio),
             capacity_changes: capacity_changes.max(0) as u64,
+            smallest_capacity_gb,
         },
         ceiling_hit_ratio: curve.ceiling().unwrap_or(0.0),
         unservable: lru.unservable.clone(),
@@ -252,8 +268,9 @@ impl WhatIf {
                 );
                 if self.current.capacity_changes > 0 {
                     s += &format!(
-                        " The capacity changed {} times during the period, so the measured ratio mixes capacities.",
-                        self.current.capacity_changes
+                        " The capacity changed {} times during the period (down to {} GB), so the measured ratio mixes capacities.",
+                        self.current.capacity_changes,
+                        self.current.smallest_capacity_gb.unwrap_or(gb)
                     );
                 }
                 s += "\n\n";

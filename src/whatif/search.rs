@@ -135,38 +135,25 @@ impl Model<'_> {
 
     /// The smallest capacity that keeps every 5-minute window at the SLO.
     pub fn smallest_for_every_window(&self, retention_days: Option<f64>) -> Option<Recommendation> {
-        let lru = windows::every_window_lru(self.trace, &self.lru.distances, &self.slo).ok();
+        let lru = windows::every_window_lru(self.trace, self.lru, &self.slo).ok();
         let (lo, hi) = lru.map(|c| self.bracket(c)).unwrap_or((0, 0));
         self.smallest(retention_days, lo, hi, |s| self.meets_every_window(s))
-    }
-
-    fn largest_cause(&self, requests: u64) -> String {
-        let u = &self.lru.unservable;
-        let mut causes = [
-            (u.first_requests, "first requests of keys (new symbols, data versions or configurations)"),
-            (u.invalidated, "requests after invalidations or deleted files"),
-            (u.retention, "requests after retention clean-ups (a longer `retention_days` helps)"),
-            (u.failed, "results that could not be stored (write or compute failures)"),
-            (u.manifest_outage, "requests during manifest outages"),
-        ];
-        causes.sort_by_key(|c| std::cmp::Reverse(c.0));
-        format!("{} ({:.2}% of requests)", causes[0].1, causes[0].0 as f64 * 100.0 / requests.max(1) as f64)
     }
 
     pub fn blocked_for_period(&self) -> Blocked {
         Blocked {
             ceiling_hit_ratio: self.curve.ceiling().unwrap_or(0.0),
             window_end: None,
-            cause: self.largest_cause(self.lru.distances.len() as u64),
+            cause: self.lru.unservable.largest(self.lru.distances.len() as u64),
         }
     }
 
     pub fn blocked_for_every_window(&self) -> Blocked {
-        match windows::every_window_lru(self.trace, &self.lru.distances, &self.slo) {
+        match windows::every_window_lru(self.trace, self.lru, &self.slo) {
             Err(w) => Blocked {
                 ceiling_hit_ratio: w.ceiling,
                 window_end: chrono::DateTime::from_timestamp_millis(w.minute_ms + 60_000).map(|t| fmt_ts(t.naive_utc())),
-                cause: self.largest_cause(self.lru.distances.len() as u64),
+                cause: w.unservable.largest(w.requests),
             },
             // Pure LRU could, the engine's policy with this retention could not.
             Ok(_) => Blocked {

@@ -3,7 +3,7 @@
 //! requests: the `hit_ratio_5m` view's and the alerts' rule), and the smallest pure-LRU
 //! capacity that keeps every window at the target.
 
-use super::curve::NONE;
+use super::curve::{LruPass, Unservable, NONE};
 use super::trace::Trace;
 use crate::analysis::SloPolicy;
 
@@ -36,13 +36,16 @@ pub struct Unreachable {
     /// Its last minute (ms since the epoch).
     pub minute_ms: i64,
     pub requests: u64,
-    /// What an infinite cache would have served in it.
+    /// What an infinite cache would have served in it...
     pub ceiling: f64,
+    /// ...and why not more.
+    pub unservable: Unservable,
 }
 
 /// The smallest pure-LRU capacity (bytes) at which every window meets the target, from the
-/// requests' stack `distances` (in the trace's order); or the worst window no size saves.
-pub fn every_window_lru(trace: &Trace, distances: &[u64], slo: &SloPolicy) -> Result<u64, Unreachable> {
+/// requests' stack distances (in the trace's order); or the worst window no size saves.
+pub fn every_window_lru(trace: &Trace, lru: &LruPass, slo: &SloPolicy) -> Result<u64, Unreachable> {
+    let distances = &lru.distances;
     // Requests are in time order: each minute's distances are one slice.
     let mut starts: Vec<usize> = Vec::new();
     let mut i = 0;
@@ -76,7 +79,7 @@ pub fn every_window_lru(trace: &Trace, distances: &[u64], slo: &SloPolicy) -> Re
             let ceiling = distances[lo..hi].iter().filter(|d| **d != NONE).count() as f64 / requests as f64;
             if worst.as_ref().is_none_or(|w| ceiling < w.ceiling) {
                 let minute_ms = (trace.from_ms.div_euclid(60_000) + m as i64) * 60_000;
-                worst = Some(Unreachable { minute_ms, requests, ceiling });
+                worst = Some(Unreachable { minute_ms, requests, ceiling, unservable: Unservable::of(&lru.why[lo..hi]) });
             }
         } else {
             need = need.max(*kth);
@@ -92,6 +95,7 @@ pub fn every_window_lru(trace: &Trace, distances: &[u64], slo: &SloPolicy) -> Re
 mod tests {
     use super::*;
     use crate::analysis::SLO;
+    use crate::whatif::curve::Why;
     use crate::whatif::trace::{Op, OpKind};
 
     #[test]
@@ -118,10 +122,16 @@ mod tests {
             cleanup_retention_ms: vec![],
             keys: 1,
         };
+        let pass = |distances: &[u64]| LruPass {
+            distances: distances.to_vec(),
+            why: distances.iter().map(|d| if *d == NONE { Why::FirstRequest } else { Why::Servable }).collect(),
+            ..Default::default()
+        };
         // Windows ending at minute 1 need 1 of [3, 9]; at 2, 2 of [3, 9, 100]; at 3, 2 of [3, 9, 100, 7].
-        assert_eq!(every_window_lru(&t, &[3, 9, 100, 7], &slo), Ok(9));
-        let e = every_window_lru(&t, &[NONE, NONE, 7, NONE], &slo).unwrap_err();
+        assert_eq!(every_window_lru(&t, &pass(&[3, 9, 100, 7]), &slo), Ok(9));
+        let e = every_window_lru(&t, &pass(&[NONE, NONE, 7, NONE]), &slo).unwrap_err();
         assert_eq!((e.minute_ms, e.requests), (60_000, 2));
         assert_eq!(e.ceiling, 0.0);
+        assert_eq!(e.unservable.first_requests, 2);
     }
 }

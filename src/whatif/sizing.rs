@@ -1,0 +1,89 @@
+//! What-if sizing inside `report` and `incident`: a "Cache sizing" section when capacity
+//! evictions are among the report's top causes, and for each thrashing episode of an
+//! incident the size that would have avoided it.
+
+use super::{whatif, Question, WhatIf, WhatIfError};
+use crate::analysis::{Incident, Period, Report, Sizing};
+use crate::engine::clock::parse_ts;
+use crate::query::Session;
+use crate::vocab::EpisodeKind;
+
+fn sizing_of(w: &WhatIf) -> Sizing {
+    let pct = |x: f64| format!("{:.2}%", x * 100.0);
+    let note = match (&w.blocked, &w.blocked_every_window) {
+        (Some(b), _) => Some(format!(
+            "No size holds {} over the period: an infinite cache would have served {}; {} stand in the way",
+            pct(w.slo_target),
+            pct(b.ceiling_hit_ratio),
+            b.cause
+        )),
+        (None, Some(b)) => Some(format!(
+            "No size holds {} in every 5-minute window: in the worst{}, an infinite cache would have served {}; {} stand in the way",
+            pct(w.slo_target),
+            b.window_end.as_ref().map(|t| format!(" (ending {t})")).unwrap_or_default(),
+            pct(b.ceiling_hit_ratio),
+            b.cause
+        )),
+        _ => None,
+    };
+    Sizing {
+        current_gb: w.current.capacity_gb,
+        smallest_gb: w.current.smallest_capacity_gb,
+        predicted_hit_ratio: w.current.predicted_hit_ratio,
+        period_gb: w.recommendation.as_ref().map(|r| r.capacity_gb),
+        every_window_gb: w.recommendation_every_window.as_ref().map(|r| r.capacity_gb),
+        ceiling_hit_ratio: Some(w.ceiling_hit_ratio),
+        note,
+    }
+}
+
+/// The sizing of `period`, or a note saying how to get it when it cannot be computed here.
+fn size(db: &Session, period: Period) -> Result<Sizing, WhatIfError> {
+    let q = Question { period: Some(period), skip_curve: true, ..Default::default() };
+    match whatif(db, &q) {
+        Ok(w) => Ok(sizing_of(&w)),
+        Err(WhatIfError::HeldByTailer) => Ok(Sizing {
+            current_gb: None,
+            smallest_gb: None,
+            predicted_hit_ratio: None,
+            period_gb: None,
+            every_window_gb: None,
+            ceiling_hit_ratio: None,
+            note: Some(format!(
+                "A running `cachescope tail` holds the database: for the sizing, stop it and run `cachescope whatif --from {} --until {}`",
+                crate::engine::clock::fmt_ts(period.from),
+                crate::engine::clock::fmt_ts(period.until)
+            )),
+        }),
+        Err(WhatIfError::NoRequests(..)) => Ok(Sizing {
+            current_gb: None,
+            smallest_gb: None,
+            predicted_hit_ratio: None,
+            period_gb: None,
+            every_window_gb: None,
+            ceiling_hit_ratio: None,
+            note: Some("No requests in the period".into()),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds the "Cache sizing" section when capacity evictions are among the top causes.
+pub fn size_report(db: &Session, r: &mut Report) -> Result<(), WhatIfError> {
+    if r.evictions_among_top_causes() {
+        r.sizing = Some(size(db, r.period)?);
+    }
+    Ok(())
+}
+
+/// Sizes the incident's report and each of its thrashing episodes (over the episode's minutes:
+/// the size at which none of its 5-minute windows would have been below the SLO).
+pub fn size_incident(db: &Session, inc: &mut Incident) -> Result<(), WhatIfError> {
+    size_report(db, &mut inc.report)?;
+    for e in inc.report.episodes.iter_mut().filter(|e| e.kind == EpisodeKind::Thrashing.as_str()) {
+        let (Some(start), Some(end)) = (parse_ts(&e.start), parse_ts(&e.end)) else { continue };
+        let period = Period { from: start, until: end + chrono::Duration::seconds(1) };
+        e.sizing = Some(size(db, period)?);
+    }
+    Ok(())
+}
