@@ -271,6 +271,8 @@ fn svg_periods_and_bad_arguments() {
         (vec!["--capacity-gb=-1"], "give sizes in GB"),
         (vec!["--capacity-gb", "0.1,nan"], "give sizes in GB"),
         (vec!["--from", "yesterday"], "--from"),
+        (vec!["--sample", "0"], "give the share of keys"),
+        (vec!["--sample", "1.5"], "give the share of keys"),
         (vec!["--from", "2026-11-24T15:00:00Z", "--until", "2026-11-24T14:00:00Z"], "the period is empty"),
     ] {
         let out = cachescope().arg("whatif").args(&args).arg("--db").arg(&db).output().unwrap();
@@ -278,6 +280,16 @@ fn svg_periods_and_bad_arguments() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: {err}");
     }
+    // A spatial sample: about its share of the keys, said in the output; 1 is the exact pass.
+    let half = cachescope().args(["whatif", "--sample", "0.5", "--format", "json", "--db"]).arg(&db).output().unwrap();
+    let half: serde_json::Value = serde_json::from_slice(&half.stdout).unwrap();
+    assert_eq!(half["sample_rate"], 0.5);
+    let share = half["keys"].as_f64().unwrap() / w["keys"].as_f64().unwrap();
+    assert!((0.35..0.65).contains(&share), "{share}");
+    let md = cachescope().args(["whatif", "--sample", "0.5", "--db"]).arg(&db).output().unwrap();
+    assert!(String::from_utf8_lossy(&md.stdout).contains("keys in the sample: expect errors of several percentage points"));
+    let one = cachescope().args(["whatif", "--sample", "1", "--format", "json", "--db"]).arg(&db).output().unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&one.stdout).unwrap(), w, "--sample 1 is the exact pass");
     let empty = cachescope().args(["whatif", "--from", "2030-01-01T00:00:00Z", "--until", "2030-01-02T00:00:00Z", "--db"]).arg(&db).output().unwrap();
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no requests"), "{}", String::from_utf8_lossy(&empty.stderr));
@@ -303,8 +315,10 @@ fn reports_size_the_cache_directly_and_say_how_through_tail() {
         out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
     };
     let started = std::time::Instant::now();
+    // Only once the tailer serves its socket does it hold the file for good.
+    let sock = std::path::PathBuf::from(format!("{}.sock", db.display()));
     let through_tail = loop {
-        if let Some(r) = report().filter(|r| r["requests"] == 2929) {
+        if let Some(r) = sock.exists().then(report).flatten().filter(|r| r["requests"] == 2929) {
             break r;
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(30), "tail never served the whole log");

@@ -357,8 +357,13 @@ pub(crate) struct SloFigures {
 
 /// The share of requests served from cache in `period` (`None`: no requests).
 pub fn hit_ratio(db: &Session, period: Period) -> Result<Option<f64>, AnalysisError> {
+    Ok(requests_and_hit_ratio(db, period)?.1)
+}
+
+/// The requests of `period` and the share served from cache.
+pub fn requests_and_hit_ratio(db: &Session, period: Period) -> Result<(u64, Option<f64>), AnalysisError> {
     let TotalsRow { hits, requests, .. } = row(db, queries::REPORT_TOTALS, &period.params())?;
-    Ok((requests > 0).then(|| hits as f64 / requests as f64))
+    Ok((requests.max(0) as u64, (requests > 0).then(|| hits as f64 / requests as f64)))
 }
 
 /// [`SloFigures`] of `period`.

@@ -150,6 +150,7 @@ pub(super) struct WhatIfArgs {
     pub until: Option<String>,
     pub capacity_gb: Vec<f64>,
     pub retention_days: Vec<f64>,
+    pub sample: Option<f64>,
     pub format: super::args::WhatIfFormat,
     pub out: Option<PathBuf>,
 }
@@ -162,11 +163,14 @@ pub(super) fn cmd_whatif(a: WhatIfArgs) -> anyhow::Result<()> {
     if let Some(bad) = a.retention_days.iter().find(|d| !d.is_finite() || **d <= 0.0) {
         anyhow::bail!(UsageError(format!("--retention-days {bad}: give retentions in days, more than 0")));
     }
+    if let Some(bad) = a.sample.filter(|r| !(*r > 0.0 && *r <= 1.0)) {
+        anyhow::bail!(UsageError(format!("--sample {bad}: give the share of keys to simulate, more than 0 and at most 1")));
+    }
     let db = crate::query::Session::open(&a.db.unwrap_or_else(crate::ingest::default_db))?;
     db.use_own_views()?;
     let whole = a.since.is_none() && a.from.is_none() && a.until.is_none();
     let period = if whole { None } else { Some(period_of(&db, a.since, a.from, a.until)?) };
-    let q = crate::whatif::Question { period, capacities_gb: a.capacity_gb, retention_days: a.retention_days, skip_curve: false };
+    let q = crate::whatif::Question { period, capacities_gb: a.capacity_gb, retention_days: a.retention_days, skip_curve: false, sample_rate: a.sample };
     let w = crate::whatif::whatif(&db, &q)?;
     let text = match a.format {
         WhatIfFormat::Md => w.markdown(),

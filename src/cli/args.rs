@@ -259,6 +259,10 @@ pub enum Command {
         /// Retentions to try, in days, comma-separated (default: the clean-ups as they ran).
         #[arg(long, value_delimiter = ',')]
         retention_days: Vec<f64>,
+        /// Simulate a spatial sample of this share of the keys (0 < RATE <= 1; default: exact).
+        /// For months of requests over many keys: the error is measured in BENCHMARKS.md.
+        #[arg(long)]
+        sample: Option<f64>,
         #[arg(long, value_enum, default_value = "md")]
         format: WhatIfFormat,
         /// Write to FILE instead of standard output.

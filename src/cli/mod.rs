@@ -160,8 +160,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         } => cmd_incident(db, from, to, last_alert, format, out),
         Command::Slo { db, at, output } => cmd_slo(db, at, output.json()),
-        Command::Whatif { db, since, from, until, capacity_gb, retention_days, format, out } => {
-            cmd_whatif(analysis::WhatIfArgs { db, since, from, until, capacity_gb, retention_days, format, out })
+        Command::Whatif { db, since, from, until, capacity_gb, retention_days, sample, format, out } => {
+            cmd_whatif(analysis::WhatIfArgs { db, since, from, until, capacity_gb, retention_days, sample, format, out })
         }
         Command::Demo { dir } => cmd_demo(dir),
         Command::Doctor { config, db, format } => cmd_doctor(config.as_deref(), db.as_deref(), format),

@@ -124,12 +124,17 @@ pub fn lru_pass(trace: &Trace) -> LruPass {
             OpKind::Cleanup => continue,
         };
         if counted {
+            // A sampled stack is the whole one shrunk by the rate: distances grow back by it.
+            let d = match trace.sample_rate {
+                Some(rate) if d != NONE => (d as f64 / rate).round() as u64,
+                _ => d,
+            };
             out.distances.push(d);
             out.why.push(why);
             out.unservable.add(why);
         }
     }
-    out.working_set_bytes = stack.working_set_bytes();
+    out.working_set_bytes = (stack.working_set_bytes() as f64 / trace.sample_rate.unwrap_or(1.0)).round() as u64;
     out
 }
 
@@ -140,6 +145,20 @@ pub struct Curve {
     distances: Vec<u64>,
     /// Requests in all (those no cache serves included).
     requests: u64,
+    /// For a sample: the requests a sample of its rate should have had, and the difference
+    /// counted as hits at any size (SHARDS-adj: a sample's excess or shortfall of requests is
+    /// its hottest keys'). Exact: `requests` and 0.
+    expected: f64,
+    extra: f64,
+}
+
+/// SHARDS-adj (Waldspurger et al., FAST'15): a sample's hit ratio, corrected for the sample
+/// holding more or fewer requests than `expected` (its rate times all the requests).
+pub fn adjusted_ratio(hits: u64, requests: u64, expected: Option<f64>) -> Option<f64> {
+    match expected {
+        Some(e) if e > 0.0 => Some(((hits as f64 + e - requests as f64) / e).clamp(0.0, 1.0)),
+        _ => (requests > 0).then(|| hits as f64 / requests as f64),
+    }
 }
 
 impl Curve {
@@ -147,17 +166,27 @@ impl Curve {
     pub fn new(distances: &[u64]) -> Curve {
         let mut finite: Vec<u64> = distances.iter().copied().filter(|d| *d != NONE).collect();
         finite.sort_unstable();
-        Curve { distances: finite, requests: distances.len() as u64 }
+        let requests = distances.len() as u64;
+        Curve { distances: finite, requests, expected: requests as f64, extra: 0.0 }
+    }
+
+    /// The curve of a sample that should have had `expected` requests (see [`adjusted_ratio`]).
+    pub fn sampled(self, expected: f64) -> Curve {
+        Curve { extra: expected - self.requests as f64, expected, ..self }
+    }
+
+    fn ratio(&self, hits: usize) -> Option<f64> {
+        (self.requests > 0 && self.expected > 0.0).then(|| ((hits as f64 + self.extra) / self.expected).clamp(0.0, 1.0))
     }
 
     /// The share of requests an LRU cache of `bytes` would have served.
     pub fn hit_ratio(&self, bytes: u64) -> Option<f64> {
-        (self.requests > 0).then(|| self.distances.partition_point(|d| *d <= bytes) as f64 / self.requests as f64)
+        self.ratio(self.distances.partition_point(|d| *d <= bytes))
     }
 
     /// What an infinite cache would have served: the ceiling no capacity passes.
     pub fn ceiling(&self) -> Option<f64> {
-        (self.requests > 0).then(|| self.distances.len() as f64 / self.requests as f64)
+        self.ratio(self.distances.len())
     }
 
     /// The smallest capacity (bytes) whose hit ratio is at least `target`, if any is.
@@ -165,7 +194,7 @@ impl Curve {
         if self.requests == 0 {
             return None;
         }
-        let needed = (target * self.requests as f64).ceil() as usize;
+        let needed = (target * self.expected - self.extra).ceil().max(0.0) as usize;
         match needed {
             0 => Some(0),
             n if n <= self.distances.len() => Some(self.distances[n - 1]),
@@ -190,5 +219,12 @@ mod tests {
         assert_eq!(c.smallest_for(0.8), Some(50));
         assert_eq!(c.smallest_for(0.9), None, "above the ceiling no size will do");
         assert_eq!(Curve::new(&[]).hit_ratio(5), None);
+        // A sample with 2 requests more than expected: they count as hits of hot keys, less.
+        let s = Curve::new(&[NONE, 10, 30, 20, NONE, 10, 50, 40, 10, 20]).sampled(8.0);
+        assert_eq!(s.hit_ratio(10), Some(1.0 / 8.0));
+        assert_eq!(s.ceiling(), Some(6.0 / 8.0));
+        assert_eq!(s.smallest_for(0.5), Some(30), "4 of 8: 6 of the sample's hits");
+        assert_eq!(adjusted_ratio(3, 10, Some(8.0)), Some(1.0 / 8.0));
+        assert_eq!(adjusted_ratio(3, 10, None), Some(0.3));
     }
 }

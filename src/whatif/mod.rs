@@ -22,7 +22,7 @@ pub use stack::StackDistances;
 
 use serde::Serialize;
 
-use crate::analysis::{self, Period, SLO};
+use crate::analysis::{self, Period, SloPolicy, SLO};
 use crate::engine::clock::fmt_ts;
 use crate::engine::config::Config;
 use crate::queries;
@@ -128,6 +128,9 @@ pub struct WhatIf {
     pub blocked: Option<Blocked>,
     pub blocked_every_window: Option<Blocked>,
     pub slo_target: f64,
+    /// Spatial sampling of keys, when the answer is from a sample (`requests`, `keys` and
+    /// `unservable` are then the sample's).
+    pub sample_rate: Option<f64>,
     pub model: String,
 }
 
@@ -141,7 +144,12 @@ pub struct Question {
     pub retention_days: Vec<f64>,
     /// Only the current capacity and the recommendations, no curve (for reports).
     pub skip_curve: bool,
+    /// Spatial sampling of keys (0 < rate <= 1); none: exact.
+    pub sample_rate: Option<f64>,
 }
+
+/// A sample with fewer keys than this is said to be too small to trust to a point.
+pub const SAMPLE_KEYS_ENOUGH: u64 = 10_000;
 
 const GB: f64 = 1e9;
 /// History read before the period so that the cache starts in the state it would have had.
@@ -174,11 +182,13 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
     let longest_retention = q.retention_days.iter().copied().chain(s.retention_days).fold(0.0, f64::max);
     let warm_from = period.from - chrono::Duration::milliseconds(trace::retention_ms(longest_retention + WARM_UP_DAYS));
     let from_ms = period.from.and_utc().timestamp_millis();
-    let trace = match stream::read(conn, &warm_from.to_string(), from_ms, &until) {
+    let (requests, measured) = analysis::requests_and_hit_ratio(db, period)?;
+    let sample_rate = q.sample_rate.filter(|r| *r < 1.0);
+    let trace = match stream::read(conn, &warm_from.to_string(), from_ms, &until, sample_rate) {
         Err(e) if e.to_string().contains("Out of Memory") => {
             tracing::warn!("what-if: DuckDB's sort did not fit its memory cap ({e}); trying again with twice the cap");
             conn.execute_batch(queries::WHATIF_MEMORY_RETRY)?;
-            stream::read(conn, &warm_from.to_string(), from_ms, &until)?
+            stream::read(conn, &warm_from.to_string(), from_ms, &until, sample_rate)?
         }
         r => r?,
     };
@@ -186,12 +196,18 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
     if lru.distances.is_empty() {
         return Err(WhatIfError::NoRequests(fmt_ts(period.from), fmt_ts(period.until)));
     }
-    let curve = Curve::new(&lru.distances);
+    // A sample's ratios are corrected for it holding more or fewer requests than its share.
+    let expected_requests = sample_rate.map(|r| r * requests as f64);
+    let curve = match expected_requests {
+        Some(e) => Curve::new(&lru.distances).sampled(e),
+        None => Curve::new(&lru.distances),
+    };
     let (capacity_changes, smallest_capacity_gb): (i64, Option<f64>) =
         conn.query_row(queries::WHATIF_CAPACITY_CHANGES, [&from, &until], |r| Ok((r.get("changes")?, r.get("smallest_gb")?)))?;
-    let measured = analysis::hit_ratio(db, period)?;
     let working_set_gb = lru.working_set_bytes as f64 / GB;
-    let model = search::Model { trace: &trace, lru: &lru, curve: &curve, settings: s, slo: SLO };
+    // A sample's windows hold the rate's share of the requests.
+    let slo = SloPolicy { min_requests_5m: ((SLO.min_requests_5m as f64 * sample_rate.unwrap_or(1.0)).ceil() as u32).max(1), ..SLO };
+    let model = search::Model { trace: &trace, lru: &lru, curve: &curve, settings: s, slo, expected_requests };
     let retentions: Vec<Option<f64>> = if q.retention_days.is_empty() { vec![None] } else { q.retention_days.iter().map(|d| Some(*d)).collect() };
     let mut recs = Vec::new();
     let mut recs_every = Vec::new();
@@ -241,6 +257,7 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
         recommendation,
         recommendation_every_window,
         slo_target: SLO.target,
+        sample_rate,
         model: format!(
             "the engine's policy: least-recently-used by bytes, evicting down to {} of the capacity when it passes {} (the file just stored kept); retention clean-ups when they ran, by creation time; a miss that could not be stored misses at any size. `lru_hit_ratio`: pure LRU (exact, one pass)",
             s.eviction_target, s.cleanup_threshold
@@ -257,6 +274,17 @@ impl WhatIf {
             "# What-if cache sizing\n\n{} .. {}: {} requests of {} keys; working set {:.6} GB.\n\n",
             self.from, self.until, self.requests, self.keys, self.working_set_gb
         );
+        if let Some(r) = self.sample_rate {
+            s += &format!(
+                "Sampled: the requests of {:.3}% of the keys (spatial sampling; a cache {:.3}% the size simulated for each capacity), so the counts are the sample's.",
+                r * 100.0,
+                r * 100.0
+            );
+            if self.keys < SAMPLE_KEYS_ENOUGH {
+                s += &format!(" Only {} keys in the sample: expect errors of several percentage points; sample more.", self.keys);
+            }
+            s += "\n\n";
+        }
         match (self.current.capacity_gb, self.current.hit_ratio) {
             (Some(gb), Some(h)) => {
                 s += &format!(

@@ -220,6 +220,7 @@ mod tests {
             from_ms: 0,
             cleanup_retention_ms: vec![1_000],
             keys: ops.iter().map(|o| o.2 + 1).max().unwrap_or(0),
+            sample_rate: None,
         }
     }
 

@@ -5,7 +5,7 @@
 //! least `eviction_target` of the capacity, so with the log's own retention it serves between
 //! LRU at `eviction_target x C` and LRU at `cleanup_threshold x C`.
 
-use super::curve::{Curve, LruPass};
+use super::curve::{adjusted_ratio, Curve, LruPass};
 use super::policy::{self, Policy, Served};
 use super::trace::{retention_ms, Trace};
 use super::windows;
@@ -20,6 +20,8 @@ pub struct Model<'a> {
     pub curve: &'a Curve,
     pub settings: Settings,
     pub slo: SloPolicy,
+    /// For a sample: the requests it should have had (see [`adjusted_ratio`]).
+    pub expected_requests: Option<f64>,
 }
 
 /// Capacities are searched to this share of their size.
@@ -28,7 +30,8 @@ const PRECISION: f64 = 0.002;
 impl Model<'_> {
     fn policy(&self, bytes: u64, retention_days: Option<f64>) -> Policy {
         Policy {
-            capacity_bytes: bytes,
+            // A sampled trace runs through a cache shrunk by the sampling rate.
+            capacity_bytes: (bytes as f64 * self.trace.sample_rate.unwrap_or(1.0)).round() as u64,
             cleanup_threshold: self.settings.cleanup_threshold,
             eviction_target: self.settings.eviction_target,
             retention_ms: retention_days.map(retention_ms),
@@ -39,8 +42,13 @@ impl Model<'_> {
         policy::simulate(self.trace, &self.policy(bytes, retention_days))
     }
 
+    /// A simulation's hit ratio (a sample's adjusted).
+    fn ratio(&self, s: &Served) -> Option<f64> {
+        adjusted_ratio(s.hits, s.requests, self.expected_requests)
+    }
+
     fn meets_period(&self, s: &Served) -> bool {
-        s.hit_ratio().is_some_and(|h| h >= self.slo.target)
+        self.ratio(s).is_some_and(|h| h >= self.slo.target)
     }
 
     fn meets_every_window(&self, s: &Served) -> bool {
@@ -59,7 +67,7 @@ impl Model<'_> {
         SizePoint {
             capacity_gb,
             retention_days,
-            hit_ratio: s.hit_ratio().unwrap_or(0.0),
+            hit_ratio: self.ratio(&s).unwrap_or(0.0),
             lru_hit_ratio: retention_days.is_none().then(|| self.curve.hit_ratio(bytes).unwrap_or(0.0)),
             minutes_below_slo: windows::minutes_below_slo(&s.minutes, &self.slo),
         }
@@ -114,7 +122,7 @@ impl Model<'_> {
         Some(Recommendation {
             capacity_gb,
             retention_days,
-            hit_ratio: s.hit_ratio().unwrap_or(0.0),
+            hit_ratio: self.ratio(&s).unwrap_or(0.0),
             minutes_below_slo: windows::minutes_below_slo(&s.minutes, &self.slo),
         })
     }

@@ -7,19 +7,20 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
 use duckdb::Connection;
 
-use super::trace::{retention_ms, Op, OpKind, Trace, MAX_KEYS};
+use super::trace::{key_hash, retention_ms, sampled, Op, OpKind, Trace, MAX_KEYS};
 use crate::queries;
 use crate::vocab::{Event, FillOutcome, RetireReason};
 
-/// Reads the events of `[warm_from, until)`; those before `from` only warm the cache up.
+/// Reads the events of `[warm_from, until)`; those before `from` only warm the cache up; with
+/// `sample_rate`, only the events of a spatial sample of keys.
 /// Streamed in Arrow chunks: the database's rows are never all in memory at once.
-pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str) -> duckdb::Result<Trace> {
+pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sample_rate: Option<f64>) -> duckdb::Result<Trace> {
     let mut stmt = conn.prepare(queries::WHATIF_STREAM)?;
     let batches = stmt.stream_arrow([warm_from, until])?;
     // Keys as compact ids: engine keys by their number, other keys by their text.
     let mut by_number: HashMap<u64, u32, foldhash::fast::RandomState> = HashMap::default();
     let mut by_text: HashMap<String, u32> = HashMap::new();
-    let mut trace = Trace { from_ms, ..Default::default() };
+    let mut trace = Trace { from_ms, sample_rate, ..Default::default() };
     let column = |b: &RecordBatch, name: &str, to: &DataType| -> duckdb::Result<ArrayRef> {
         let c = b.column_by_name(name).ok_or_else(|| duckdb::Error::InvalidColumnName(name.into()))?;
         arrow::compute::cast(c, to).map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))
@@ -60,12 +61,18 @@ pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str) -> du
                 }
                 _ => continue,
             };
+            let number = key_num.is_valid(i).then(|| key_num.value(i));
+            if let Some(rate) = sample_rate {
+                if !sampled(key_hash(number, key_text.value(i)), rate) {
+                    continue;
+                }
+            }
             let next = (by_number.len() + by_text.len()) as u32;
             if next >= MAX_KEYS {
                 return Err(too_many());
             }
-            let id = if key_num.is_valid(i) {
-                *by_number.entry(key_num.value(i)).or_insert(next)
+            let id = if let Some(n) = number {
+                *by_number.entry(n).or_insert(next)
             } else {
                 match by_text.get(key_text.value(i)) {
                     Some(id) => *id,

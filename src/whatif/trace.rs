@@ -80,6 +80,29 @@ pub struct Trace {
     pub cleanup_retention_ms: Vec<i64>,
     /// Distinct keys (numbered `0..keys`).
     pub keys: u32,
+    /// Spatial sampling (SHARDS): only keys whose hash falls below this share were read.
+    pub sample_rate: Option<f64>,
+}
+
+/// Spatial sampling of keys (SHARDS, Waldspurger et al., FAST'15): a key is in the sample when
+/// its hash, as a share of the hash space, is below the rate. Every request of a sampled key
+/// is kept, so its reuse is seen whole; a sampled cache of `rate x C` bytes behaves like the
+/// whole cache of `C`.
+pub fn sampled(hash: u64, rate: f64) -> bool {
+    ((hash >> 11) as f64) < rate * (1u64 << 53) as f64
+}
+
+/// A key's hash for sampling: the same for the same key in every run (not `RandomState`).
+pub fn key_hash(number: Option<u64>, text: &str) -> u64 {
+    let mut x = match number {
+        Some(n) => n,
+        // FNV-1a.
+        None => text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)),
+    };
+    // splitmix64's finaliser: engine keys are hashes already, but text keys need mixing.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 impl Trace {
@@ -111,5 +134,17 @@ mod tests {
         }
         assert_eq!(std::mem::size_of::<Op>(), 16);
         assert!(OpKind::MissFailed.is_request() && !OpKind::WarmStored.is_request() && !OpKind::Cleanup.is_request());
+    }
+
+    #[test]
+    fn sampling_keeps_about_the_rate_of_keys_and_always_the_same_ones() {
+        for rate in [0.01, 0.1, 0.5] {
+            let kept = (0..100_000u64).filter(|k| sampled(key_hash(Some(*k), ""), rate)).count() as f64 / 100_000.0;
+            assert!((kept - rate).abs() < rate * 0.1 + 0.001, "{rate}: {kept}");
+            let kept = (0..100_000u64).filter(|k| sampled(key_hash(None, &format!("key-{k}")), rate)).count() as f64 / 100_000.0;
+            assert!((kept - rate).abs() < rate * 0.1 + 0.001, "{rate}: {kept}");
+        }
+        assert!(sampled(key_hash(Some(7), ""), 1.0));
+        assert_eq!(key_hash(None, "abc"), key_hash(None, "abc"));
     }
 }

@@ -121,6 +121,7 @@ mod tests {
             from_ms: 0,
             cleanup_retention_ms: vec![],
             keys: 1,
+            sample_rate: None,
         };
         let pass = |distances: &[u64]| LruPass {
             distances: distances.to_vec(),
