@@ -317,8 +317,10 @@ fn reports_size_the_cache_directly_and_say_how_through_tail() {
     let started = std::time::Instant::now();
     // Only once the tailer serves its socket does it hold the file for good.
     let sock = std::path::PathBuf::from(format!("{}.sock", db.display()));
+    // (A report may still open the file directly in the instant after a socket query, before
+    // the tailer re-asserts its lock: such a report has the figures; wait for a served one.)
     let through_tail = loop {
-        if let Some(r) = sock.exists().then(report).flatten().filter(|r| r["requests"] == 2929) {
+        if let Some(r) = sock.exists().then(report).flatten().filter(|r| r["requests"] == 2929 && r["sizing"]["note"].is_string()) {
             break r;
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(30), "tail never served the whole log");

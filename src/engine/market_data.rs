@@ -43,6 +43,33 @@ pub fn bar_schema() -> SchemaRef {
     ]))
 }
 
+/// `batch` with the bar schema: columns found by name (others ignored) and cast, so that bars
+/// written by other tools read as they are (pyarrow writes `timestamp[ns, tz=UTC]` and integer
+/// volumes); a time zone is dropped after conversion to UTC (the engine's times are naive UTC).
+pub fn conform(batch: &RecordBatch) -> Result<RecordBatch, String> {
+    let schema = bar_schema();
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let c = batch
+            .column_by_name(f.name())
+            .ok_or_else(|| format!("the bars have no `{}` column (need ts, open, high, low, close, volume)", f.name()))?;
+        let c = match c.data_type() {
+            DataType::Timestamp(unit, Some(_)) => {
+                let data = c
+                    .to_data()
+                    .into_builder()
+                    .data_type(DataType::Timestamp(*unit, None))
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                arrow::array::make_array(data)
+            }
+            _ => c.clone(),
+        };
+        columns.push(arrow::compute::cast(&c, f.data_type()).map_err(|e| format!("column `{}`: {e}", f.name()))?);
+    }
+    RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())
+}
+
 /// A provider of OHLCV bars with a version per symbol: when the data of a symbol changes
 /// (a correction, a late print), its version changes and cached features become stale.
 pub trait MarketData: Send + Sync {
@@ -270,7 +297,7 @@ impl MarketData for ParquetDirMarketData {
         let mut cols: Vec<Vec<f64>> = vec![Vec::new(); 5];
         let mut ts = Vec::new();
         for batch in reader {
-            let batch = batch.map_err(|e| err(e.into()))?;
+            let batch = conform(&batch.map_err(|e| err(e.into()))?).map_err(|e| err(e.into()))?;
             let get_f = |name: &str| -> Result<Float64Array, MarketDataError> {
                 batch
                     .column_by_name(name)
@@ -322,6 +349,30 @@ mod tests {
         assert_eq!(part.column(4).to_data(), day.column(4).slice(30, 10).to_data());
         let other = a.bars("MSFT", t("2026-11-26T09:30:00Z"), t("2026-11-26T16:00:00Z")).unwrap();
         assert_ne!(day.column(4).to_data(), other.column(4).to_data());
+    }
+
+    #[test]
+    fn bars_written_by_other_tools_are_conformed() {
+        use arrow::array::{Int64Array, TimestampNanosecondArray};
+        let n = TimestampNanosecondArray::from(vec![1_764_000_000_000_000_000i64, 1_764_000_060_000_000_000]).with_timezone("UTC");
+        let f = |v: f64| Arc::new(Float64Array::from(vec![v, v])) as ArrayRef;
+        let b = RecordBatch::try_from_iter(vec![
+            ("volume", Arc::new(Int64Array::from(vec![5, 6])) as ArrayRef),
+            ("ts", Arc::new(n) as ArrayRef),
+            ("open", f(1.0)),
+            ("high", f(2.0)),
+            ("low", f(0.5)),
+            ("close", f(1.5)),
+            ("extra", f(9.0)),
+        ])
+        .unwrap();
+        let c = conform(&b).unwrap();
+        assert_eq!(c.schema(), bar_schema());
+        let ts = c.column(0).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+        assert_eq!(ts.value(1), 1_764_000_060_000_000);
+        assert_eq!(c.column(5).as_any().downcast_ref::<Float64Array>().unwrap().value(1), 6.0);
+        let missing = RecordBatch::try_from_iter(vec![("ts", Arc::new(TimestampMicrosecondArray::from(vec![0i64])) as ArrayRef)]).unwrap();
+        assert!(conform(&missing).unwrap_err().contains("no `open` column"));
     }
 
     #[test]
