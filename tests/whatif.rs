@@ -319,11 +319,21 @@ fn reports_size_the_cache_directly_and_say_how_through_tail() {
     let sock = std::path::PathBuf::from(format!("{}.sock", db.display()));
     // (A report may still open the file directly in the instant after a socket query, before
     // the tailer re-asserts its lock: such a report has the figures; wait for a served one.)
+    let mut last = serde_json::Value::Null;
     let through_tail = loop {
-        if let Some(r) = sock.exists().then(report).flatten().filter(|r| r["requests"] == 2929 && r["sizing"]["note"].is_string()) {
-            break r;
+        if let Some(r) = sock.exists().then(report).flatten() {
+            if r["requests"] == 2929 && r["sizing"]["note"].is_string() {
+                break r;
+            }
+            last = r;
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "tail never served the whole log");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "tail never served the whole log with a sizing note: last report {} requests, causes {}, sizing {}",
+            last["requests"],
+            last["causes"],
+            last["sizing"]
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     let note = through_tail["sizing"]["note"].as_str().unwrap();
