@@ -10,13 +10,58 @@ extern "C" fn on_signal(_: libc::c_int) {
     SHUTDOWN.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Progress of a rebuild of the derived tables, by day: a bar on a terminal; otherwise
+/// `note` (when not empty) on standard error once, as the rebuild starts (a tailer under
+/// systemd says why its start takes longer).
+struct DaysBar {
+    note: String,
+    bar: Option<indicatif::ProgressBar>,
+    started: bool,
+}
+
+impl DaysBar {
+    fn new(note: String) -> DaysBar {
+        DaysBar { note, bar: None, started: false }
+    }
+
+    fn update(&mut self, done: u64, total: u64) {
+        use std::io::IsTerminal;
+        if !self.started {
+            self.started = true;
+            if !self.note.is_empty() {
+                eprintln!("{} ({total} days)", self.note);
+            }
+            if std::io::stderr().is_terminal() {
+                let b = indicatif::ProgressBar::new(total);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} days ETA {eta}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                self.bar = Some(b);
+            }
+        }
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    }
+
+    fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
 pub(super) fn open_ingester(db: &Path, format: Option<&str>, format_files: &[PathBuf], archives: Vec<String>) -> anyhow::Result<crate::ingest::Ingester> {
     use crate::ingest::formats::{Formats, RegexFormat};
     let custom = format_files
         .iter()
         .map(|p| RegexFormat::from_toml(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut ing = crate::ingest::Ingester::open(db, Formats::with_custom(custom))?;
+    let mut bar = DaysBar::new(format!("cachescope: {}: a database from before the derived tables: building them from its events, once", db.display()));
+    let mut ing = crate::ingest::Ingester::open_with(db, Formats::with_custom(custom), &mut |done, total| bar.update(done, total))?;
+    bar.finish();
     if let Some(f) = format {
         ing.force_format(f)?;
     }
@@ -61,30 +106,17 @@ pub(super) fn cmd_tail(src: LogSources, rescan_ms: u64, metrics_addr: Option<std
 }
 
 pub(super) fn cmd_reclassify(db: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
     let db = db.unwrap_or_else(crate::ingest::default_db);
     anyhow::ensure!(db.exists(), "events database {} does not exist; run `cachescope ingest` or `cachescope tail` first", db.display());
     let mut ing = crate::ingest::Ingester::open(&db, crate::ingest::formats::Formats::default())?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} days ETA {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
     let started = std::time::Instant::now();
     let mut days = 0;
+    let mut bar = DaysBar::new(String::new());
     ing.rebuild_derived(&mut |done, total| {
         days = total;
-        if let Some(b) = &bar {
-            b.set_length(total);
-            b.set_position(done);
-        }
+        bar.update(done, total);
     })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    bar.finish();
     let names: Vec<&str> = crate::ingest::derived::DERIVED.iter().map(|d| d.0).collect();
     println!("rebuilt {} from the events of {days} days in {:.2} s", names.join(", "), started.elapsed().as_secs_f64());
     println!("database: {}", db.display());

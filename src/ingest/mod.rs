@@ -157,11 +157,17 @@ pub struct Committed {
 impl Ingester {
     /// Opens (creating) the events database.
     pub fn open(db: &Path, formats: Formats) -> Result<Ingester, IngestError> {
+        Ingester::open_with(db, formats, &mut |_, _| {})
+    }
+
+    /// [`Ingester::open`], reporting the progress of an upgrade (days done, days in all) when
+    /// the database's derived tables must first be built from its events.
+    pub fn open_with(db: &Path, formats: Formats, upgrade: derived::RebuildProgress) -> Result<Ingester, IngestError> {
         let (database, conn) = setup::open_database(db)?;
         if derived::stale(&conn, db)? {
             // A database written before the derived tables (or by an older definition of
             // them): built from its events once, before anything is added.
-            derived::rebuild(&conn, db, &mut |_, _| {})?;
+            derived::rebuild(&conn, db, upgrade)?;
         }
         let files = checkpoint::load(&conn, db)?;
         let names = setup::load_names(&conn, db)?;
