@@ -218,9 +218,12 @@ impl FeatureStore {
         false
     }
 
-    fn __repr__(&self) -> String {
-        match self.lock().as_ref() {
-            Some(e) => format!("FeatureStore(cache_dir={:?}, market_data={:?})", e.config().cache_dir.display().to_string(), self.source.as_market_data().describe()),
+    fn __repr__(&self, py: Python<'_>) -> String {
+        // The GIL is released before the engine's lock is taken, as everywhere: a thread holding
+        // that lock may be waiting for the GIL inside a Python market-data callable.
+        let dir = py.detach(|| self.lock().as_ref().map(|e| e.config().cache_dir.display().to_string()));
+        match dir {
+            Some(d) => format!("FeatureStore(cache_dir={d:?}, market_data={:?})", self.source.as_market_data().describe()),
             None => "FeatureStore(closed)".into(),
         }
     }

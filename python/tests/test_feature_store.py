@@ -117,6 +117,40 @@ def test_threads_share_one_store_and_the_gil_is_released(env):
     assert len(reqs) == 120 and sum(e["event"] == "miss" for e in reqs) == 40
 
 
+SLOW_SOURCE = """
+import datetime, sys, threading, time
+import pyarrow as pa
+from cachescope import FeatureStore
+started = threading.Event()
+
+def slow(symbol, start, end):
+    started.set()
+    time.sleep(0.3)
+    n = int((end - start).total_seconds() // 60)
+    ts = pa.array([start + datetime.timedelta(minutes=i) for i in range(n)], pa.timestamp("us"))
+    price = pa.array([100.0] * n)
+    return pa.table({"ts": ts, "open": price, "high": price, "low": price, "close": price, "volume": price})
+
+with FeatureStore(market_data=slow) as fs:
+    worker = threading.Thread(target=fs.get_or_compute, args=("SLOW", "returns", sys.argv[1], sys.argv[2]))
+    worker.start()
+    assert started.wait(5)
+    assert "FeatureStore(cache_dir=" in repr(fs)
+    assert fs.stats()["cached_files"] == 1, "served after the computation"
+    worker.join(5)
+    assert not worker.is_alive()
+print("ok")
+"""
+
+
+def test_a_slow_python_source_does_not_block_other_threads_calls(env):
+    # While one thread's computation waits in a Python source, other threads may call the
+    # store (repr, stats): they wait for the engine, never deadlock on the GIL. In a process
+    # of its own: a deadlock there is a failed test, not a hung suite.
+    out = subprocess.run([sys.executable, "-c", SLOW_SOURCE, START, END], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 def test_market_data_from_a_callable_a_parquet_directory_and_a_failing_callable(env):
     tmp, _ = env
     calls = []
