@@ -66,6 +66,7 @@ fn predictions_on_a_hand_made_log_are_exact() {
     assert!(w["blocked"]["cause"].as_str().unwrap().starts_with("first requests of keys"), "{w}");
     assert!(w["recommendation"].is_null(), "no size reaches 95%");
     assert_eq!(w["current"]["capacity_changes"], 0);
+    assert_eq!(w["cleanups"], 0);
     let md = cachescope().args(["whatif", "--db"]).arg(&db).output().unwrap();
     let md = String::from_utf8(md.stdout).unwrap();
     assert!(md.contains("No capacity reaches 95.00%"), "{md}");
@@ -174,6 +175,9 @@ fn predictions_match_the_engine_replayed_at_other_settings() {
         let out = c.output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if !retentions.is_empty() {
+            assert_eq!(w["cleanups"], 4, "the retention day runs four clean-ups");
+        }
         let settings: Vec<(f64, Option<f64>)> = if retentions.is_empty() {
             capacities.iter().map(|c| (*c, None)).collect()
         } else {

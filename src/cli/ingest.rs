@@ -26,7 +26,8 @@ impl DaysBar {
 
     fn update(&mut self, done: u64, total: u64) {
         use std::io::IsTerminal;
-        if !self.started {
+        // A new database has no events to build from: nothing to say.
+        if !self.started && total > 0 {
             self.started = true;
             if !self.note.is_empty() {
                 eprintln!("{} ({total} days)", self.note);

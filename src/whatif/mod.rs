@@ -37,8 +37,8 @@ pub enum WhatIfError {
     Db(#[from] duckdb::Error),
     #[error("what-if reads every request from the database file, and a running `cachescope tail` holds it: stop tail while what-if runs (tail resumes where it stopped), or run it on a copy made while tail is stopped")]
     HeldByTailer,
-    #[error("the database has no requests (hits or misses) in {0} .. {1} to size a cache from")]
-    NoRequests(String, String),
+    #[error("the database has no requests (hits or misses){0} to size a cache from")]
+    NoRequests(String),
     #[error("drawing the what-if curve: {0}")]
     Chart(#[source] crate::BoxError),
 }
@@ -119,6 +119,8 @@ pub struct WhatIf {
     pub ceiling_hit_ratio: f64,
     /// The requests no capacity serves, by why.
     pub unservable: Unservable,
+    /// Retention clean-ups that ran in the period: `retention_days` acts only at them.
+    pub cleanups: u64,
     pub points: Vec<SizePoint>,
     /// The smallest capacity whose hit ratio over the whole period meets the SLO.
     pub recommendation: Option<Recommendation>,
@@ -174,7 +176,7 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
     let conn = db.direct_connection().ok_or(WhatIfError::HeldByTailer)?;
     let period = match q.period {
         Some(p) => p,
-        None => analysis::data_range(db)?.ok_or_else(|| WhatIfError::NoRequests("the database".into(), "its end".into()))?,
+        None => analysis::data_range(db)?.ok_or_else(|| WhatIfError::NoRequests(String::new()))?,
     };
     let (from, until) = (period.from.to_string(), period.until.to_string());
     conn.execute_batch(queries::WHATIF_MEMORY)?;
@@ -194,7 +196,7 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
     };
     let lru = curve::lru_pass(&trace);
     if lru.distances.is_empty() {
-        return Err(WhatIfError::NoRequests(fmt_ts(period.from), fmt_ts(period.until)));
+        return Err(WhatIfError::NoRequests(format!(" in {} .. {}", fmt_ts(period.from), fmt_ts(period.until))));
     }
     // A sample's ratios are corrected for it holding more or fewer requests than its share.
     let expected_requests = sample_rate.map(|r| r * requests as f64);
@@ -251,6 +253,7 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
         },
         ceiling_hit_ratio: curve.ceiling().unwrap_or(0.0),
         unservable: lru.unservable.clone(),
+        cleanups: trace.ops.iter().filter(|o| o.kind() == trace::OpKind::Cleanup && o.ms >= from_ms).count() as u64,
         blocked: recommendation.is_none().then(|| model.blocked_for_period()),
         blocked_every_window: recommendation_every_window.is_none().then(|| model.blocked_for_every_window()),
         points,
@@ -316,6 +319,10 @@ impl WhatIf {
             u.failed,
             u.manifest_outage
         );
+        s += &match self.cleanups {
+            0 => "Retention: no clean-up ran in the period, so `retention_days` changes nothing here.\n\n".to_string(),
+            n => format!("Retention: {n} clean-ups ran in the period; `retention_days` acts at them.\n\n"),
+        };
         s += "| capacity (GB) | retention | engine policy | pure LRU | minutes below SLO |\n| ---: | ---: | ---: | ---: | ---: |\n";
         for p in &self.points {
             s += &format!(

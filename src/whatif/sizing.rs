@@ -55,7 +55,7 @@ fn size(db: &Session, period: Period) -> Result<Sizing, WhatIfError> {
                 crate::engine::clock::fmt_ts(period.until)
             )),
         }),
-        Err(WhatIfError::NoRequests(..)) => Ok(Sizing {
+        Err(WhatIfError::NoRequests(_)) => Ok(Sizing {
             current_gb: None,
             smallest_gb: None,
             predicted_hit_ratio: None,
