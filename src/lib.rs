@@ -17,7 +17,9 @@
 //! - [`report`]: rendering them (Markdown, JSON, HTML, SVG chart).
 //! - [`doctor`]: the runbook's health checks as one command.
 //! - [`queries`]: every SQL statement the crate runs, loaded from `queries/*.sql`.
-//! - [`whatif`]: what-if cache sizing from the request stream (in progress, issue #14).
+//! - [`whatif`]: what-if cache sizing from the request stream: the capacity and retention
+//!   that would have held the SLO.
+//! - [`export`]: a host's per-minute figures and classified misses as Hive-partitioned Parquet.
 //! - [`vocab`]: the log's vocabulary (event, field, reason and cause names), defined once.
 //! - [`cli`]: the command-line interface (clap types live only there).
 
@@ -29,6 +31,7 @@ pub mod analysis;
 pub mod cli;
 pub mod doctor;
 pub mod engine;
+pub mod export;
 pub mod ingest;
 pub mod queries;
 pub mod query;

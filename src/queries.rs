@@ -142,6 +142,12 @@ pub const WHATIF_MEMORY_RETRY: &str = include_str!("../queries/whatif_memory_ret
 pub const WHATIF_CAPACITY_CHANGES: &str = include_str!("../queries/whatif_capacity_changes.sql");
 /// What-if: the capacity the engine ran with.
 pub const WHATIF_CURRENT: &str = include_str!("../queries/whatif_current.sql");
+/// Export: the days of a period that have requests.
+pub const EXPORT_DAYS: &str = include_str!("../queries/export_days.sql");
+/// Export: a day's per-minute figures.
+pub const EXPORT_MINUTES: &str = include_str!("../queries/export_minutes.sql");
+/// Export: a day's misses with their causes.
+pub const EXPORT_MISSES: &str = include_str!("../queries/export_misses.sql");
 /// `sql --schema`: tables and views with their columns.
 pub const SQL_SCHEMA: &str = include_str!("../queries/sql_schema.sql");
 /// The last alert that fired.

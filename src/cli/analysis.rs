@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::args::PeriodArgs;
 use super::{parse_time, ReportFormat, SqlFormat, UsageError};
 
 pub(super) fn cmd_sql(query: Option<String>, db: Option<PathBuf>, format: SqlFormat, schema: bool) -> anyhow::Result<()> {
@@ -43,8 +44,9 @@ pub(super) fn parse_duration(v: &str) -> anyhow::Result<chrono::Duration> {
     })
 }
 
-pub(super) fn period_of(db: &crate::query::Session, since: Option<String>, from: Option<String>, until: Option<String>) -> anyhow::Result<crate::analysis::Period> {
+pub(super) fn period_of(db: &crate::query::Session, p: PeriodArgs) -> anyhow::Result<crate::analysis::Period> {
     use crate::analysis::{data_range, Period};
+    let PeriodArgs { since, from, until } = p;
     let now = chrono::Utc::now().naive_utc();
     if let Some(s) = since {
         return Ok(Period { from: now - parse_duration(&s)?, until: now });
@@ -84,16 +86,14 @@ pub struct SloBreached(pub i64);
 
 pub(super) fn cmd_report(
     db: Option<PathBuf>,
-    since: Option<String>,
-    from: Option<String>,
-    until: Option<String>,
+    period: PeriodArgs,
     format: ReportFormat,
     out: Option<PathBuf>,
     fail_on_breach: bool,
 ) -> anyhow::Result<()> {
     use crate::{analysis, report};
     let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
-    let period = period_of(&db, since, from, until)?;
+    let period = period_of(&db, period)?;
     let mut r = analysis::report(&db, period)?;
     crate::whatif::sizing::size_report(&db, &mut r)?;
     let text = match format {
@@ -145,9 +145,7 @@ pub(super) fn cmd_incident(
 
 pub(super) struct WhatIfArgs {
     pub db: Option<PathBuf>,
-    pub since: Option<String>,
-    pub from: Option<String>,
-    pub until: Option<String>,
+    pub period: PeriodArgs,
     pub capacity_gb: Vec<f64>,
     pub retention_days: Vec<f64>,
     pub sample: Option<f64>,
@@ -168,8 +166,8 @@ pub(super) fn cmd_whatif(a: WhatIfArgs) -> anyhow::Result<()> {
     }
     let db = crate::query::Session::open(&a.db.unwrap_or_else(crate::ingest::default_db))?;
     db.use_own_views()?;
-    let whole = a.since.is_none() && a.from.is_none() && a.until.is_none();
-    let period = if whole { None } else { Some(period_of(&db, a.since, a.from, a.until)?) };
+    let whole = a.period.since.is_none() && a.period.from.is_none() && a.period.until.is_none();
+    let period = if whole { None } else { Some(period_of(&db, a.period)?) };
     let q = crate::whatif::Question { period, capacities_gb: a.capacity_gb, retention_days: a.retention_days, skip_curve: false, sample_rate: a.sample };
     let w = crate::whatif::whatif(&db, &q)?;
     let text = match a.format {
@@ -178,6 +176,42 @@ pub(super) fn cmd_whatif(a: WhatIfArgs) -> anyhow::Result<()> {
         WhatIfFormat::Svg => crate::whatif::chart::svg(&w)?,
     };
     write_or_print(a.out.as_deref(), &text)
+}
+
+pub(super) fn cmd_export(
+    db: Option<PathBuf>,
+    out: PathBuf,
+    host: Option<String>,
+    period: PeriodArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let host = match host {
+        Some(h) => h,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .context("reading this machine's host name; give it with --host")?,
+    };
+    if !crate::export::valid_host(&host) {
+        anyhow::bail!(UsageError(format!("--host `{host}`: use letters, digits, `.`, `-` and `_` (it names a directory)")));
+    }
+    let db = crate::analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
+    let period = period_of(&db, period)?;
+    let s = crate::export::export(&db, &out, &host, period)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!(
+            "exported {} days of host {} ({}): {} files, {} rows, {} bytes into {}",
+            s.days.len(),
+            s.host,
+            s.days.first().zip(s.days.last()).map(|(a, b)| format!("{a} .. {b}")).unwrap_or_else(|| "no requests".into()),
+            s.files,
+            s.rows,
+            s.bytes,
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 pub(super) fn cmd_slo(db: Option<PathBuf>, at: Option<String>, json: bool) -> anyhow::Result<()> {

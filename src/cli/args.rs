@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(name = "cachescope", version, about = "Feature-store cache engine, and the facts behind its cache misses")]
@@ -117,6 +117,20 @@ pub enum SqlFormat {
     Json,
 }
 
+/// The period a report, an export or a what-if covers.
+#[derive(Debug, Clone, Args)]
+pub struct PeriodArgs {
+    /// The last DURATION before now (e.g. 24h, 90m, 7d).
+    #[arg(long, conflicts_with_all = ["from", "until"])]
+    pub since: Option<String>,
+    /// Start (RFC 3339); without --since/--from: the whole database.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End (RFC 3339, exclusive; default: now with --since, else the end of the data).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replay a CSV trace through the real engine on a virtual clock and summarise hits and misses.
@@ -219,15 +233,8 @@ pub enum Command {
     Report {
         #[arg(long)]
         db: Option<PathBuf>,
-        /// The last DURATION before now (e.g. 24h, 90m, 7d).
-        #[arg(long, conflicts_with_all = ["from", "until"])]
-        since: Option<String>,
-        /// Start (RFC 3339); without --since/--from: the whole database.
-        #[arg(long)]
-        from: Option<String>,
-        /// End (RFC 3339, exclusive; default: now, or the end of the data).
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        period: PeriodArgs,
         #[arg(long, value_enum, default_value = "md")]
         format: ReportFormat,
         /// Write to FILE instead of standard output.
@@ -244,15 +251,8 @@ pub enum Command {
     Whatif {
         #[arg(long)]
         db: Option<PathBuf>,
-        /// The last DURATION before now (e.g. 24h, 90m, 7d).
-        #[arg(long, conflicts_with_all = ["from", "until"])]
-        since: Option<String>,
-        /// Start (RFC 3339); without --since/--from: the whole database.
-        #[arg(long)]
-        from: Option<String>,
-        /// End (RFC 3339, exclusive; default: the end of the data).
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        period: PeriodArgs,
         /// Capacities to show, in GB, comma-separated (default: a curve up to the working set).
         #[arg(long, value_delimiter = ',')]
         capacity_gb: Vec<f64>,
@@ -268,6 +268,24 @@ pub enum Command {
         /// Write to FILE instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Export the per-minute figures and the classified misses as Hive-partitioned Parquet
+    /// (`OUT/<table>/host=<host>/date=<day>/part-0.parquet`) for a fleet-wide engine; each day
+    /// replaced atomically (docs/export.md).
+    Export {
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// The directory (local or mounted) to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// The host's name in the partitions (default: this machine's host name).
+        #[arg(long)]
+        host: Option<String>,
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// The post-incident root-cause summary (Markdown with an SVG chart beside it, or HTML).
     Incident {

@@ -22,7 +22,7 @@ pub use analysis::{SloBreached, EXIT_SLO_BREACHED};
 pub use args::*;
 pub use engine::{render_summary, DoctorFindings};
 pub use ingest::{PartialIngest, EXIT_INGEST_PARTIAL};
-use analysis::{cmd_incident, cmd_report, cmd_slo, cmd_sql, cmd_whatif};
+use analysis::{cmd_export, cmd_incident, cmd_report, cmd_slo, cmd_sql, cmd_whatif};
 use engine::{cmd_cache, cmd_demo, cmd_doctor, cmd_feature_sets, cmd_replay};
 use ingest::{cmd_ingest, cmd_reclassify, cmd_tail};
 
@@ -142,15 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reclassify { db } => cmd_reclassify(db),
         Command::Tail { src, rescan_ms, metrics_addr, query_memory } => cmd_tail(src, rescan_ms, metrics_addr, query_memory),
         Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
-        Command::Report {
-            db,
-            since,
-            from,
-            until,
-            format,
-            out,
-            fail_on_breach,
-        } => cmd_report(db, since, from, until, format, out, fail_on_breach),
+        Command::Report { db, period, format, out, fail_on_breach } => cmd_report(db, period, format, out, fail_on_breach),
         Command::Incident {
             db,
             from,
@@ -160,9 +152,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         } => cmd_incident(db, from, to, last_alert, format, out),
         Command::Slo { db, at, output } => cmd_slo(db, at, output.json()),
-        Command::Whatif { db, since, from, until, capacity_gb, retention_days, sample, format, out } => {
-            cmd_whatif(analysis::WhatIfArgs { db, since, from, until, capacity_gb, retention_days, sample, format, out })
+        Command::Whatif { db, period, capacity_gb, retention_days, sample, format, out } => {
+            cmd_whatif(analysis::WhatIfArgs { db, period, capacity_gb, retention_days, sample, format, out })
         }
+        Command::Export { db, out, host, period, json } => cmd_export(db, out, host, period, json),
         Command::Demo { dir } => cmd_demo(dir),
         Command::Doctor { config, db, format } => cmd_doctor(config.as_deref(), db.as_deref(), format),
         Command::Cache { op, config, log } => cmd_cache(op, config.as_deref(), log.as_deref()),
