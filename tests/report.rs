@@ -191,6 +191,7 @@ fn demo_writes_the_report_and_the_incident() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("# Feature store cache report"));
     assert!(text.contains("| thrashing |"));
+    assert!(text.contains("## Cache sizing"), "the main job sizes the cache when evictions lead: {text}");
     for f in ["incident.md", "incident.svg", "incident.html", "events.duckdb", "scenario.json", "trading-system.log"] {
         assert!(d.path().join(f).exists(), "{f}");
     }

@@ -94,8 +94,7 @@ pub(super) fn cmd_report(
     use crate::{analysis, report};
     let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
     let period = period_of(&db, period)?;
-    let mut r = analysis::report(&db, period)?;
-    crate::whatif::sizing::size_report(&db, &mut r)?;
+    let r = crate::whatif::sizing::report(&db, period)?;
     let text = match format {
         ReportFormat::Md => report::report_markdown(&r)?,
         ReportFormat::Json => report::report_json(&r) + "\n",
@@ -124,8 +123,7 @@ pub(super) fn cmd_incident(
         let (f, t) = (from.unwrap_or_default(), to.unwrap_or_default());
         crate::analysis::Period { from: parse_time("--from", &f)?, until: parse_time("--to", &t)? }
     };
-    let mut inc = analysis::incident(&db, period)?;
-    crate::whatif::sizing::size_incident(&db, &mut inc)?;
+    let inc = crate::whatif::sizing::incident(&db, period)?;
     match format {
         ReportFormat::Html => write_or_print(out.as_deref(), &report::incident_html(&inc)?),
         ReportFormat::Json => write_or_print(out.as_deref(), &(serde_json::to_string_pretty(&inc)? + "\n")),

@@ -68,6 +68,21 @@ fn size(db: &Session, period: Period) -> Result<Sizing, WhatIfError> {
     }
 }
 
+/// The report of `period` with its "Cache sizing" section when it needs one (what `report`
+/// and `demo` print).
+pub fn report(db: &Session, period: Period) -> Result<Report, WhatIfError> {
+    let mut r = crate::analysis::report(db, period)?;
+    size_report(db, &mut r)?;
+    Ok(r)
+}
+
+/// The incident summary of `period`, its thrashing episodes sized.
+pub fn incident(db: &Session, period: Period) -> Result<Incident, WhatIfError> {
+    let mut inc = crate::analysis::incident(db, period)?;
+    size_incident(db, &mut inc)?;
+    Ok(inc)
+}
+
 /// Adds the "Cache sizing" section when capacity evictions are among the top causes.
 pub fn size_report(db: &Session, r: &mut Report) -> Result<(), WhatIfError> {
     if r.evictions_among_top_causes() {
