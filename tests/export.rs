@@ -2,8 +2,9 @@
 //! read back by DuckDB with the same totals and causes as the database; idempotent and atomic;
 //! the same files through a running `tail`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use assert_cmd::Command;
 
@@ -139,23 +140,10 @@ fn export_through_a_running_tail_writes_the_same_files() {
     cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).assert().success();
     let direct = d.path().join("direct");
     export(&db, &direct);
-    let mut tail = std::process::Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
-        .args(["tail", "--db"])
-        .arg(&db)
-        .arg(&log)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let sock = PathBuf::from(format!("{}.sock", db.display()));
-    let started = std::time::Instant::now();
-    while !sock.exists() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "tail never served");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let tail = common::spawn_tail(&db, &log);
+    common::wait_for_socket(&db);
     let served = d.path().join("served");
     export(&db, &served);
-    unsafe { libc::kill(tail.id() as i32, libc::SIGTERM) };
-    assert!(tail.wait().unwrap().success());
+    common::stop_tail(tail);
     assert_eq!(files(&served), files(&direct));
 }

@@ -151,7 +151,7 @@ pub struct Report {
 }
 
 /// The cache size that would have held the SLO (from `cachescope whatif`'s model).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Sizing {
     /// The capacity the engine ran with at the end of the period...
     pub current_gb: Option<f64>,

@@ -209,7 +209,8 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
     let working_set_gb = lru.working_set_bytes as f64 / GB;
     // A sample's windows hold the rate's share of the requests.
     let slo = SloPolicy { min_requests_5m: ((SLO.min_requests_5m as f64 * sample_rate.unwrap_or(1.0)).ceil() as u32).max(1), ..SLO };
-    let model = search::Model { trace: &trace, lru: &lru, curve: &curve, settings: s, slo, expected_requests };
+    let every_window = windows::every_window_lru(&trace, &lru, &slo);
+    let model = search::Model { trace: &trace, lru: &lru, curve: &curve, settings: s, slo, expected_requests, every_window };
     let retentions: Vec<Option<f64>> = if q.retention_days.is_empty() { vec![None] } else { q.retention_days.iter().map(|d| Some(*d)).collect() };
     let mut recs = Vec::new();
     let mut recs_every = Vec::new();
@@ -233,7 +234,15 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
     sizes.dedup();
     let settings_list: Vec<(f64, Option<f64>)> = retentions.iter().flat_map(|r| sizes.iter().map(move |c| (*c, *r))).collect();
     let points = model.points(&settings_list);
-    let current_point = s.capacity_gb.map(|c| model.point(c, None));
+    // The current capacity is among the points (with the log's retention when no list is
+    // given); otherwise it is simulated on its own.
+    let current_point = s.capacity_gb.map(|c| {
+        points
+            .iter()
+            .find(|p| p.capacity_gb == c && p.retention_days.is_none())
+            .cloned()
+            .unwrap_or_else(|| model.point(c, None))
+    });
     Ok(WhatIf {
         from: fmt_ts(period.from),
         until: fmt_ts(period.until),

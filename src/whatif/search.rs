@@ -22,6 +22,8 @@ pub struct Model<'a> {
     pub slo: SloPolicy,
     /// For a sample: the requests it should have had (see [`adjusted_ratio`]).
     pub expected_requests: Option<f64>,
+    /// Pure LRU's answer for every window ([`windows::every_window_lru`]), computed once.
+    pub every_window: Result<u64, windows::Unreachable>,
 }
 
 /// Capacities are searched to this share of their size.
@@ -143,7 +145,7 @@ impl Model<'_> {
 
     /// The smallest capacity that keeps every 5-minute window at the SLO.
     pub fn smallest_for_every_window(&self, retention_days: Option<f64>) -> Option<Recommendation> {
-        let lru = windows::every_window_lru(self.trace, self.lru, &self.slo).ok();
+        let lru = self.every_window.as_ref().ok().copied();
         let (lo, hi) = lru.map(|c| self.bracket(c)).unwrap_or((0, 0));
         self.smallest(retention_days, lo, hi, |s| self.meets_every_window(s))
     }
@@ -157,7 +159,7 @@ impl Model<'_> {
     }
 
     pub fn blocked_for_every_window(&self) -> Blocked {
-        match windows::every_window_lru(self.trace, self.lru, &self.slo) {
+        match &self.every_window {
             Err(w) => Blocked {
                 ceiling_hit_ratio: w.ceiling,
                 window_end: chrono::DateTime::from_timestamp_millis(w.minute_ms + 60_000).map(|t| fmt_ts(t.naive_utc())),

@@ -43,27 +43,14 @@ fn size(db: &Session, period: Period) -> Result<Sizing, WhatIfError> {
     match whatif(db, &q) {
         Ok(w) => Ok(sizing_of(&w)),
         Err(WhatIfError::HeldByTailer) => Ok(Sizing {
-            current_gb: None,
-            smallest_gb: None,
-            predicted_hit_ratio: None,
-            period_gb: None,
-            every_window_gb: None,
-            ceiling_hit_ratio: None,
             note: Some(format!(
                 "A running `cachescope tail` holds the database: for the sizing, stop it and run `cachescope whatif --from {} --until {}`",
                 crate::engine::clock::fmt_ts(period.from),
                 crate::engine::clock::fmt_ts(period.until)
             )),
+            ..Default::default()
         }),
-        Err(WhatIfError::NoRequests(_)) => Ok(Sizing {
-            current_gb: None,
-            smallest_gb: None,
-            predicted_hit_ratio: None,
-            period_gb: None,
-            every_window_gb: None,
-            ceiling_hit_ratio: None,
-            note: Some("No requests in the period".into()),
-        }),
+        Err(WhatIfError::NoRequests(_)) => Ok(Sizing { note: Some("No requests in the period".into()), ..Default::default() }),
         Err(e) => Err(e),
     }
 }

@@ -168,3 +168,32 @@ impl Drop for Mount {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// `cachescope tail --db DB LOG`, quiet, running in the background.
+pub fn spawn_tail(db: &Path, log: &Path) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
+        .args(["tail", "--db"])
+        .arg(db)
+        .arg(log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to 30 s) until the tailer of `db` serves its socket; returns the socket.
+pub fn wait_for_socket(db: &Path) -> PathBuf {
+    let sock = PathBuf::from(format!("{}.sock", db.display()));
+    let started = std::time::Instant::now();
+    while !sock.exists() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "tail never served {}", sock.display());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    sock
+}
+
+/// SIGTERM to a tailer; it must commit and exit 0.
+pub fn stop_tail(mut tail: std::process::Child) {
+    unsafe { libc::kill(tail.id() as i32, libc::SIGTERM) };
+    assert!(tail.wait().unwrap().success());
+}
