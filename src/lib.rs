@@ -32,6 +32,7 @@ pub mod cli;
 pub mod doctor;
 pub mod engine;
 pub mod export;
+pub mod fleet;
 pub mod ingest;
 pub mod queries;
 pub mod query;

@@ -148,6 +148,20 @@ pub const EXPORT_DAYS: &str = include_str!("../queries/export_days.sql");
 pub const EXPORT_MINUTES: &str = include_str!("../queries/export_minutes.sql");
 /// Export: a day's misses with their causes.
 pub const EXPORT_MISSES: &str = include_str!("../queries/export_misses.sql");
+/// Export: the episodes that start on a day.
+pub const EXPORT_EPISODES: &str = include_str!("../queries/export_episodes.sql");
+/// The fleet's tables (from Parquet) and the views the analysis reads over them.
+pub const FLEET_SCHEMA: &str = include_str!("../queries/fleet_schema.sql");
+/// The fleet's views read every host...
+pub const FLEET_SCOPE_CLEAR: &str = include_str!("../queries/fleet_scope_clear.sql");
+/// ...or one.
+pub const FLEET_SCOPE_SET: &str = include_str!("../queries/fleet_scope_set.sql");
+/// The fleet's hosts.
+pub const FLEET_HOSTS: &str = include_str!("../queries/fleet_hosts.sql");
+/// Misses by host and cause.
+pub const FLEET_CAUSES_BY_HOST: &str = include_str!("../queries/fleet_causes_by_host.sql");
+/// The fleet's episodes, with their host.
+pub const FLEET_EPISODES: &str = include_str!("../queries/fleet_episodes.sql");
 /// `sql --schema`: tables and views with their columns.
 pub const SQL_SCHEMA: &str = include_str!("../queries/sql_schema.sql");
 /// The last alert that fired.

@@ -105,7 +105,14 @@ fn exported_files_read_back_with_the_databases_totals_and_causes_idempotently() 
     export(&db, &out);
     let first = files(&out);
     let names: Vec<String> = first.iter().map(|f| f.0.display().to_string()).collect();
-    assert_eq!(names, ["misses/host=web-1/date=2026-11-24/part-0.parquet", "request_minutes/host=web-1/date=2026-11-24/part-0.parquet"]);
+    assert_eq!(
+        names,
+        [
+            "episodes/host=web-1/date=2026-11-24/part-0.parquet",
+            "misses/host=web-1/date=2026-11-24/part-0.parquet",
+            "request_minutes/host=web-1/date=2026-11-24/part-0.parquet"
+        ]
+    );
     // The figures: the same requests per feature set; the host and day from the partitions.
     let minutes = read_table(&out, "request_minutes");
     let exported = sum_by(&minutes, |h, d, b, i| format!("{h} {d} {}", str_at(b, "feature_set", i)), |b, i| i64_at(b, "hits", i) + i64_at(b, "misses", i));
@@ -117,13 +124,19 @@ fn exported_files_read_back_with_the_databases_totals_and_causes_idempotently() 
     let stored = db_rows(&db, "SELECT cause, count(*) AS n FROM miss_causes GROUP BY ALL ORDER BY 1");
     assert_eq!(exported, stored);
     assert!(exported.len() >= 7, "the mixed day's causes: {exported:?}");
+    // The episodes: the same kinds and misses, each with its first evidence line.
+    let episodes = read_table(&out, "episodes");
+    let exported = sum_by(&episodes, |_, _, b, i| str_at(b, "kind", i), |b, i| i64_at(b, "misses", i) * i64::from(col(b, "first_miss_line").is_valid(i)));
+    let stored = db_rows(&db, "SELECT kind, sum(misses)::BIGINT AS n FROM episodes GROUP BY ALL ORDER BY 1");
+    assert_eq!(exported, stored);
+    assert!(exported.len() >= 5, "the mixed day's episodes: {exported:?}");
     // Again: the same bytes, replaced in place. A temporary file a killed export left is never
     // matched by the glob and is removed by the next run.
     let part = out.join("misses/host=web-1/date=2026-11-24");
     let tmp = part.join(".part-0.parquet.999999.tmp");
     std::fs::write(&tmp, b"half a file").unwrap();
     let visible: Vec<_> = glob::glob(&format!("{}/*/*/*/*.parquet", out.display())).unwrap().collect();
-    assert_eq!(visible.len(), 2, "a `*.parquet` glob sees only whole files");
+    assert_eq!(visible.len(), 3, "a `*.parquet` glob sees only whole files");
     export(&db, &out);
     assert!(!tmp.exists());
     assert_eq!(files(&out), first);

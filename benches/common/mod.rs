@@ -30,6 +30,7 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
+#[allow(dead_code)] // not every bench reads a log
 pub fn make_log(dir: &Path, lines: usize) -> PathBuf {
     let z = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mixed_day/trading-system.log.zst")).unwrap();
     let day = String::from_utf8(zstd::decode_all(&z[..]).unwrap()).unwrap();

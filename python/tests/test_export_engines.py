@@ -58,3 +58,25 @@ def test_duckdb_reads_the_same_with_hive_partitioning(fleet):
     out, dbs = fleet
     rows = duckdb.sql(f"SELECT host, sum(hits)::BIGINT, sum(misses)::BIGINT FROM read_parquet('{out}/request_minutes/*/*/*.parquet', hive_partitioning = true) GROUP BY host ORDER BY host").fetchall()
     assert {h: (a, b) for h, a, b in rows} == {h: db_totals(db) for h, db in dbs.items()}
+
+
+def db_episodes(db):
+    lines = run("sql", "--format", "csv", "--db", str(db), "SELECT kind, sum(misses)::BIGINT AS n FROM episodes GROUP BY ALL ORDER BY 1").splitlines()[1:]
+    return {k: int(n) for k, n in (line.rsplit(",", 1) for line in lines)}
+
+
+def test_clickhouse_and_duckdb_read_the_episodes_with_their_symbol_lists(fleet):
+    chdb = pytest.importorskip("chdb")
+    duckdb = pytest.importorskip("duckdb")
+    out, dbs = fleet
+    want = {h: db_episodes(db) for h, db in dbs.items()}
+    got = {}
+    rows = str(chdb.query(f"SELECT host, kind, sum(misses), sum(length(symbols)) FROM file('{out}/episodes/*/*/*.parquet', Parquet) GROUP BY host, kind ORDER BY host, kind SETTINGS use_hive_partitioning = 1", "CSV")).strip().splitlines()
+    for line in rows:
+        h, k, n, symbols = (x.strip('"') for x in line.split(","))
+        got.setdefault(h, {})[k] = int(n)
+        assert int(symbols) > 0
+    assert {h: e for h, e in got.items() if e} == {h: e for h, e in want.items() if e}
+    assert want["web-1"].get("thrashing", 0) > 0 and want["web-3"].get("retention", 0) > 0
+    rows = duckdb.sql(f"SELECT host, kind, sum(misses)::BIGINT FROM read_parquet('{out}/episodes/*/*/*.parquet', hive_partitioning = true) GROUP BY ALL").fetchall()
+    assert {(h, k): n for h, k, n in rows} == {(h, k): n for h, e in want.items() for k, n in e.items()}

@@ -13,10 +13,12 @@ use crate::queries;
 use crate::vocab::{Cause, MissReason};
 use crate::query::{QueryError, Session};
 
+pub mod fleet;
 pub mod slo;
 mod status;
 pub use status::{slo_status, AlertState, SloStatus};
 
+pub use fleet::{FleetFigures, HostCause, HostFigures};
 pub use slo::{SloPolicy, SLO};
 
 /// Failure of an analysis.
@@ -64,6 +66,9 @@ pub struct CauseRow {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EpisodeRow {
+    /// The host it happened on (fleet reports; an episode is one host's: its cache is its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub kind: String,
     pub start: String,
     pub end: String,
@@ -148,6 +153,9 @@ pub struct Report {
     /// (`whatif::size_report`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sizing: Option<Sizing>,
+    /// A fleet report's hosts (`--fleet`): each host's figures and causes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetFigures>,
 }
 
 /// The cache size that would have held the SLO (from `cachescope whatif`'s model).
@@ -256,6 +264,8 @@ struct CauseSqlRow {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EpisodeSqlRow {
+    #[serde(default)]
+    host: Option<String>,
     kind: String,
     start: String,
     end: String,
@@ -422,8 +432,30 @@ pub(crate) fn slo_figures(db: &Session, period: Period) -> Result<SloFigures, An
     })
 }
 
+/// Which query lists a report's episodes: a host's ([`queries::REPORT_EPISODES`]) or the
+/// fleet's, with their host ([`queries::FLEET_EPISODES`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scope {
+    Host,
+    Fleet,
+}
+
+impl Scope {
+    fn episodes_sql(self) -> &'static str {
+        match self {
+            Scope::Host => queries::REPORT_EPISODES,
+            Scope::Fleet => queries::FLEET_EPISODES,
+        }
+    }
+}
+
 /// Builds the report for `period`.
 pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
+    report_of(db, period, Scope::Host)
+}
+
+/// Builds the report for `period`, listing the episodes of `scope`.
+pub fn report_of(db: &Session, period: Period, scope: Scope) -> Result<Report, AnalysisError> {
     let p = period.params();
     let SloFigures { requests, hits, misses, hit_ratio, slo, error_budget, alerts, timeline } = slo_figures(db, period)?;
     let causes = rows::<CauseSqlRow>(db, queries::REPORT_CAUSES, &p)?
@@ -441,7 +473,7 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
                 .collect(),
         })
         .collect();
-    let episodes = rows::<EpisodeSqlRow>(db, queries::REPORT_EPISODES, &p)?
+    let episodes = rows::<EpisodeSqlRow>(db, scope.episodes_sql(), &p)?
         .into_iter()
         .map(|r| {
             let mut evidence = Vec::new();
@@ -456,6 +488,7 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
                 }
             }
             EpisodeRow {
+                host: r.host,
                 kind: r.kind,
                 start: r.start,
                 end: r.end,
@@ -483,6 +516,7 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
         alerts,
         timeline,
         sizing: None,
+        fleet: None,
     })
 }
 
@@ -517,8 +551,14 @@ pub struct TimelineEntry {
     pub event: String,
 }
 
+/// The alerts of a report: its own, then (a fleet's) each host's, with the host.
+fn all_alerts(report: &Report) -> impl Iterator<Item = (Option<&str>, &AlertRow)> {
+    let hosts = report.fleet.iter().flat_map(|f| f.hosts.iter()).flat_map(|h| h.alerts.iter().map(move |a| (Some(h.host.as_str()), a)));
+    report.alerts.iter().map(|a| (None, a)).chain(hosts)
+}
+
 /// The incident's alerts and episodes as one list in time order (ties: alerts before
-/// episodes, each in report order).
+/// episodes, each in report order). A host's alert says its host.
 fn timeline(report: &Report) -> Vec<TimelineEntry> {
     let mut t: Vec<(NaiveDateTime, usize, TimelineEntry)> = Vec::new();
     let mut push = |time: &str, event: String| {
@@ -527,22 +567,24 @@ fn timeline(report: &Report) -> Vec<TimelineEntry> {
             t.push((at, n, TimelineEntry { time: time.to_string(), event }));
         }
     };
-    for a in &report.alerts {
+    for (host, a) in all_alerts(report) {
+        let on = host.map(|h| format!("{h}: ")).unwrap_or_default();
         if let Some(p) = &a.pending_since {
-            push(p, format!("{} pending", a.alert));
+            push(p, format!("{on}{} pending", a.alert));
         }
         if let Some(f) = &a.start {
-            push(f, format!("{} **firing** ({})", a.alert, a.severity));
+            push(f, format!("{on}{} **firing** ({})", a.alert, a.severity));
         }
         let worst = a.worst_ratio.map(|w| format!("{:.2}%", w * 100.0)).unwrap_or_else(|| "n/a".into());
         match &a.end {
-            Some(e) => push(e, format!("{} resolved (worst 5-minute ratio {worst})", a.alert)),
-            None => push(&fmt_ts(report.period.until), format!("{} still firing at the end of the window (worst 5-minute ratio {worst})", a.alert)),
+            Some(e) => push(e, format!("{on}{} resolved (worst 5-minute ratio {worst})", a.alert)),
+            None => push(&fmt_ts(report.period.until), format!("{on}{} still firing at the end of the window (worst 5-minute ratio {worst})", a.alert)),
         }
     }
     for e in &report.episodes {
-        push(&e.start, format!("episode {} starts ({} misses, {})", e.kind, e.misses, e.runbook));
-        push(&e.end, format!("episode {} ends", e.kind));
+        let on = e.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
+        push(&e.start, format!("episode {}{on} starts ({} misses, {})", e.kind, e.misses, e.runbook));
+        push(&e.end, format!("episode {}{on} ends", e.kind));
     }
     t.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     t.into_iter().map(|x| x.2).collect()
@@ -563,11 +605,16 @@ pub fn last_alert(db: &Session) -> Result<Period, AnalysisError> {
 
 /// Builds the incident summary for `period`.
 pub fn incident(db: &Session, period: Period) -> Result<Incident, AnalysisError> {
-    let report = report(db, period)?;
+    incident_of(report(db, period)?, db, period)
+}
+
+/// Builds the incident summary for `period` around its `report` (which a fleet's completes
+/// with its hosts first: their alerts count as the fleet's for the escalation).
+pub fn incident_of(report: Report, db: &Session, period: Period) -> Result<Incident, AnalysisError> {
     let mut longest = 0.0f64;
     let mut critical = false;
     let mut warning = false;
-    for a in &report.alerts {
+    for (_, a) in all_alerts(&report) {
         let (Some(s), e) = (a.start.as_deref().and_then(parse_ts), a.end.as_deref().and_then(parse_ts)) else { continue };
         let end = e.unwrap_or(period.until).min(period.until);
         longest = longest.max((end - s.max(period.from)).num_seconds() as f64 / 60.0);

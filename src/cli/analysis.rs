@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::args::PeriodArgs;
+use crate::fleet::Fleet;
 use super::{parse_time, ReportFormat, SqlFormat, UsageError};
 
 pub(super) fn cmd_sql(query: Option<String>, db: Option<PathBuf>, format: SqlFormat, schema: bool) -> anyhow::Result<()> {
@@ -86,15 +87,25 @@ pub struct SloBreached(pub i64);
 
 pub(super) fn cmd_report(
     db: Option<PathBuf>,
+    fleet: Option<String>,
     period: PeriodArgs,
     format: ReportFormat,
     out: Option<PathBuf>,
     fail_on_breach: bool,
 ) -> anyhow::Result<()> {
     use crate::{analysis, report};
-    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
-    let period = period_of(&db, period)?;
-    let r = crate::whatif::sizing::report(&db, period)?;
+    let r = match fleet {
+        Some(pattern) => {
+            let mut f = Fleet::open(&pattern)?;
+            let period = Fleet::whole_minutes(period_of(f.session(), period)?);
+            f.report(period)?
+        }
+        None => {
+            let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
+            let period = period_of(&db, period)?;
+            crate::whatif::sizing::report(&db, period)?
+        }
+    };
     let text = match format {
         ReportFormat::Md => report::report_markdown(&r)?,
         ReportFormat::Json => report::report_json(&r) + "\n",
@@ -109,6 +120,7 @@ pub(super) fn cmd_report(
 
 pub(super) fn cmd_incident(
     db: Option<PathBuf>,
+    fleet: Option<String>,
     from: Option<String>,
     to: Option<String>,
     last_alert: bool,
@@ -116,14 +128,22 @@ pub(super) fn cmd_incident(
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use crate::{analysis, report};
-    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
-    let period = if last_alert {
-        analysis::last_alert(&db)?
-    } else {
+    let given = || -> anyhow::Result<analysis::Period> {
         let (f, t) = (from.unwrap_or_default(), to.unwrap_or_default());
-        crate::analysis::Period { from: parse_time("--from", &f)?, until: parse_time("--to", &t)? }
+        Ok(analysis::Period { from: parse_time("--from", &f)?, until: parse_time("--to", &t)? })
     };
-    let inc = crate::whatif::sizing::incident(&db, period)?;
+    let inc = match fleet {
+        Some(pattern) => {
+            let mut f = Fleet::open(&pattern)?;
+            let period = Fleet::whole_minutes(if last_alert { f.last_alert()? } else { given()? });
+            f.incident(period)?
+        }
+        None => {
+            let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
+            let period = if last_alert { analysis::last_alert(&db)? } else { given()? };
+            crate::whatif::sizing::incident(&db, period)?
+        }
+    };
     match format {
         ReportFormat::Html => write_or_print(out.as_deref(), &report::incident_html(&inc)?),
         ReportFormat::Json => write_or_print(out.as_deref(), &(serde_json::to_string_pretty(&inc)? + "\n")),
@@ -212,10 +232,18 @@ pub(super) fn cmd_export(
     Ok(())
 }
 
-pub(super) fn cmd_slo(db: Option<PathBuf>, at: Option<String>, json: bool) -> anyhow::Result<()> {
+pub(super) fn cmd_slo(db: Option<PathBuf>, fleet: Option<String>, at: Option<String>, json: bool) -> anyhow::Result<()> {
     use crate::analysis;
-    let db = analysis::slo_session(&db.unwrap_or_else(crate::ingest::default_db))?;
     let at = at.map(|a| parse_time("--at", &a)).transpose()?;
+    if let Some(pattern) = fleet {
+        let status = Fleet::open(&pattern)?.slo(at)?;
+        match json {
+            true => println!("{}", serde_json::to_string_pretty(&status)?),
+            false => print!("{}", status.text()),
+        }
+        return Ok(());
+    }
+    let db = analysis::slo_session(&db.unwrap_or_else(crate::ingest::default_db))?;
     let status = analysis::slo_status(&db, at)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);

@@ -233,6 +233,11 @@ pub enum Command {
     Report {
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Every host's exported files (`cachescope export`): their directory, or a glob of
+        /// directories or files. The fleet's figures from counts summed over the hosts, with
+        /// each host's own (docs/fleet.md).
+        #[arg(long, conflicts_with = "db", value_name = "DIR or GLOB")]
+        fleet: Option<String>,
         #[command(flatten)]
         period: PeriodArgs,
         #[arg(long, value_enum, default_value = "md")]
@@ -291,6 +296,11 @@ pub enum Command {
     Incident {
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Every host's exported files (`cachescope export`): their directory, or a glob of
+        /// directories or files. The fleet's figures from counts summed over the hosts, with
+        /// each host's own (docs/fleet.md).
+        #[arg(long, conflicts_with = "db", value_name = "DIR or GLOB")]
+        fleet: Option<String>,
         #[arg(long, required_unless_present = "last_alert", requires = "to")]
         from: Option<String>,
         #[arg(long)]
@@ -309,6 +319,11 @@ pub enum Command {
     Slo {
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Every host's exported files (`cachescope export`): their directory, or a glob of
+        /// directories or files. The fleet's figures from counts summed over the hosts, with
+        /// each host's own (docs/fleet.md).
+        #[arg(long, conflicts_with = "db", value_name = "DIR or GLOB")]
+        fleet: Option<String>,
         /// The moment (RFC 3339).
         #[arg(long)]
         at: Option<String>,

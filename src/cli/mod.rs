@@ -142,16 +142,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reclassify { db } => cmd_reclassify(db),
         Command::Tail { src, rescan_ms, metrics_addr, query_memory } => cmd_tail(src, rescan_ms, metrics_addr, query_memory),
         Command::Sql { query, db, format, schema } => cmd_sql(query, db, format, schema),
-        Command::Report { db, period, format, out, fail_on_breach } => cmd_report(db, period, format, out, fail_on_breach),
+        Command::Report { db, fleet, period, format, out, fail_on_breach } => cmd_report(db, fleet, period, format, out, fail_on_breach),
         Command::Incident {
             db,
+            fleet,
             from,
             to,
             last_alert,
             format,
             out,
-        } => cmd_incident(db, from, to, last_alert, format, out),
-        Command::Slo { db, at, output } => cmd_slo(db, at, output.json()),
+        } => cmd_incident(db, fleet, from, to, last_alert, format, out),
+        Command::Slo { db, fleet, at, output } => cmd_slo(db, fleet, at, output.json()),
         Command::Whatif { db, period, capacity_gb, retention_days, sample, format, out } => {
             cmd_whatif(analysis::WhatIfArgs { db, period, capacity_gb, retention_days, sample, format, out })
         }

@@ -1,4 +1,4 @@
-//! `cachescope export`: one host's per-minute figures and classified misses as
+//! `cachescope export`: one host's per-minute figures, classified misses and episodes as
 //! Hive-partitioned Parquet (`<out>/<table>/host=<host>/date=<YYYY-MM-DD>/part-0.parquet`,
 //! ZSTD), for an existing engine to read across a fleet (DuckDB over many files, ClickHouse,
 //! Trino). Each (table, host, day) is one file, written aside and renamed into place: a
@@ -31,7 +31,7 @@ pub enum ExportError {
 }
 
 /// The tables an export writes, as their directories are named.
-pub const TABLES: [&str; 2] = [tables::MINUTES, tables::MISSES];
+pub const TABLES: [&str; 3] = [tables::MINUTES, tables::MISSES, tables::EPISODES];
 
 /// What an export wrote.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -74,6 +74,7 @@ pub fn export(db: &Session, out: &Path, host: &str, period: Period) -> Result<Ex
         let batches = [
             (tables::MINUTES, tables::minutes(&db.query_own(queries::EXPORT_MINUTES, &day_params)?.decode()?)?),
             (tables::MISSES, tables::misses(&db.query_own(queries::EXPORT_MISSES, &day_params)?.decode()?)?),
+            (tables::EPISODES, tables::episodes(&db.query_own(queries::EXPORT_EPISODES, &day_params)?.decode()?)?),
         ];
         for (table, batch) in batches {
             let path = partition_file(out, table, host, &day);

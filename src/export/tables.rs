@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{ArrayRef, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 
@@ -13,6 +13,8 @@ use super::ExportError;
 pub const MINUTES: &str = "request_minutes";
 /// The misses with their causes and log lines.
 pub const MISSES: &str = "misses";
+/// The episodes (by the day they start) with their first evidence.
+pub const EPISODES: &str = "episodes";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +47,26 @@ pub struct MissRow {
     file: Option<String>,
     line_no: i64,
     raw: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodeRow {
+    kind: String,
+    start_us: i64,
+    end_us: i64,
+    misses: i64,
+    keys: i64,
+    n_symbols: i64,
+    symbols: Vec<String>,
+    causes: Vec<String>,
+    runbook: String,
+    first_signal: Option<String>,
+    signal_file: Option<String>,
+    signal_line_no: Option<i64>,
+    first_miss_line: Option<String>,
+    miss_file: Option<String>,
+    miss_line_no: Option<i64>,
 }
 
 fn ts() -> DataType {
@@ -85,6 +107,33 @@ pub fn misses_schema() -> SchemaRef {
         s("file", true),
         Field::new("line_no", DataType::Int64, false),
         s("raw", true),
+    ]))
+}
+
+fn string_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+/// The schema of `episodes` files.
+pub fn episodes_schema() -> SchemaRef {
+    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+    let i = |n: &str, null: bool| Field::new(n, DataType::Int64, null);
+    Arc::new(Schema::new(vec![
+        s("kind", false),
+        Field::new("start", ts(), false),
+        Field::new("end", ts(), false),
+        i("misses", false),
+        i("keys", false),
+        i("n_symbols", false),
+        Field::new("symbols", string_list(), false),
+        Field::new("causes", string_list(), false),
+        s("runbook", false),
+        s("first_signal", true),
+        s("signal_file", true),
+        i("signal_line_no", true),
+        s("first_miss_line", true),
+        s("miss_file", true),
+        i("miss_line_no", true),
     ]))
 }
 
@@ -132,6 +181,43 @@ pub fn misses(rows: &[MissRow]) -> Result<RecordBatch, ExportError> {
             s(|r| r.file.as_deref()),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.line_no))),
             s(|r| r.raw.as_deref()),
+        ],
+    )
+}
+
+pub fn episodes(rows: &[EpisodeRow]) -> Result<RecordBatch, ExportError> {
+    let s = |f: fn(&EpisodeRow) -> Option<&str>| Arc::new(StringArray::from_iter(rows.iter().map(f))) as ArrayRef;
+    let i = |f: fn(&EpisodeRow) -> Option<i64>| Arc::new(Int64Array::from_iter(rows.iter().map(f))) as ArrayRef;
+    let t = |f: fn(&EpisodeRow) -> i64| Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(f))) as ArrayRef;
+    let list = |f: fn(&EpisodeRow) -> &Vec<String>| {
+        let mut b = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new("item", DataType::Utf8, true)));
+        for r in rows {
+            for v in f(r) {
+                b.values().append_value(v);
+            }
+            b.append(true);
+        }
+        Arc::new(b.finish()) as ArrayRef
+    };
+    batch(
+        EPISODES,
+        episodes_schema(),
+        vec![
+            s(|r| Some(r.kind.as_str())),
+            t(|r| r.start_us),
+            t(|r| r.end_us),
+            i(|r| Some(r.misses)),
+            i(|r| Some(r.keys)),
+            i(|r| Some(r.n_symbols)),
+            list(|r| &r.symbols),
+            list(|r| &r.causes),
+            s(|r| Some(r.runbook.as_str())),
+            s(|r| r.first_signal.as_deref()),
+            s(|r| r.signal_file.as_deref()),
+            i(|r| r.signal_line_no),
+            s(|r| r.first_miss_line.as_deref()),
+            s(|r| r.miss_file.as_deref()),
+            i(|r| r.miss_line_no),
         ],
     )
 }

@@ -94,6 +94,9 @@ pub enum Session {
     Direct(Direct),
     /// A session on the tailer's socket (its temporary tables live as long as it does).
     Socket(SocketClient),
+    /// A session on an in-memory database its owner filled (the fleet's Parquet files,
+    /// [`crate::fleet`]); only the crate's own queries run on it.
+    Loaded(Connection),
 }
 
 /// A read-only connection to a database file, with the [`Guard`] that judges texts.
@@ -143,6 +146,7 @@ impl Session {
     pub fn direct_connection(&self) -> Option<&Connection> {
         match self {
             Session::Direct(d) => Some(&d.conn),
+            Session::Loaded(conn) => Some(conn),
             Session::Socket(_) => None,
         }
     }
@@ -178,6 +182,8 @@ impl Session {
                 }
                 Ok(())
             }
+            // Its owner installed the views it reads.
+            Session::Loaded(_) => Ok(()),
         }
     }
 
@@ -189,7 +195,7 @@ impl Session {
             return Err(QueryError::Sql(format!("not a view that can be materialized: {bad}")));
         }
         match self {
-            Session::Direct(Direct { conn, .. }) => {
+            Session::Direct(Direct { conn, .. }) | Session::Loaded(conn) => {
                 for name in views {
                     conn.execute_batch(&server::materialize_sql(name))?;
                 }
@@ -209,6 +215,7 @@ impl Session {
                 run_on(&d.conn, sql, params)
             }
             Session::Socket(client) => client.query(sql, params),
+            Session::Loaded(_) => Err(QueryError::ReadOnly("this session answers only cachescope's own questions".into())),
         }
     }
 
@@ -218,6 +225,7 @@ impl Session {
     pub fn query_own(&self, sql: &'static str, params: &[String]) -> Result<QueryResult, QueryError> {
         match self {
             Session::Direct(d) => run_on(&d.conn, sql, params),
+            Session::Loaded(conn) => run_on(conn, sql, params),
             Session::Socket(client) => client.query(sql, params),
         }
     }

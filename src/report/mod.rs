@@ -28,6 +28,8 @@ fn env() -> Environment<'static> {
     env.add_template("report.html", include_str!("templates/report.html.j2")).expect("template parses");
     env.add_template("incident.md", include_str!("templates/incident.md.j2")).expect("template parses");
     env.add_template("incident.html", include_str!("templates/incident.html.j2")).expect("template parses");
+    env.add_template("hosts.md", include_str!("templates/hosts.md.j2")).expect("template parses");
+    env.add_template("hosts.html", include_str!("templates/hosts.html.j2")).expect("template parses");
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
             minijinja::AutoEscape::Html

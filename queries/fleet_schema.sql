@@ -1,0 +1,99 @@
+-- The fleet view (`report|incident|slo --fleet`): every host's exported Parquet files
+-- (docs/export.md) loaded into an in-memory database (src/fleet/load.rs), one table per
+-- exported table with the host of its partition first, and the views the single-host analysis
+-- reads (`request_minutes`, `miss_causes`, `episodes`, `ingest_files`, `events`) over the hosts
+-- in `fleet_scope`: every host when it is empty (the fleet-wide figures: counts summed per
+-- minute, never ratios averaged), one host when it names one (that host's own figures).
+
+CREATE TABLE fleet_minutes (
+    host        VARCHAR   NOT NULL,
+    minute      TIMESTAMP NOT NULL,
+    feature_set VARCHAR   NOT NULL,
+    hits        BIGINT    NOT NULL,
+    misses      BIGINT    NOT NULL,
+    hit_bytes   BIGINT    NOT NULL,
+    miss_bytes  BIGINT    NOT NULL,
+    latency_us  BIGINT    NOT NULL,
+    first_ts    TIMESTAMP NOT NULL,
+    last_ts     TIMESTAMP NOT NULL
+);
+
+CREATE TABLE fleet_misses (
+    host          VARCHAR   NOT NULL,
+    ts            TIMESTAMP NOT NULL,
+    symbol        VARCHAR,
+    feature_set   VARCHAR,
+    key           VARCHAR,
+    slot          VARCHAR,
+    cause         VARCHAR   NOT NULL,
+    basis         VARCHAR   NOT NULL,
+    logged_reason VARCHAR,
+    outcome       VARCHAR,
+    config        VARCHAR,
+    data_version  VARCHAR,
+    file          VARCHAR,
+    line_no       BIGINT    NOT NULL,
+    raw           VARCHAR
+);
+
+CREATE TABLE fleet_episodes (
+    host            VARCHAR   NOT NULL,
+    kind            VARCHAR   NOT NULL,
+    start           TIMESTAMP NOT NULL,
+    "end"           TIMESTAMP NOT NULL,
+    misses          BIGINT    NOT NULL,
+    keys            BIGINT    NOT NULL,
+    n_symbols       BIGINT    NOT NULL,
+    symbols         VARCHAR[] NOT NULL,
+    causes          VARCHAR[] NOT NULL,
+    runbook         VARCHAR   NOT NULL,
+    first_signal    VARCHAR,
+    signal_file     VARCHAR,
+    signal_line_no  BIGINT,
+    first_miss_line VARCHAR,
+    miss_file       VARCHAR,
+    miss_line_no    BIGINT
+);
+
+-- The host the views read (none: all).
+CREATE TABLE fleet_scope (host VARCHAR NOT NULL);
+
+CREATE VIEW fleet_hosts_in_scope AS
+SELECT DISTINCT host FROM fleet_minutes
+WHERE NOT EXISTS (SELECT 1 FROM fleet_scope) OR host IN (SELECT host FROM fleet_scope);
+
+CREATE VIEW request_minutes AS
+SELECT minute, feature_set,
+       sum(hits)::BIGINT AS hits, sum(misses)::BIGINT AS misses,
+       sum(hit_bytes)::BIGINT AS hit_bytes, sum(miss_bytes)::BIGINT AS miss_bytes,
+       sum(latency_us)::BIGINT AS latency_us,
+       min(first_ts) AS first_ts, max(last_ts) AS last_ts
+FROM fleet_minutes
+WHERE host IN (SELECT host FROM fleet_hosts_in_scope)
+GROUP BY minute, feature_set;
+
+-- A log file is named with its host (`web-1:/var/log/trading-system.log`).
+CREATE VIEW miss_causes AS
+SELECT row_number() OVER (ORDER BY ts, host, file, line_no) AS seq,
+       host, ts, symbol, feature_set, key, slot, cause, basis, logged_reason, outcome, config,
+       data_version, host || ':' || coalesce(file, '?') AS file_id, line_no, raw
+FROM fleet_misses
+WHERE host IN (SELECT host FROM fleet_hosts_in_scope);
+
+CREATE VIEW episodes AS
+SELECT host, kind, start, "end", misses, keys, n_symbols, symbols, causes, runbook,
+       first_signal, host || ':' || signal_file AS signal_file_id, signal_line_no,
+       first_miss_line, host || ':' || miss_file AS miss_file_id, miss_line_no
+FROM fleet_episodes
+WHERE host IN (SELECT host FROM fleet_hosts_in_scope);
+
+CREATE VIEW ingest_files AS
+SELECT DISTINCT host || ':' || file AS file_id, host || ':' || file AS path
+FROM (SELECT host, file FROM fleet_misses
+      UNION ALL SELECT host, signal_file FROM fleet_episodes
+      UNION ALL SELECT host, miss_file FROM fleet_episodes)
+WHERE file IS NOT NULL;
+
+-- No log lines: the fleet's periods are whole minutes, which `request_minutes` answers alone.
+CREATE VIEW events AS
+SELECT CAST(NULL AS TIMESTAMP) AS ts, CAST(NULL AS VARCHAR) AS event WHERE false;

@@ -1,0 +1,2 @@
+-- The fleet's views read every host.
+DELETE FROM fleet_scope

@@ -1,0 +1,125 @@
+//! Loading one exported Parquet file into the fleet's in-memory table of its kind (`fleet_*`,
+//! queries/fleet_schema.sql): read with the `parquet` crate (the bundled DuckDB has no Parquet
+//! extension), checked against the export's schema (docs/export.md; by column name, so a file
+//! rewritten by another engine with its columns in another order still reads), prefixed with
+//! the host of its partition, and appended as Arrow batches. A report reads the misses'
+//! counts, not their lines: it reads only the columns it needs ([`MISSES_COUNTED`]; the others
+//! load as NULL), which is most of a `misses` file's bytes left on disk.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use duckdb::Connection;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use super::discover::Part;
+use super::FleetError;
+use crate::export::tables;
+
+/// The columns of a `misses` file a report reads (causes by symbol and host; the others,
+/// the log lines and their keys, only an incident's evidence needs).
+pub const MISSES_COUNTED: [&str; 7] = ["ts", "symbol", "feature_set", "cause", "basis", "file", "line_no"];
+
+/// The export's schema of `table`, and the fleet table it loads into.
+fn target(table: &str) -> (SchemaRef, &'static str) {
+    match table {
+        tables::MINUTES => (tables::minutes_schema(), "fleet_minutes"),
+        tables::MISSES => (tables::misses_schema(), "fleet_misses"),
+        _ => (tables::episodes_schema(), "fleet_episodes"),
+    }
+}
+
+/// Whether a file's column type is the export's (list item names differ between writers).
+fn same_type(file: &DataType, want: &DataType) -> bool {
+    match (file, want) {
+        (DataType::List(a) | DataType::LargeList(a), DataType::List(b)) => same_type(a.data_type(), b.data_type()),
+        (DataType::LargeUtf8 | DataType::Utf8View, DataType::Utf8) => true,
+        _ => file == want,
+    }
+}
+
+/// Appends `part`'s rows to its fleet table; returns how many. `lines`: with the misses' log
+/// lines (else only [`MISSES_COUNTED`] of a `misses` file).
+pub fn load(conn: &Connection, part: &Part, lines: bool) -> Result<u64, FleetError> {
+    let parquet_err = |source: parquet::errors::ParquetError| FleetError::Parquet { path: part.path.clone(), source: source.into() };
+    let file = File::open(&part.path).map_err(|source| FleetError::Read { path: part.path.clone(), source })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    let (want, table) = target(part.table);
+    let have = reader.schema().clone();
+    // Where each of the export's columns is in the file.
+    let mut at = Vec::with_capacity(want.fields().len());
+    for f in want.fields() {
+        match have.index_of(f.name()) {
+            Ok(i) if same_type(have.field(i).data_type(), f.data_type()) => at.push(i),
+            Ok(i) => {
+                return Err(FleetError::Schema {
+                    path: part.path.clone(),
+                    problem: format!("column `{}` is {}, not {} as `cachescope export` writes it", f.name(), have.field(i).data_type(), f.data_type()),
+                })
+            }
+            Err(_) => {
+                return Err(FleetError::Schema {
+                    path: part.path.clone(),
+                    problem: format!("no column `{}` (a `{}` file has {})", f.name(), part.table, names(&want)),
+                })
+            }
+        }
+    }
+    let read = |name: &str| lines || part.table != tables::MISSES || MISSES_COUNTED.contains(&name);
+    let mut roots: Vec<usize> = want.fields().iter().zip(&at).filter(|(f, _)| read(f.name())).map(|(_, &i)| i).collect();
+    roots.sort_unstable();
+    let mask = ProjectionMask::roots(reader.parquet_schema(), roots);
+    let mut fields = vec![Arc::new(Field::new("host", DataType::Utf8, false))];
+    fields.extend(want.fields().iter().cloned());
+    let schema = Arc::new(Schema::new(fields));
+    let mut appender = conn.appender(table).map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
+    let mut rows = 0u64;
+    for batch in reader.with_projection(mask).build().map_err(parquet_err)? {
+        let batch = batch.map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?;
+        let n = batch.num_rows();
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(std::iter::repeat_n(part.host.as_str(), n)))];
+        for f in want.fields() {
+            let Some(c) = batch.column_by_name(f.name()) else {
+                columns.push(arrow::array::new_null_array(f.data_type(), n));
+                continue;
+            };
+            columns.push(if c.data_type() == f.data_type() {
+                c.clone()
+            } else {
+                arrow::compute::cast(c, f.data_type()).map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?
+            });
+        }
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| FleetError::Schema { path: part.path.clone(), problem: e.to_string() })?;
+        appender.append_record_batch(batch).map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
+        rows += n as u64;
+    }
+    appender.flush().map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
+    Ok(rows)
+}
+
+fn names(s: &Schema) -> String {
+    s.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fleet's tables (queries/fleet_schema.sql) repeat the export's schemas as DDL: the
+    /// same columns in the same order, after the host (the appender is positional).
+    #[test]
+    fn the_fleet_tables_are_the_exported_tables_with_their_host() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::queries::FLEET_SCHEMA).unwrap();
+        for table in crate::export::TABLES {
+            let (schema, fleet_table) = target(table);
+            let mut st = conn.prepare("SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position").unwrap();
+            let cols: Vec<String> = st.query_map([fleet_table], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+            let want: Vec<String> = std::iter::once("host".to_string()).chain(schema.fields().iter().map(|f| f.name().clone())).collect();
+            assert_eq!(cols, want, "{fleet_table}");
+        }
+    }
+}
