@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo build --release && cargo bench --bench fleet                  # 10 hosts x 30 days
-//! FLEET_BENCH_HOSTS=3 FLEET_BENCH_DAYS=7 cargo bench --bench fleet
+//! FLEET_BENCH_HOSTS=3 FLEET_BENCH_DAYS=7 FLEET_BENCH_DIR=/tmp/fleet-bench cargo bench --bench fleet
 //! ```
 
 mod common;
@@ -142,7 +142,8 @@ fn main() {
     let cachescope = PathBuf::from(&target).join("release/cachescope");
     assert!(cachescope.exists(), "build the binary first: cargo build --release ({})", cachescope.display());
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("export");
+    // FLEET_BENCH_DIR: write the export there and keep it (to time other commands on it).
+    let out = std::env::var("FLEET_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| dir.path().join("export"));
     let first = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
     let mut bytes = 0;
     for h in 0..hosts {

@@ -4,6 +4,10 @@
 -- reads (`request_minutes`, `miss_causes`, `episodes`, `ingest_files`, `events`) over the hosts
 -- in `fleet_scope`: every host when it is empty (the fleet-wide figures: counts summed per
 -- minute, never ratios averaged), one host when it names one (that host's own figures).
+--
+-- No automatic checkpoints: an in-memory database would compress what is being loaded, twice
+-- the loading time for nothing kept.
+SET checkpoint_threshold = '1TB';
 
 CREATE TABLE fleet_minutes (
     host        VARCHAR   NOT NULL,
@@ -26,14 +30,15 @@ CREATE TABLE fleet_misses (
     key           VARCHAR,
     slot          VARCHAR,
     cause         VARCHAR   NOT NULL,
-    basis         VARCHAR   NOT NULL,
+    basis         VARCHAR,
     logged_reason VARCHAR,
     outcome       VARCHAR,
     config        VARCHAR,
     data_version  VARCHAR,
     file          VARCHAR,
-    line_no       BIGINT    NOT NULL,
-    raw           VARCHAR
+    line_no       BIGINT,
+    raw           VARCHAR,
+    n             BIGINT    NOT NULL DEFAULT 1 -- misses this row stands for (src/fleet/tally.rs)
 );
 
 CREATE TABLE fleet_episodes (
@@ -58,34 +63,31 @@ CREATE TABLE fleet_episodes (
 -- The host the views read (none: all).
 CREATE TABLE fleet_scope (host VARCHAR NOT NULL);
 
-CREATE VIEW fleet_hosts_in_scope AS
-SELECT DISTINCT host FROM fleet_minutes
-WHERE NOT EXISTS (SELECT 1 FROM fleet_scope) OR host IN (SELECT host FROM fleet_scope);
+-- Whether host `h` is in scope (no lookup of the hosts themselves: the fleet's rows are many).
+CREATE MACRO in_scope(h) AS (NOT EXISTS (SELECT 1 FROM fleet_scope) OR h IN (SELECT host FROM fleet_scope));
 
-CREATE VIEW request_minutes AS
-SELECT minute, feature_set,
-       sum(hits)::BIGINT AS hits, sum(misses)::BIGINT AS misses,
-       sum(hit_bytes)::BIGINT AS hit_bytes, sum(miss_bytes)::BIGINT AS miss_bytes,
-       sum(latency_us)::BIGINT AS latency_us,
-       min(first_ts) AS first_ts, max(last_ts) AS last_ts
-FROM fleet_minutes
-WHERE host IN (SELECT host FROM fleet_hosts_in_scope)
-GROUP BY minute, feature_set;
+-- The scope's per-minute figures, summed once per scope (queries/fleet_scope_minutes.sql).
+CREATE TABLE fleet_scoped_minutes AS SELECT * EXCLUDE (host) FROM fleet_minutes WITH NO DATA;
+
+CREATE VIEW request_minutes AS SELECT * FROM fleet_scoped_minutes;
 
 -- A log file is named with its host (`web-1:/var/log/trading-system.log`).
+-- A counted row stands for `n` misses: it is read as `n` rows.
 CREATE VIEW miss_causes AS
-SELECT row_number() OVER (ORDER BY ts, host, file, line_no) AS seq,
-       host, ts, symbol, feature_set, key, slot, cause, basis, logged_reason, outcome, config,
-       data_version, host || ':' || coalesce(file, '?') AS file_id, line_no, raw
-FROM fleet_misses
-WHERE host IN (SELECT host FROM fleet_hosts_in_scope);
+SELECT * EXCLUDE (copy) FROM (
+    SELECT host, ts, symbol, feature_set, key, slot, cause, basis, logged_reason, outcome, config,
+           data_version, host || ':' || coalesce(file, '?') AS file_id, line_no, raw,
+           unnest(range(n)) AS copy
+    FROM fleet_misses
+    WHERE in_scope(host)
+);
 
 CREATE VIEW episodes AS
 SELECT host, kind, start, "end", misses, keys, n_symbols, symbols, causes, runbook,
        first_signal, host || ':' || signal_file AS signal_file_id, signal_line_no,
        first_miss_line, host || ':' || miss_file AS miss_file_id, miss_line_no
 FROM fleet_episodes
-WHERE host IN (SELECT host FROM fleet_hosts_in_scope);
+WHERE in_scope(host);
 
 CREATE VIEW ingest_files AS
 SELECT DISTINCT host || ':' || file AS file_id, host || ':' || file AS path

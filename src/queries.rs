@@ -156,6 +156,10 @@ pub const FLEET_SCHEMA: &str = include_str!("../queries/fleet_schema.sql");
 pub const FLEET_SCOPE_CLEAR: &str = include_str!("../queries/fleet_scope_clear.sql");
 /// ...or one.
 pub const FLEET_SCOPE_SET: &str = include_str!("../queries/fleet_scope_set.sql");
+/// Sums the per-minute figures of the hosts in scope.
+pub const FLEET_SCOPE_MINUTES: &str = include_str!("../queries/fleet_scope_minutes.sql");
+/// Empties the fleet's misses and episodes.
+pub const FLEET_DETAILS_CLEAR: &str = include_str!("../queries/fleet_details_clear.sql");
 /// The fleet's hosts.
 pub const FLEET_HOSTS: &str = include_str!("../queries/fleet_hosts.sql");
 /// Misses by host and cause.

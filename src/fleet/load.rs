@@ -9,19 +9,21 @@
 use std::fs::File;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use chrono::NaiveDateTime;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use duckdb::Connection;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
 use super::discover::Part;
+use super::tally::{self, Tally};
 use super::FleetError;
 use crate::export::tables;
 
 /// The columns of a `misses` file a report reads (causes by symbol and host; the others,
 /// the log lines and their keys, only an incident's evidence needs).
-pub const MISSES_COUNTED: [&str; 7] = ["ts", "symbol", "feature_set", "cause", "basis", "file", "line_no"];
+pub const MISSES_COUNTED: [&str; 3] = ["ts", "symbol", "cause"];
 
 /// The export's schema of `table`, and the fleet table it loads into.
 fn target(table: &str) -> (SchemaRef, &'static str) {
@@ -41,9 +43,26 @@ fn same_type(file: &DataType, want: &DataType) -> bool {
     }
 }
 
-/// Appends `part`'s rows to its fleet table; returns how many. `lines`: with the misses' log
-/// lines (else only [`MISSES_COUNTED`] of a `misses` file).
-pub fn load(conn: &Connection, part: &Part, lines: bool) -> Result<u64, FleetError> {
+/// What of a file to load.
+pub struct Slice {
+    /// The misses with their log lines (else only [`MISSES_COUNTED`] of a `misses` file).
+    pub lines: bool,
+    /// Only the misses of `[from, until)`.
+    pub during: Option<(NaiveDateTime, NaiveDateTime)>,
+}
+
+impl Slice {
+    /// Whether `part` is a day of misses a report counts rather than lists: read without its
+    /// lines, and wholly inside the period.
+    fn counts_whole_day(&self, part: &Part) -> bool {
+        let day = part.day.and_hms_opt(0, 0, 0).expect("midnight");
+        !self.lines && part.table == tables::MISSES && self.during.is_some_and(|(from, until)| from <= day && day + chrono::Duration::days(1) <= until)
+    }
+}
+
+/// Appends `part`'s rows (of `slice`) to its fleet table; returns how many misses it read.
+pub fn load(conn: &Connection, part: &Part, slice: &Slice) -> Result<u64, FleetError> {
+    let lines = slice.lines;
     let parquet_err = |source: parquet::errors::ParquetError| FleetError::Parquet { path: part.path.clone(), source: source.into() };
     let file = File::open(&part.path).map_err(|source| FleetError::Read { path: part.path.clone(), source })?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
@@ -72,20 +91,29 @@ pub fn load(conn: &Connection, part: &Part, lines: bool) -> Result<u64, FleetErr
     let mut roots: Vec<usize> = want.fields().iter().zip(&at).filter(|(f, _)| read(f.name())).map(|(_, &i)| i).collect();
     roots.sort_unstable();
     let mask = ProjectionMask::roots(reader.parquet_schema(), roots);
+    // Only the columns read are appended (the others are NULL): appending a column costs a
+    // call per value, NULL or not.
+    let wanted: Vec<&Arc<Field>> = want.fields().iter().filter(|f| read(f.name())).collect();
     let mut fields = vec![Arc::new(Field::new("host", DataType::Utf8, false))];
-    fields.extend(want.fields().iter().cloned());
+    fields.extend(wanted.iter().map(|f| Arc::clone(f)));
     let schema = Arc::new(Schema::new(fields));
-    let mut appender = conn.appender(table).map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
+    // A report's whole day of misses is counted before it is appended.
+    let mut tally = slice.counts_whole_day(part).then(Tally::default);
+    let names: Vec<&str> = match tally {
+        Some(_) => tally::COLUMNS.to_vec(),
+        None => schema.fields().iter().map(|f| f.name().as_str()).collect(),
+    };
+    let mut appender = conn.appender_with_columns(table, &names).map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
     let mut rows = 0u64;
     for batch in reader.with_projection(mask).build().map_err(parquet_err)? {
-        let batch = batch.map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?;
+        let mut batch = batch.map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?;
+        if let (tables::MISSES, Some((from, until))) = (part.table, slice.during) {
+            batch = during(&batch, from, until).map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?;
+        }
         let n = batch.num_rows();
         let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(std::iter::repeat_n(part.host.as_str(), n)))];
-        for f in want.fields() {
-            let Some(c) = batch.column_by_name(f.name()) else {
-                columns.push(arrow::array::new_null_array(f.data_type(), n));
-                continue;
-            };
+        for f in &wanted {
+            let c = batch.column_by_name(f.name()).ok_or_else(|| FleetError::Schema { path: part.path.clone(), problem: format!("no column `{}`", f.name()) })?;
             columns.push(if c.data_type() == f.data_type() {
                 c.clone()
             } else {
@@ -93,11 +121,29 @@ pub fn load(conn: &Connection, part: &Part, lines: bool) -> Result<u64, FleetErr
             });
         }
         let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| FleetError::Schema { path: part.path.clone(), problem: e.to_string() })?;
-        appender.append_record_batch(batch).map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
+        match tally.as_mut() {
+            Some(t) => t.add(&batch).map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?,
+            None => appender.append_record_batch(batch).map_err(|source| FleetError::Load { path: part.path.clone(), source })?,
+        }
         rows += n as u64;
+    }
+    if let Some(t) = tally {
+        let batch = t.batch(&part.host).map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?;
+        appender.append_record_batch(batch).map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
     }
     appender.flush().map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
     Ok(rows)
+}
+
+/// The rows of a `misses` batch whose `ts` is in `[from, until)`.
+fn during(batch: &RecordBatch, from: NaiveDateTime, until: NaiveDateTime) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let (lo, hi) = (from.and_utc().timestamp_micros(), until.and_utc().timestamp_micros());
+    let ts = batch
+        .column_by_name("ts")
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError("no `ts` column of microseconds".into()))?;
+    let keep: BooleanArray = ts.iter().map(|t| Some(t.is_some_and(|t| t >= lo && t < hi))).collect();
+    arrow::compute::filter_record_batch(batch, &keep)
 }
 
 fn names(s: &Schema) -> String {
@@ -109,7 +155,7 @@ mod tests {
     use super::*;
 
     /// The fleet's tables (queries/fleet_schema.sql) repeat the export's schemas as DDL: the
-    /// same columns in the same order, after the host (the appender is positional).
+    /// same columns in the same order, after the host (and before a tally's count).
     #[test]
     fn the_fleet_tables_are_the_exported_tables_with_their_host() {
         let conn = Connection::open_in_memory().unwrap();
@@ -118,7 +164,10 @@ mod tests {
             let (schema, fleet_table) = target(table);
             let mut st = conn.prepare("SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position").unwrap();
             let cols: Vec<String> = st.query_map([fleet_table], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
-            let want: Vec<String> = std::iter::once("host".to_string()).chain(schema.fields().iter().map(|f| f.name().clone())).collect();
+            let mut want: Vec<String> = std::iter::once("host".to_string()).chain(schema.fields().iter().map(|f| f.name().clone())).collect();
+            if fleet_table == "fleet_misses" {
+                want.push("n".into());
+            }
             assert_eq!(cols, want, "{fleet_table}");
         }
     }

@@ -4,7 +4,7 @@
 //! SLO: summed counts, never averaged ratios) or read one host (its own figures and alerts).
 //! The per-minute figures of every day are loaded (small: a row per minute and feature set);
 //! misses and episodes only for the days a question needs. [`discover`] finds the files;
-//! [`load`] reads one.
+//! [`load`] reads one; [`tally`] counts a day of misses for a report.
 //!
 //! Periods are whole minutes (the per-minute figures are the finest the export keeps): a
 //! period is widened to the minutes it touches. A miss is classified on its own host (its
@@ -12,8 +12,8 @@
 
 pub mod discover;
 pub mod load;
+pub mod tally;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, Timelike};
@@ -58,10 +58,12 @@ pub const SIZING_NOTE: &str = "capacity is each host's own: size a host's cache 
 pub struct Fleet {
     pattern: String,
     parts: Vec<Part>,
-    /// Misses and episodes files already loaded.
-    loaded: BTreeSet<PathBuf>,
+    /// What of the misses and episodes is loaded: for which period, with the log lines or not.
+    details: Option<(Period, bool)>,
     session: Session,
     hosts: Vec<String>,
+    /// The host the views read now (`Some(None)`: every host), to skip setting it again.
+    scoped: std::cell::RefCell<Option<Option<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -98,14 +100,17 @@ impl Fleet {
         conn.execute_batch(queries::FLEET_SCHEMA)?;
         conn.execute_batch(queries::SLO)?;
         for p in parts.iter().filter(|p| p.table == tables::MINUTES) {
-            load::load(&conn, p, false)?;
+            load::load(&conn, p, &load::Slice { lines: false, during: None })?;
         }
         let session = Session::Loaded(conn);
-        let hosts: Vec<HostRow> = session.query_own(queries::FLEET_HOSTS, &[]).map_err(AnalysisError::from)?.decode().map_err(AnalysisError::from)?;
+        let mut fleet = Fleet { pattern: pattern.into(), parts, details: None, session, hosts: Vec::new(), scoped: Default::default() };
+        fleet.scope(None)?;
+        let hosts: Vec<HostRow> = fleet.session.query_own(queries::FLEET_HOSTS, &[]).map_err(AnalysisError::from)?.decode().map_err(AnalysisError::from)?;
         if hosts.is_empty() {
             return Err(FleetError::NoFiles { pattern: pattern.into() });
         }
-        Ok(Fleet { pattern: pattern.into(), parts, loaded: BTreeSet::new(), session, hosts: hosts.into_iter().map(|h| h.host).collect() })
+        fleet.hosts = hosts.into_iter().map(|h| h.host).collect();
+        Ok(fleet)
     }
 
     /// The session the analysis reads (its views read the hosts [`Fleet::scope`] chose).
@@ -127,13 +132,22 @@ impl Fleet {
         self.session.direct_connection().expect("a fleet's session is an in-memory connection")
     }
 
-    /// Points the views at one host, or at every host (`None`).
+    /// Points the views at one host, or at every host (`None`): sums the scope's per-minute
+    /// figures and materializes its 5-minute ratios, which every SLO question reads.
     pub fn scope(&self, host: Option<&str>) -> Result<(), FleetError> {
+        let wanted = Some(host.map(str::to_string));
+        if *self.scoped.borrow() == wanted {
+            return Ok(());
+        }
+        self.scoped.replace(None);
         let conn = self.conn();
         conn.execute(queries::FLEET_SCOPE_CLEAR, [])?;
         if let Some(h) = host {
             conn.execute(queries::FLEET_SCOPE_SET, [h])?;
         }
+        conn.execute_batch(queries::FLEET_SCOPE_MINUTES)?;
+        self.session.materialize(&["hit_ratio_5m"]).map_err(AnalysisError::from)?;
+        self.scoped.replace(wanted);
         Ok(())
     }
 
@@ -142,28 +156,32 @@ impl Fleet {
         Period { from: floor_minute(period.from), until: ceil_minute(period.until) }
     }
 
-    /// Loads the misses of `period`'s days and the episodes that may overlap it (those that
-    /// started up to two days before); `lines`: the misses with their log lines (an incident's
-    /// evidence), else only what their counts need. A file is loaded once, at the first call
-    /// that needs it.
+    /// Loads the misses of `period` and the episodes that may overlap it (those that started
+    /// up to two days before); `lines`: the misses with their log lines (an incident's
+    /// evidence), else only what their counts need. What another period or less detail loaded
+    /// before is replaced.
     pub fn load_details(&mut self, period: Period, lines: bool) -> Result<(), FleetError> {
+        match self.details {
+            Some((p, l)) if p == period && (l || !lines) => return Ok(()),
+            Some(_) => self.conn().execute_batch(queries::FLEET_DETAILS_CLEAR)?,
+            None => {}
+        }
         let last = (period.until - Duration::microseconds(1)).date();
         let first_misses = period.from.date();
         let first_episodes = first_misses - Duration::days(2);
-        let conn = self.conn();
-        let mut loaded = Vec::new();
+        let misses = load::Slice { lines, during: Some((period.from, period.until)) };
+        let episodes = load::Slice { lines, during: None };
         for p in &self.parts {
-            let first = match p.table {
-                tables::MISSES => first_misses,
-                tables::EPISODES => first_episodes,
+            let (first, slice) = match p.table {
+                tables::MISSES => (first_misses, &misses),
+                tables::EPISODES => (first_episodes, &episodes),
                 _ => continue,
             };
-            if p.day >= first && p.day <= last && !self.loaded.contains(&p.path) {
-                load::load(conn, p, lines)?;
-                loaded.push(p.path.clone());
+            if p.day >= first && p.day <= last {
+                load::load(self.conn(), p, slice)?;
             }
         }
-        self.loaded.extend(loaded);
+        self.details = Some((period, lines));
         Ok(())
     }
 
