@@ -277,3 +277,26 @@ fn one_fleet_answers_several_periods_each_with_its_own_misses() {
     // The same report as the command's, after the other periods.
     assert_same(&serde_json::to_value(&b).unwrap(), &report(&["--fleet", f.export.to_str().unwrap()]), "report");
 }
+
+#[test]
+fn a_fleet_without_some_hosts_misses_says_which_days_have_no_causes() {
+    let f = fixture();
+    // Only the per-minute figures of web-1 (a glob that leaves the misses and episodes out).
+    let glob = format!("{}/request_minutes/host=web-1/*/*.parquet", f.export.display());
+    let r = json(cachescope().args(["report", "--format", "json", "--fleet", &glob]));
+    assert_eq!(r["misses"], 934, "the misses count in the figures");
+    assert!(r["causes"].as_array().unwrap().is_empty());
+    let missing: Vec<(String, String, String)> = r["fleet"]["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["host"].as_str().unwrap().into(), m["table"].as_str().unwrap().into(), m["day"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(missing, [("web-1".into(), "misses".into(), "2026-11-24".into()), ("web-1".into(), "episodes".into(), "2026-11-24".into())]);
+    let md = ok(cachescope().args(["report", "--fleet", &glob]));
+    assert!(md.starts_with("# Feature store cache report: fleet of 1 host\n"), "{md}");
+    assert!(md.contains("Not in the fleet's files (not exported, or left out by the glob): web-1's misses of 2026-11-24, web-1's episodes of 2026-11-24."), "{md}");
+    // With every file, nothing is missing.
+    let all = json(cachescope().args(["report", "--format", "json", "--fleet"]).arg(&f.export));
+    assert_eq!(all["fleet"]["missing"], serde_json::json!([]));
+}

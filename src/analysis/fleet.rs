@@ -14,6 +14,20 @@ use crate::query::Session;
 pub struct FleetFigures {
     pub hosts: Vec<HostFigures>,
     pub causes_by_host: Vec<HostCause>,
+    /// Days of the period whose per-minute figures were found but not their misses or
+    /// episodes (not exported, or left out by the glob): their misses count in the figures
+    /// but have no causes, their episodes are not listed.
+    pub missing: Vec<MissingFile>,
+}
+
+/// A host's day of a table that the fleet's files do not have.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MissingFile {
+    pub host: String,
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// `misses` or `episodes`.
+    pub table: String,
 }
 
 /// One host's figures in a fleet report.

@@ -18,7 +18,7 @@ pub mod slo;
 mod status;
 pub use status::{slo_status, AlertState, SloStatus};
 
-pub use fleet::{FleetFigures, HostCause, HostFigures};
+pub use fleet::{FleetFigures, HostCause, HostFigures, MissingFile};
 pub use slo::{SloPolicy, SLO};
 
 /// Failure of an analysis.

@@ -185,12 +185,27 @@ impl Fleet {
         Ok(())
     }
 
+    /// The hosts' days of `period` with per-minute figures but no misses or episodes file.
+    fn missing(&self, period: Period) -> Vec<analysis::MissingFile> {
+        let (first, last) = (period.from.date(), (period.until - Duration::microseconds(1)).date());
+        let has = |table: &str, host: &str, day: NaiveDate| self.parts.iter().any(|p| p.table == table && p.host == host && p.day == day);
+        let mut missing = Vec::new();
+        for p in self.parts.iter().filter(|p| p.table == tables::MINUTES && p.day >= first && p.day <= last) {
+            for table in [tables::MISSES, tables::EPISODES] {
+                if !has(table, &p.host, p.day) {
+                    missing.push(analysis::MissingFile { host: p.host.clone(), day: p.day.to_string(), table: table.to_string() });
+                }
+            }
+        }
+        missing
+    }
+
     /// The fleet-wide report of `period` with each host's figures and causes.
     pub fn report(&mut self, period: Period) -> Result<Report, FleetError> {
         self.load_details(period, false)?;
         self.scope(None)?;
         let mut r = analysis::report_of(&self.session, period, Scope::Fleet)?;
-        let mut f = analysis::FleetFigures { causes_by_host: figures::causes_by_host(&self.session, period)?, hosts: Vec::new() };
+        let mut f = analysis::FleetFigures { causes_by_host: figures::causes_by_host(&self.session, period)?, hosts: Vec::new(), missing: self.missing(period) };
         for h in &self.hosts {
             self.scope(Some(h))?;
             f.hosts.push(figures::host_figures(&self.session, period, h, r.misses)?);
