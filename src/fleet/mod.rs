@@ -96,13 +96,15 @@ impl Fleet {
     /// figures.
     pub fn open(pattern: &str) -> Result<Fleet, FleetError> {
         let parts = discover::discover(pattern)?;
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch(queries::FLEET_SCHEMA)?;
-        conn.execute_batch(queries::SLO)?;
-        for p in parts.iter().filter(|p| p.table == tables::MINUTES) {
-            load::load(&conn, p, &load::Slice { lines: false, during: None })?;
+        let session = Session::in_memory().map_err(AnalysisError::from)?;
+        {
+            let conn = session.direct_connection().expect("an in-memory session has a connection");
+            conn.execute_batch(queries::FLEET_SCHEMA)?;
+            conn.execute_batch(queries::SLO)?;
+            for p in parts.iter().filter(|p| p.table == tables::MINUTES) {
+                load::load(conn, p, &load::Slice { lines: false, during: None })?;
+            }
         }
-        let session = Session::Loaded(conn);
         let mut fleet = Fleet { pattern: pattern.into(), parts, details: None, session, hosts: Vec::new(), scoped: Default::default() };
         fleet.scope(None)?;
         let hosts: Vec<HostRow> = fleet.session.query_own(queries::FLEET_HOSTS, &[]).map_err(AnalysisError::from)?.decode().map_err(AnalysisError::from)?;

@@ -96,7 +96,14 @@ pub enum Session {
     Socket(SocketClient),
     /// A session on an in-memory database its owner filled (the fleet's Parquet files,
     /// [`crate::fleet`]); only the crate's own queries run on it.
-    Loaded(Connection),
+    Loaded(Loaded),
+}
+
+/// An in-memory database ([`Session::in_memory`]).
+pub struct Loaded {
+    conn: Connection,
+    /// Declared last: dropped after the connection made from it.
+    _database: RawDatabase,
 }
 
 /// A read-only connection to a database file, with the [`Guard`] that judges texts.
@@ -142,11 +149,20 @@ impl Session {
         }
     }
 
+    /// A new, empty in-memory database for its owner to fill through
+    /// [`Session::direct_connection`]: DuckDB neither reads nor writes files for it, nor
+    /// fetches extensions (the owner reads its files itself).
+    pub fn in_memory() -> Result<Session, QueryError> {
+        let database = RawDatabase::open(":memory:", &[("enable_external_access", "false")])?;
+        let conn = database.connect()?;
+        Ok(Session::Loaded(Loaded { conn, _database: database }))
+    }
+
     /// The connection of a direct session (for tests that read a database as reports do).
     pub fn direct_connection(&self) -> Option<&Connection> {
         match self {
             Session::Direct(d) => Some(&d.conn),
-            Session::Loaded(conn) => Some(conn),
+            Session::Loaded(l) => Some(&l.conn),
             Session::Socket(_) => None,
         }
     }
@@ -195,7 +211,7 @@ impl Session {
             return Err(QueryError::Sql(format!("not a view that can be materialized: {bad}")));
         }
         match self {
-            Session::Direct(Direct { conn, .. }) | Session::Loaded(conn) => {
+            Session::Direct(Direct { conn, .. }) | Session::Loaded(Loaded { conn, .. }) => {
                 for name in views {
                     conn.execute_batch(&server::materialize_sql(name))?;
                 }
@@ -225,7 +241,7 @@ impl Session {
     pub fn query_own(&self, sql: &'static str, params: &[String]) -> Result<QueryResult, QueryError> {
         match self {
             Session::Direct(d) => run_on(&d.conn, sql, params),
-            Session::Loaded(conn) => run_on(conn, sql, params),
+            Session::Loaded(l) => run_on(&l.conn, sql, params),
             Session::Socket(client) => client.query(sql, params),
         }
     }
@@ -385,5 +401,16 @@ mod tests {
         assert!(!t.contains('\u{1b}'), "{t}");
         let c = render_csv(&r).unwrap();
         assert_eq!(c.lines().nth(1).unwrap(), "\"EVIL\u{1b}[2J,\"\"x\"\"\",3");
+    }
+
+    #[test]
+    fn an_in_memory_session_reads_no_file_and_takes_no_text_from_anyone() {
+        let s = Session::in_memory().unwrap();
+        let conn = s.direct_connection().unwrap();
+        conn.execute_batch("CREATE TABLE t AS SELECT 1 AS n").unwrap();
+        assert_eq!(s.query_own("SELECT count(*) AS n FROM t", &[]).unwrap().rows, [[serde_json::json!(1)]]);
+        let e = s.query_own("SELECT * FROM read_csv('/etc/hostname')", &[]).unwrap_err();
+        assert!(e.to_string().contains("disabled"), "{e}");
+        assert!(matches!(s.query("SELECT 1", &[]), Err(QueryError::ReadOnly(_))));
     }
 }
