@@ -60,7 +60,8 @@ impl Slice {
     }
 }
 
-/// Appends `part`'s rows (of `slice`) to its fleet table; returns how many misses it read.
+/// Appends `part`'s rows (of `slice`) to its fleet table; returns how many rows of the file
+/// it took (after the period's filter; a tally appends fewer).
 pub fn load(conn: &Connection, part: &Part, slice: &Slice) -> Result<u64, FleetError> {
     let lines = slice.lines;
     let parquet_err = |source: parquet::errors::ParquetError| FleetError::Parquet { path: part.path.clone(), source: source.into() };

@@ -161,13 +161,13 @@ impl Fleet {
     /// Loads the misses of `period` and the episodes that may overlap it (those that started
     /// up to two days before); `lines`: the misses with their log lines (an incident's
     /// evidence), else only what their counts need. What another period or less detail loaded
-    /// before is replaced.
+    /// before (or a load that failed half-way) is replaced.
     pub fn load_details(&mut self, period: Period, lines: bool) -> Result<(), FleetError> {
-        match self.details {
-            Some((p, l)) if p == period && (l || !lines) => return Ok(()),
-            Some(_) => self.conn().execute_batch(queries::FLEET_DETAILS_CLEAR)?,
-            None => {}
+        if matches!(self.details, Some((p, l)) if p == period && (l || !lines)) {
+            return Ok(());
         }
+        self.details = None;
+        self.conn().execute_batch(queries::FLEET_DETAILS_CLEAR)?;
         let last = (period.until - Duration::microseconds(1)).date();
         let first_misses = period.from.date();
         let first_episodes = first_misses - Duration::days(2);
