@@ -95,44 +95,48 @@ pub fn load(conn: &Connection, part: &Part, slice: &Slice) -> Result<u64, FleetE
     // Only the columns read are appended (the others are NULL): appending a column costs a
     // call per value, NULL or not.
     let wanted: Vec<&Arc<Field>> = want.fields().iter().filter(|f| read(f.name())).collect();
+    let read_schema = Arc::new(Schema::new(wanted.iter().map(|f| Arc::clone(f)).collect::<Vec<_>>()));
     let mut fields = vec![Arc::new(Field::new("host", DataType::Utf8, false))];
-    fields.extend(wanted.iter().map(|f| Arc::clone(f)));
+    fields.extend(read_schema.fields().iter().cloned());
     let schema = Arc::new(Schema::new(fields));
-    // A report's whole day of misses is counted before it is appended.
+    let arrow_err = |e: arrow::error::ArrowError| FleetError::Parquet { path: part.path.clone(), source: e.into() };
+    let load_err = |source: duckdb::Error| FleetError::Load { path: part.path.clone(), source };
+    // A report's whole day of misses is counted before it is appended (and needs no filter:
+    // every row of the day is in the period).
     let mut tally = slice.counts_whole_day(part).then(Tally::default);
+    let during_period = slice.during.filter(|_| part.table == tables::MISSES && tally.is_none());
     let names: Vec<&str> = match tally {
         Some(_) => tally::COLUMNS.to_vec(),
         None => schema.fields().iter().map(|f| f.name().as_str()).collect(),
     };
-    let mut appender = conn.appender_with_columns(table, &names).map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
+    let mut appender = conn.appender_with_columns(table, &names).map_err(load_err)?;
     let mut rows = 0u64;
     for batch in reader.with_projection(mask).build().map_err(parquet_err)? {
-        let mut batch = batch.map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?;
-        if let (tables::MISSES, Some((from, until))) = (part.table, slice.during) {
-            batch = during(&batch, from, until).map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?;
+        let mut batch = batch.map_err(arrow_err)?;
+        if let Some((from, until)) = during_period {
+            batch = during(&batch, from, until).map_err(arrow_err)?;
         }
         let n = batch.num_rows();
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(std::iter::repeat_n(part.host.as_str(), n)))];
+        // The export's columns, in its order and types.
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(wanted.len() + 1);
         for f in &wanted {
             let c = batch.column_by_name(f.name()).ok_or_else(|| FleetError::Schema { path: part.path.clone(), problem: format!("no column `{}`", f.name()) })?;
-            columns.push(if c.data_type() == f.data_type() {
-                c.clone()
-            } else {
-                arrow::compute::cast(c, f.data_type()).map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?
-            });
+            columns.push(if c.data_type() == f.data_type() { c.clone() } else { arrow::compute::cast(c, f.data_type()).map_err(arrow_err)? });
         }
-        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| FleetError::Schema { path: part.path.clone(), problem: e.to_string() })?;
         match tally.as_mut() {
-            Some(t) => t.add(&batch).map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?,
-            None => appender.append_record_batch(batch).map_err(|source| FleetError::Load { path: part.path.clone(), source })?,
+            Some(t) => t.add(&RecordBatch::try_new(read_schema.clone(), columns).map_err(arrow_err)?).map_err(arrow_err)?,
+            None => {
+                columns.insert(0, Arc::new(StringArray::from_iter_values(std::iter::repeat_n(part.host.as_str(), n))));
+                let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| FleetError::Schema { path: part.path.clone(), problem: e.to_string() })?;
+                appender.append_record_batch(batch).map_err(load_err)?;
+            }
         }
         rows += n as u64;
     }
     if let Some(t) = tally {
-        let batch = t.batch(&part.host).map_err(|e| FleetError::Parquet { path: part.path.clone(), source: e.into() })?;
-        appender.append_record_batch(batch).map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
+        appender.append_record_batch(t.batch(&part.host).map_err(arrow_err)?).map_err(load_err)?;
     }
-    appender.flush().map_err(|source| FleetError::Load { path: part.path.clone(), source })?;
+    appender.flush().map_err(load_err)?;
     Ok(rows)
 }
 

@@ -190,11 +190,11 @@ impl Fleet {
     /// The hosts' days of `period` with per-minute figures but no misses or episodes file.
     fn missing(&self, period: Period) -> Vec<analysis::MissingFile> {
         let (first, last) = (period.from.date(), (period.until - Duration::microseconds(1)).date());
-        let has = |table: &str, host: &str, day: NaiveDate| self.parts.iter().any(|p| p.table == table && p.host == host && p.day == day);
+        let found: std::collections::BTreeSet<(&str, &str, NaiveDate)> = self.parts.iter().map(|p| (p.table, p.host.as_str(), p.day)).collect();
         let mut missing = Vec::new();
         for p in self.parts.iter().filter(|p| p.table == tables::MINUTES && p.day >= first && p.day <= last) {
             for table in [tables::MISSES, tables::EPISODES] {
-                if !has(table, &p.host, p.day) {
+                if !found.contains(&(table, p.host.as_str(), p.day)) {
                     missing.push(analysis::MissingFile { host: p.host.clone(), day: p.day.to_string(), table: table.to_string() });
                 }
             }
