@@ -1,11 +1,13 @@
 //! `tail --rotated` with Debian's real `logrotate` rotating a log that a separate Python
 //! process writes (logging's WatchedFileHandler), while the tailer is killed with SIGKILL and
 //! restarted about once a second: every line arrives exactly once, in numbered mode
-//! (compress, delaycompress) and in dateext mode (`-%Y%m%d-%s`, zstd as compresscmd). The one
-//! exception is logrotate's own: when its `create` races the writer it moves the writer's new
-//! file to `<log>-<hour>.backup`, and a second race in the same hour renames another file over
-//! that one: lines only in the file renamed over are gone before any reader could be sure to
-//! see them. The test tells those gaps from ours (`lost_to_overwritten_backups`).
+//! (compress, delaycompress) and in dateext mode (`-%Y%m%d-%s`, zstd as compresscmd).
+//!
+//! `nocreate`, as docs/ingest.md advises for a writer that recreates its own log: with
+//! `create`, logrotate races the writer (which recreates the log between logrotate's rename and
+//! its create), moves the writer's file to `<log>-<hour>.backup`, and lines that were only in a
+//! file it moved or renamed over were seen destroyed on disk (CI lost 16 and then 7 of 60,000
+//! that way). That race is logrotate's, not the tailer's, and not what this test is about.
 //! CI installs logrotate (.ci/run).
 
 use std::path::{Path, PathBuf};
@@ -58,65 +60,6 @@ fn tail(db: &Path, log: &Path) -> Child {
         .unwrap()
 }
 
-/// The `.backup` files logrotate left in `dir`, with their inodes.
-fn backups(dir: &Path) -> std::collections::BTreeMap<PathBuf, u64> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::read_dir(dir)
-        .map(|r| r.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".backup")).filter_map(|e| Some((e.path(), e.metadata().ok()?.ino()))).collect())
-        .unwrap_or_default()
-}
-
-/// Lines that went into a file logrotate destroyed by renaming a later backup over it (its
-/// `create` racing the writer, which recreates the log first): every missing line must be in
-/// a run that ends right before the first line of a file read under a `.backup` name (the
-/// writer's next file, which logrotate moved aside the same way). Any other gap is ours and
-/// fails the test.
-fn lost_to_overwritten_backups(db: &Path, lines: usize) -> usize {
-    let csv = |sql: &str| -> Vec<String> {
-        let out = Command::new(bin()).args(["sql", "--format", "csv", "--db"]).arg(db).arg(sql).output().unwrap();
-        String::from_utf8(out.stdout).unwrap().lines().skip(1).map(str::to_string).collect()
-    };
-    let key = |k: &str| u64::from_str_radix(k.trim_matches('"'), 16).unwrap() as usize;
-    let mut seen = vec![false; lines];
-    for k in csv("SELECT key FROM events") {
-        seen[key(&k)] = true;
-    }
-    let backup_starts: Vec<usize> = csv("SELECT min(e.key) FROM events e JOIN ingest_files f USING (file_id) WHERE f.path LIKE '%.backup' GROUP BY e.file_id").iter().map(|k| key(k)).collect();
-    explained_gaps(&seen, &backup_starts).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The lines missing from `seen`, if every run of them ends right before a backup's first line.
-fn explained_gaps(seen: &[bool], backup_starts: &[usize]) -> Result<usize, String> {
-    let mut lost = 0;
-    let mut i = 0;
-    while i < seen.len() {
-        if seen[i] {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < seen.len() && !seen[i] {
-            i += 1;
-        }
-        if !backup_starts.contains(&i) {
-            return Err(format!("lines {start}..{i} are missing and no backup logrotate overwrote explains them (backups start at {backup_starts:?})"));
-        }
-        lost += i - start;
-    }
-    Ok(lost)
-}
-
-#[test]
-fn only_gaps_before_a_backup_are_blamed_on_logrotate() {
-    let seen = |missing: &[usize]| (0..10).map(|i| !missing.contains(&i)).collect::<Vec<_>>();
-    assert_eq!(explained_gaps(&seen(&[]), &[]), Ok(0));
-    assert_eq!(explained_gaps(&seen(&[3, 4]), &[5]), Ok(2));
-    assert_eq!(explained_gaps(&seen(&[3, 4, 7]), &[5, 8]), Ok(3));
-    assert!(explained_gaps(&seen(&[3, 4]), &[4]).is_err(), "a gap inside a file is ours");
-    assert!(explained_gaps(&seen(&[9]), &[]).is_err(), "lines missing at the end are ours");
-    assert!(explained_gaps(&seen(&[3, 4, 7]), &[5]).is_err());
-}
-
 fn count(db: &Path, what: &str) -> Option<i64> {
     let out = Command::new(bin()).args(["sql", "--format", "csv", "--db"]).arg(db).arg(what).output().unwrap();
     if !out.status.success() {
@@ -132,7 +75,7 @@ fn run(mode: &str, options: &str) {
     let db = d.path().join("ev.duckdb");
     let conf = d.path().join("logrotate.conf");
     let state = d.path().join("logrotate.state");
-    std::fs::write(&conf, format!("{} {{\n    rotate 1000\n    create\n    missingok\n    notifempty\n{options}}}\n", log.display())).unwrap();
+    std::fs::write(&conf, format!("{} {{\n    rotate 1000\n    nocreate\n    missingok\n    notifempty\n{options}}}\n", log.display())).unwrap();
     let mut writer = Command::new("python3")
         .args(["-c", WRITER])
         .arg(&log)
@@ -143,26 +86,16 @@ fn run(mode: &str, options: &str) {
     let done = Arc::new(AtomicBool::new(false));
     // logrotate about every 1.1 s (dateext names carry the second: one rotation a second).
     let rotator = {
-        let (done, conf, state, dir) = (done.clone(), conf.clone(), state.clone(), d.path().to_path_buf());
+        let (done, conf, state) = (done.clone(), conf.clone(), state.clone());
         std::thread::spawn(move || {
             let mut rotations = 0;
-            let mut overwritten = 0;
             while !done.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(1100));
-                let before = backups(&dir);
                 let out = Command::new(logrotate()).arg("-f").arg("-s").arg(&state).arg(&conf).output().unwrap();
-                // logrotate renamed a new backup over one of the same hour: the old one's
-                // lines are gone, whoever had or had not read them yet.
-                overwritten += backups(&dir).iter().filter(|(p, ino)| before.get(*p).is_some_and(|b| b != *ino)).count();
-                // The writer (WatchedFileHandler) may recreate the log between logrotate's
-                // rename and its `create`: logrotate then moves that file to a `.backup` name,
-                // and fails when a backup of the same hour exists. A race between the two
-                // programs, as in production; what is read must still be every line, once.
-                let err = String::from_utf8_lossy(&out.stderr);
-                assert!(out.status.success() || err.contains("already exists"), "logrotate: {err}");
+                assert!(out.status.success(), "logrotate: {}", String::from_utf8_lossy(&out.stderr));
                 rotations += 1;
             }
-            (rotations, overwritten)
+            rotations
         })
     };
     // The tailer, killed with SIGKILL at uneven moments and started again.
@@ -181,7 +114,7 @@ fn run(mode: &str, options: &str) {
     }
     assert!(writer.wait().unwrap().success());
     done.store(true, Ordering::SeqCst);
-    let (rotations, overwritten) = rotator.join().unwrap();
+    let rotations = rotator.join().unwrap();
     assert!(rotations >= 4 && kills >= 4, "{mode}: only {rotations} rotations and {kills} kills");
     let archives = std::fs::read_dir(d.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("app.log")).count();
     assert!(archives >= 4, "{mode}: logrotate left {archives} files");
@@ -206,8 +139,7 @@ fn run(mode: &str, options: &str) {
     let out = t.wait_with_output().unwrap();
     assert!(out.status.success(), "{mode}: the last tailer failed: {}", String::from_utf8_lossy(&out.stderr));
     let total = count(&db, "SELECT count(*) FROM events");
-    let lost_by_logrotate = if overwritten > 0 { lost_to_overwritten_backups(&db, LINES) } else { 0 };
-    if total != Some((LINES - lost_by_logrotate) as i64) {
+    if total != Some(LINES as i64) {
         let files = Command::new(bin())
             .args(["sql", "--db"])
             .arg(&db)
@@ -222,10 +154,7 @@ fn run(mode: &str, options: &str) {
             said
         );
     }
-    assert_eq!(count(&db, "SELECT count(DISTINCT key) FROM events"), total, "{mode}: some line twice");
-    if lost_by_logrotate > 0 {
-        eprintln!("{mode}: {lost_by_logrotate} lines were in a backup logrotate renamed another over ({overwritten} times): lost by logrotate, not by the tailer");
-    }
+    assert_eq!(count(&db, "SELECT count(DISTINCT key) FROM events"), Some(LINES as i64), "{mode}: some line twice");
 }
 
 #[test]
