@@ -16,3 +16,15 @@ SELECT date_trunc('minute', ts) AS minute,
 FROM events
 WHERE event IN ('hit', 'miss') AND ts IS NOT NULL AND ts >= lo AND ts < hi
 GROUP BY ALL;
+
+-- The events the classification of misses reads (queries/classify_rows.sql).
+CREATE OR REPLACE MACRO classified_event(e) AS
+    e IN ('miss', 'eviction', 'invalidation', 'missing_file', 'warm_fill', 'manifest_unavailable',
+          'manifest_available', 'capacity_cleanup', 'cleanup', 'market_data_update', 'config_change');
+
+-- Whether line (ts, file, line) comes before line (ts2, file2, line2) in the log's order:
+-- time (lines without one last), file, line.
+CREATE OR REPLACE MACRO log_order_before(ts, file, line, ts2, file2, line2) AS
+    coalesce(ts, 'infinity'::TIMESTAMP) < coalesce(ts2, 'infinity'::TIMESTAMP)
+    OR (coalesce(ts, 'infinity'::TIMESTAMP) = coalesce(ts2, 'infinity'::TIMESTAMP)
+        AND (file < file2 OR (file = file2 AND line < line2)));

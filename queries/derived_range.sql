@@ -1,4 +1,4 @@
--- The time range of the requests a derived table is built from.
+-- The time range of the events the derived tables are built from.
 SELECT min(ts) AS first_ts, max(ts) AS last_ts
 FROM events
-WHERE event IN ('hit', 'miss') AND ts IS NOT NULL;
+WHERE ts IS NOT NULL;

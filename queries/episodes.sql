@@ -7,52 +7,78 @@
 --    capacity changes and capacity clean-ups, retention clean-ups, write failures, compute
 --    failures and limit changes, manifest lock and release, missing files, first requests of
 --    new symbols). Signals of one kind closer than `episode_gap_minutes` form one cluster.
--- 2. The episode's misses: misses whose inferred cause belongs to the kind, from the cluster's
---    start to `episode_tail_minutes` after its last signal.
+-- 2. The episode's misses: misses whose inferred cause (the `miss_causes` table) belongs to
+--    the kind, from the cluster's start to `episode_tail_minutes` after its last signal.
 -- 3. start = the first signal (or miss); end = the last signal, or the time by which 95% of the
 --    misses had happened if later. Clusters with fewer than `episode_min_misses` misses (or,
 --    for storms, fewer than `storm_min_invalidations` invalidations) are not episodes.
-CREATE OR REPLACE VIEW episode_signals AS
-WITH tagged AS (
-    -- An invalidation's cause: what followed it (`invalidation_followers`).
-    SELECT o.seq, o.ts, o.event, m.cause AS cause_hint, i.followed_by
-    FROM signal_events o
-    LEFT JOIN miss_causes m USING (seq)
-    LEFT JOIN invalidation_followers i USING (seq)
-    WHERE o.event IN ('invalidation', 'config_change', 'capacity_change', 'capacity_cleanup', 'cleanup',
-                      'write_failed', 'compute_failed', 'compute_limit_change', 'manifest_unavailable',
-                      'manifest_available', 'missing_file', 'miss')
-)
-SELECT seq, ts, event,
-       CASE
-           WHEN event = 'invalidation' AND followed_by = 'config_change' THEN 'config_change'
-           WHEN event = 'invalidation' THEN 'invalidation_storm'
-           WHEN event = 'config_change' THEN 'config_change'
-           WHEN event IN ('capacity_change', 'capacity_cleanup') THEN 'thrashing'
-           WHEN event = 'cleanup' THEN 'retention'
-           WHEN event = 'write_failed' THEN 'disk_full'
-           WHEN event IN ('compute_failed', 'compute_limit_change') THEN 'memory_pressure'
-           WHEN event IN ('manifest_unavailable', 'manifest_available') THEN 'manifest_outage'
-           WHEN event = 'missing_file' THEN 'external_deletion'
-           WHEN event = 'miss' AND cause_hint = 'new_symbol' THEN 'new_symbols'
-       END AS kind
-FROM tagged
-WHERE event <> 'miss' OR cause_hint = 'new_symbol';
+--
+-- `episodes_in(lo, hi)` reads only the signals of [lo, hi) and the misses up to the tail
+-- after them, so a report costs what its period costs; the `episodes` view is every episode
+-- of the history. A cluster that began before `lo` starts at `lo` in `episodes_in`: readers
+-- look `episode_context_hours` further back than the period they show.
 
-CREATE OR REPLACE VIEW episode_misses AS
-SELECT m.*, c.kind
-FROM miss_causes m LEFT JOIN episode_causes c USING (cause);
-
-CREATE OR REPLACE VIEW episodes AS
+CREATE OR REPLACE MACRO episodes_in(lo, hi) AS TABLE
 WITH t AS (SELECT * FROM thresholds),
+raw_signals AS (
+    SELECT ts, event, file_id, line_no
+    FROM event_rows
+    WHERE event IN ('invalidation', 'config_change', 'capacity_change', 'capacity_cleanup', 'cleanup',
+                    'write_failed', 'compute_failed', 'compute_limit_change', 'manifest_unavailable',
+                    'manifest_available', 'missing_file', 'market_data_update', 'miss')
+      AND ts >= lo AND ts < hi
+),
+ordered AS (
+    SELECT *, row_number() OVER (ORDER BY ts, file_id, line_no) AS seq FROM raw_signals
+),
+-- An invalidation's cause: what followed it (market_data_update, config_change or a miss).
+fmarked AS (
+    SELECT seq, event,
+           sum(CASE WHEN event IN ('market_data_update', 'config_change', 'miss') THEN 1 ELSE 0 END)
+               OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_followers
+    FROM ordered
+    WHERE event IN ('invalidation', 'market_data_update', 'config_change', 'miss')
+),
+followers AS (
+    SELECT event, row_number() OVER (ORDER BY seq) AS n FROM fmarked
+    WHERE event IN ('market_data_update', 'config_change', 'miss')
+),
+followed AS (
+    SELECT m.seq, f.event AS followed_by
+    FROM fmarked m LEFT JOIN followers f ON f.n = m.n_followers + 1
+    WHERE m.event = 'invalidation'
+),
+new_symbols AS (
+    SELECT ts, file_id, line_no FROM miss_causes
+    WHERE cause = 'new_symbol' AND ts >= lo AND ts < hi
+),
+signals AS (
+    SELECT o.seq, o.ts, o.event, o.file_id, o.line_no,
+           CASE
+               WHEN o.event = 'invalidation' AND f.followed_by = 'config_change' THEN 'config_change'
+               WHEN o.event = 'invalidation' THEN 'invalidation_storm'
+               WHEN o.event = 'config_change' THEN 'config_change'
+               WHEN o.event IN ('capacity_change', 'capacity_cleanup') THEN 'thrashing'
+               WHEN o.event = 'cleanup' THEN 'retention'
+               WHEN o.event = 'write_failed' THEN 'disk_full'
+               WHEN o.event IN ('compute_failed', 'compute_limit_change') THEN 'memory_pressure'
+               WHEN o.event IN ('manifest_unavailable', 'manifest_available') THEN 'manifest_outage'
+               WHEN o.event = 'missing_file' THEN 'external_deletion'
+               WHEN o.event = 'miss' THEN 'new_symbols'
+           END AS kind
+    FROM ordered o
+    LEFT JOIN followed f USING (seq)
+    LEFT JOIN new_symbols n ON n.ts = o.ts AND n.file_id = o.file_id AND n.line_no = o.line_no
+    WHERE o.event NOT IN ('miss', 'market_data_update') OR n.line_no IS NOT NULL
+),
 clusters AS (
     SELECT kind, grp, min(ts) AS signal_start, max(ts) AS signal_end,
            count(*) FILTER (WHERE event = 'invalidation') AS invalidations,
-           min(seq) AS first_signal_seq
+           arg_min(file_id, seq) AS signal_file_id, arg_min(line_no, seq) AS signal_line_no
     FROM (
         SELECT s.*, sum(CASE WHEN prev_ts IS NULL OR ts - prev_ts > to_minutes(t.episode_gap_minutes) THEN 1 ELSE 0 END)
                         OVER (PARTITION BY kind ORDER BY seq) AS grp
-        FROM (SELECT *, lag(ts) OVER (PARTITION BY kind ORDER BY seq) AS prev_ts FROM episode_signals WHERE kind IS NOT NULL) s, t
+        FROM (SELECT *, lag(ts) OVER (PARTITION BY kind ORDER BY seq) AS prev_ts FROM signals WHERE kind IS NOT NULL) s, t
     )
     GROUP BY kind, grp
 ),
@@ -61,8 +87,13 @@ bounded AS (
     SELECT c.*, lead(signal_start) OVER (PARTITION BY kind ORDER BY signal_start) AS next_start
     FROM clusters c
 ),
+episode_misses AS (
+    SELECT m.ts, m.symbol, m.key, m.cause, m.file_id, m.line_no, c.kind
+    FROM miss_causes m JOIN episode_causes c USING (cause), t
+    WHERE m.ts >= lo AND m.ts <= hi + to_minutes(t.episode_tail_minutes)
+),
 members AS (
-    SELECT b.kind, b.grp, m.seq, m.ts, m.symbol, m.key, m.cause
+    SELECT b.kind, b.grp, m.ts, m.symbol, m.key, m.cause, m.file_id, m.line_no
     FROM bounded b, t
     JOIN episode_misses m ON m.kind = b.kind
      AND m.ts >= b.signal_start
@@ -74,22 +105,34 @@ agg AS (
            max(ts) AS last_miss, count(DISTINCT key) AS keys,
            list(DISTINCT symbol ORDER BY symbol) FILTER (WHERE symbol IS NOT NULL) AS symbols,
            list(DISTINCT cause ORDER BY cause) AS causes,
-           min(seq) AS first_miss_seq
+           arg_min(file_id, (ts, file_id, line_no)) AS miss_file_id,
+           arg_min(line_no, (ts, file_id, line_no)) AS miss_line_no
     FROM members
     GROUP BY kind, grp
+),
+found AS (
+    SELECT b.kind,
+           least(b.signal_start, a.first_miss) AS start,
+           greatest(b.signal_end, a.p95_miss) AS "end",
+           a.misses, a.keys, coalesce(len(a.symbols), 0) AS n_symbols, a.symbols, a.causes,
+           CASE WHEN b.kind IN ('new_symbols', 'invalidation_storm', 'config_change') THEN 'expected_churn'
+                ELSE 'actionable' END AS runbook,
+           b.signal_start, b.signal_file_id, b.signal_line_no, a.first_miss, a.miss_file_id, a.miss_line_no,
+           a.last_miss, b.invalidations
+    FROM bounded b JOIN agg a USING (kind, grp), t
+    WHERE a.misses >= t.episode_min_misses
+      AND (b.kind <> 'invalidation_storm' OR b.invalidations >= t.storm_min_invalidations)
 )
-SELECT b.kind,
-       least(b.signal_start, a.first_miss) AS start,
-       greatest(b.signal_end, a.p95_miss) AS "end",
-       a.misses, a.keys, coalesce(len(a.symbols), 0) AS n_symbols, a.symbols, a.causes,
-       CASE WHEN b.kind IN ('new_symbols', 'invalidation_storm', 'config_change') THEN 'expected_churn'
-            ELSE 'actionable' END AS runbook,
-       fs.raw AS first_signal, fs.file_id AS signal_file_id, fs.line_no AS signal_line_no,
-       fm.raw AS first_miss_line, fm.file_id AS miss_file_id, fm.line_no AS miss_line_no,
-       a.first_miss, a.last_miss, b.invalidations
-FROM bounded b JOIN agg a USING (kind, grp)
-LEFT JOIN signal_events fs ON fs.seq = b.first_signal_seq
-LEFT JOIN signal_events fm ON fm.seq = a.first_miss_seq, t
-WHERE a.misses >= t.episode_min_misses
-  AND (b.kind <> 'invalidation_storm' OR b.invalidations >= t.storm_min_invalidations)
-ORDER BY start, kind;
+-- The evidence lines: the few episodes' first signal and first miss, looked up by place (and
+-- time, which lets DuckDB skip the row groups of other times).
+SELECT f.kind, f.start, f."end", f.misses, f.keys, f.n_symbols, f.symbols, f.causes, f.runbook,
+       fs.raw AS first_signal, f.signal_file_id, f.signal_line_no,
+       fm.raw AS first_miss_line, f.miss_file_id, f.miss_line_no,
+       f.first_miss, f.last_miss, f.invalidations
+FROM found f
+LEFT JOIN event_rows fs ON fs.ts = f.signal_start AND fs.file_id = f.signal_file_id AND fs.line_no = f.signal_line_no
+LEFT JOIN event_rows fm ON fm.ts = f.first_miss AND fm.file_id = f.miss_file_id AND fm.line_no = f.miss_line_no
+ORDER BY f.start, f.kind;
+
+CREATE OR REPLACE VIEW episodes AS
+SELECT * FROM episodes_in('-infinity'::TIMESTAMP, 'infinity'::TIMESTAMP);

@@ -82,6 +82,12 @@ SELECT * EXCLUDE (copy) FROM (
     WHERE in_scope(host)
 );
 
+-- The misses' log lines, as a host's database has them.
+CREATE VIEW miss_lines AS
+SELECT DISTINCT ts, host || ':' || coalesce(file, '?') AS file_id, line_no, raw
+FROM fleet_misses
+WHERE in_scope(host) AND raw IS NOT NULL;
+
 CREATE VIEW episodes AS
 SELECT host, kind, start, "end", misses, keys, n_symbols, symbols, causes, runbook,
        first_signal, host || ':' || signal_file AS signal_file_id, signal_line_no,

@@ -94,6 +94,70 @@ CREATE TABLE IF NOT EXISTS request_minutes_stage (
     last_ts     TIMESTAMP NOT NULL
 );
 
+-- Every miss with the cause the classification infers (queries/classify_causes.sql): a
+-- derived table the ingester keeps in the transaction that commits the rows, classifying a
+-- commit's misses once from its rows and the rows of the history they need
+-- (`classify_carry`). It equals the classification of the whole history
+-- (`miss_causes_full`) unless lines arrived late (`classify_state`); `cachescope
+-- reclassify` rebuilds it from `events`. The log line itself is in `events` (file_id, line_no).
+CREATE TABLE IF NOT EXISTS miss_causes (
+    ts            TIMESTAMP,
+    symbol        VARCHAR,
+    feature_set   VARCHAR,
+    key           VARCHAR,
+    slot          VARCHAR,
+    cause         VARCHAR NOT NULL,  -- vocab::Cause
+    basis         VARCHAR NOT NULL,  -- the evidence the cause rests on
+    logged_reason VARCHAR,           -- the engine's own reason (never read to decide)
+    outcome       VARCHAR,
+    config        VARCHAR,
+    data_version  VARCHAR,
+    file_id       VARCHAR NOT NULL,
+    line_no       BIGINT  NOT NULL
+);
+
+-- A commit's rows on their way into the classification (empty between commits): the
+-- columns of `event_rows` it reads.
+CREATE TABLE IF NOT EXISTS classify_batch (
+    ts           TIMESTAMP,
+    event        VARCHAR NOT NULL,
+    symbol       VARCHAR,
+    feature_set  VARCHAR,
+    key          VARCHAR,
+    slot         VARCHAR,
+    reason       VARCHAR,
+    outcome      VARCHAR,
+    config       VARCHAR,
+    data_version VARCHAR,
+    file_id      VARCHAR NOT NULL,
+    line_no      BIGINT  NOT NULL
+);
+
+-- The rows of the history the classification of later rows needs, by the role they play
+-- (`name`: the key, slot or symbol they stand for): a key's last event; a slot's last event,
+-- the first event of its last run of one key and the event before that run; a symbol's first
+-- miss; the last manifest event. An invalidation's `followed_by` and an eviction's
+-- `summary` (what came after them) are NULL until that line is read.
+CREATE TABLE IF NOT EXISTS classify_carry AS
+SELECT NULL::VARCHAR AS role,        -- key, slot, symbol, manifest
+       NULL::VARCHAR AS name,        -- the key, slot or symbol (manifest: NULL)
+       *,
+       NULL::VARCHAR AS followed_by,
+       NULL::VARCHAR AS summary
+FROM classify_batch WITH NO DATA;
+
+-- How far the classification has gone (one row): the last row classified, in the log's
+-- order (time, file, line), and the rows that arrived after later ones had been classified
+-- (an archive ingested after its successor, two logs into one database). Late rows are
+-- classified as if they came last; reports say how many there are until `reclassify`.
+CREATE TABLE IF NOT EXISTS classify_state (
+    wm_ts        TIMESTAMP,
+    wm_file      VARCHAR,
+    wm_line      BIGINT,
+    late_events  BIGINT NOT NULL,
+    late_misses  BIGINT NOT NULL
+);
+
 -- The derived tables that are built, by the version of their definition: an older version
 -- (or none, in a database written before they existed) is rebuilt from `events` when the
 -- ingester opens the database, or by `cachescope reclassify`.

@@ -12,7 +12,8 @@ SELECT 0.95::DOUBLE AS slo_target,              -- FeatureStoreHitRatioLow below
        2     AS episode_gap_minutes,     -- signals (invalidations, failures, clean-ups, ...) closer than this are one episode
        15    AS episode_tail_minutes,    -- misses this long after the last signal still belong to it
        10    AS episode_min_misses,      -- smaller groups are not episodes
-       100   AS storm_min_invalidations; -- an invalidation storm invalidates at least this many keys
+       100   AS storm_min_invalidations, -- an invalidation storm invalidates at least this many keys
+       24    AS episode_context_hours;   -- a period's episodes are found from its signals and those of this long before it
 
 CREATE OR REPLACE VIEW hit_ratio_1m AS
 SELECT minute,

@@ -29,11 +29,54 @@ pub const INGEST_NAMES_LOAD: &str = include_str!("../queries/ingest_names_load.s
 pub const INGEST_CHECKPOINT: &str = include_str!("../queries/ingest_checkpoint.sql");
 /// Reads every file checkpoint.
 pub const INGEST_FILES_LOAD: &str = include_str!("../queries/ingest_files_load.sql");
-/// The `ordered_events` and `miss_causes` views: every miss's cause, inferred from the sequence.
+/// The `classify_input_all` and `ordered_events` views (the reference's input).
 pub const CLASSIFY_MISSES: &str = include_str!("../queries/classify_misses.sql");
+/// What the classification reads about each row of `classify_input`.
+pub const CLASSIFY_ROWS: &str = include_str!("../queries/classify_rows.sql");
+/// Each new miss of `classify_rows` with its cause.
+pub const CLASSIFY_CAUSES: &str = include_str!("../queries/classify_causes.sql");
+/// A step of the incremental classification: the input of a commit's rows.
+pub const CLASSIFY_STEP: &str = include_str!("../queries/classify_step.sql");
+/// A step of the incremental classification: the carried rows brought up to date.
+pub const CLASSIFY_CARRY_NEXT: &str = include_str!("../queries/classify_carry_next.sql");
+/// Empties the classification before a rebuild.
+pub const CLASSIFY_CLEAR: &str = include_str!("../queries/classify_clear.sql");
+/// Stages the classified events of a time range (a rebuild).
+pub const CLASSIFY_STAGE_RANGE: &str = include_str!("../queries/classify_stage_range.sql");
+/// Stages the classified events without a time (a rebuild).
+pub const CLASSIFY_STAGE_UNTIMED: &str = include_str!("../queries/classify_stage_untimed.sql");
+/// Whether the classification's state exists.
+pub const CLASSIFY_STATE_EXISTS: &str = include_str!("../queries/classify_state_exists.sql");
+/// Report: misses classified out of order.
+pub const REPORT_LATE: &str = include_str!("../queries/report_late.sql");
+/// A reader's `miss_causes` on a database whose table is not built.
+pub const CLASSIFY_FALLBACK: &str = include_str!("../queries/classify_fallback.sql");
+/// Drops the views of earlier versions that are gone.
+pub const SCHEMA_OLD_VIEWS: &str = include_str!("../queries/schema_old_views.sql");
+/// Whether `miss_causes` is still a view.
+pub const SCHEMA_MISS_CAUSES_VIEW: &str = include_str!("../queries/schema_miss_causes_view.sql");
+
+/// The `miss_causes_full` view: the classification of the whole history (the reference the
+/// `miss_causes` table must equal), put together from the two files the ingester's step runs
+/// too, so that the rules are written once.
+pub fn classify_reference() -> String {
+    format!(
+        "CREATE OR REPLACE VIEW miss_causes_full AS\nWITH classify_input AS (SELECT * FROM classify_input_all),\nclassify_rows AS (\n{CLASSIFY_ROWS}\n)\n{CLASSIFY_CAUSES}"
+    )
+}
+
+/// The step's `classify_rows` (over the temporary `classify_input`).
+pub fn classify_step_rows() -> String {
+    format!("CREATE OR REPLACE TEMP TABLE classify_rows AS\n{CLASSIFY_ROWS}")
+}
+
+/// The step's insert of the new misses' causes.
+pub fn classify_step_insert() -> String {
+    format!("INSERT INTO miss_causes BY NAME\n{CLASSIFY_CAUSES}")
+}
 /// `thresholds`, `hit_ratio_1m`, `hit_ratio_5m`, `alerts`.
 pub const SLO: &str = include_str!("../queries/slo.sql");
-/// `episode_misses`, `episode_signals`, `episodes`.
+/// The `episodes_in` macro and the `episodes` view.
 pub const EPISODES: &str = include_str!("../queries/episodes.sql");
 /// The `episode_causes` table (cause -> episode kind).
 pub const EPISODE_CAUSES: &str = include_str!("../queries/episode_causes.sql");
@@ -41,7 +84,10 @@ pub const EPISODE_CAUSES: &str = include_str!("../queries/episode_causes.sql");
 pub const EPISODE_CAUSES_INSERT: &str = include_str!("../queries/episode_causes_insert.sql");
 
 /// The analysis' views, in the order they depend on each other.
-pub const VIEWS: [&str; 3] = [CLASSIFY_MISSES, SLO, EPISODES];
+pub fn views() -> [std::borrow::Cow<'static, str>; 4] {
+    use std::borrow::Cow;
+    [Cow::Borrowed(CLASSIFY_MISSES), Cow::Owned(classify_reference()), Cow::Borrowed(SLO), Cow::Borrowed(EPISODES)]
+}
 
 /// Installs the analysis' views and the tables they read that this binary defines
 /// (`episode_causes`): stored in the database (the writer, in its schema transaction), or as
@@ -67,11 +113,17 @@ pub fn install_views(conn: &duckdb::Connection, temp: bool, derived_fresh: bool)
         }
     }
     conn.execute_batch(&local(DERIVED_MACROS))?;
-    if temp && !derived_fresh {
+    // A view is bound when it is created: the fallbacks stand in for the derived tables
+    // before the views that read them, and after those they read.
+    let fallback = temp && !derived_fresh;
+    if fallback {
         conn.execute_batch(REQUEST_MINUTES_FALLBACK)?;
     }
-    for sql in VIEWS {
-        conn.execute_batch(&local(sql))?;
+    for sql in views() {
+        conn.execute_batch(&local(&sql))?;
+        if fallback && sql.contains("VIEW miss_causes_full") {
+            conn.execute_batch(CLASSIFY_FALLBACK)?;
+        }
     }
     Ok(())
 }
@@ -84,7 +136,7 @@ pub fn views_fingerprint() -> &'static str {
     FINGERPRINT.get_or_init(|| {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        for sql in VIEWS.iter().chain([EPISODE_CAUSES, DERIVED_MACROS].iter()) {
+        for sql in views().iter().map(|v| &**v).chain([EPISODE_CAUSES, DERIVED_MACROS]) {
             h.update(sql.as_bytes());
             h.update([0]);
         }

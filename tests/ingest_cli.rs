@@ -440,7 +440,13 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
     // As a database written before the derived tables.
     {
         let c = duckdb::Connection::open(&db).unwrap();
-        c.execute_batch("DROP TABLE request_minutes; DROP TABLE request_minutes_stage; DROP TABLE derived_tables;").unwrap();
+        // Before the classification was kept, `miss_causes` was a view.
+        c.execute_batch(
+            "DROP TABLE request_minutes; DROP TABLE request_minutes_stage; DROP TABLE derived_tables;
+             DROP TABLE miss_causes; DROP TABLE classify_batch; DROP TABLE classify_carry; DROP TABLE classify_state;
+             CREATE VIEW miss_causes AS SELECT * FROM miss_causes_full;",
+        )
+        .unwrap();
     }
     assert_eq!(slo(true), slo_built, "a reader computes the same figures from the events");
     assert_eq!(report(), report_built);
@@ -459,15 +465,22 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
     assert!(!String::from_utf8_lossy(&again.stderr).contains("derived tables"));
     assert_eq!(slo(false), slo_built);
     // Tampered with, `reclassify` rebuilds them from the events.
-    duckdb::Connection::open(&db).unwrap().execute_batch("UPDATE request_minutes SET hits = hits + 1").unwrap();
+    let causes = |db: &Path| query_i64(db, "SELECT count(*) FROM miss_causes WHERE cause = 'evicted_capacity'");
+    let evicted = causes(&db);
+    assert!(evicted > 0);
+    duckdb::Connection::open(&db)
+        .unwrap()
+        .execute_batch("UPDATE request_minutes SET hits = hits + 1; UPDATE miss_causes SET cause = 'unknown';")
+        .unwrap();
     assert_ne!(figures(&db), built);
     cachescope()
         .args(["reclassify", "--db"])
         .arg(&db)
         .assert()
         .success()
-        .stdout(predicates::str::contains("rebuilt request_minutes from the events of 1 days"));
+        .stdout(predicates::str::contains("rebuilt request_minutes, miss_causes from the events of 1 days"));
     assert_eq!(figures(&db), built);
+    assert_eq!(causes(&db), evicted);
 }
 
 #[test]

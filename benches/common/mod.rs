@@ -32,13 +32,32 @@ pub fn run(cmd: &mut Command) -> Run {
 
 #[allow(dead_code)] // not every bench reads a log
 pub fn make_log(dir: &Path, lines: usize) -> PathBuf {
+    make_log_part(dir, 0, lines)
+}
+
+/// Lines `first..first + lines` of the log [`make_log`] makes (a long log in parts, so that
+/// its text need not be on disk at once).
+#[allow(dead_code)]
+pub fn make_log_part(dir: &Path, first: usize, lines: usize) -> PathBuf {
     let z = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mixed_day/trading-system.log.zst")).unwrap();
     let day = String::from_utf8(zstd::decode_all(&z[..]).unwrap()).unwrap();
     let day: Vec<&str> = day.lines().collect();
-    let p = dir.join(format!("bench-{lines}.log"));
+    let p = dir.join(format!("bench-{first}-{lines}.log"));
     let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
-    for i in 0..lines {
-        writeln!(f, "{}", day[i % day.len()]).unwrap();
+    // Each repetition of the day is the next day, as a host's log would be: time only moves
+    // forward (a log that went back in time at every repetition would be late data throughout).
+    let day0 = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let prefix = day0.format("%Y-%m-%d").to_string();
+    let mut date = prefix.clone();
+    for i in first..first + lines {
+        let line = day[i % day.len()];
+        if i == first || i % day.len() == 0 {
+            date = (day0 + chrono::Duration::days((i / day.len()) as i64)).format("%Y-%m-%d").to_string();
+        }
+        match line.strip_prefix(prefix.as_str()) {
+            Some(rest) => writeln!(f, "{date}{rest}").unwrap(),
+            None => writeln!(f, "{line}").unwrap(),
+        }
     }
     f.flush().unwrap();
     p

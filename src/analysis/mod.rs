@@ -156,6 +156,15 @@ pub struct Report {
     /// A fleet report's hosts (`--fleet`): each host's figures and causes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetFigures>,
+    /// Lines the classification reads that were classified out of the log's order since the
+    /// last `reclassify` (they arrived after later ones; `ingest::classify`): the causes of
+    /// misses among and after them may differ from the log's order.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_lines: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// The cache size that would have held the SLO (from `cachescope whatif`'s model).
@@ -324,15 +333,13 @@ struct EvidenceRow {
     line_no: i64,
 }
 
-/// Opens `db` for a report: the classification and the episodes are computed once.
+/// Opens `db` for a report: the misses' causes are read from the `miss_causes` table, the
+/// episodes found from the period's events.
 pub fn session(db: &Path) -> Result<Session, AnalysisError> {
-    let s = Session::open(db)?;
-    s.use_own_views()?;
-    s.materialize(&["signal_events", "miss_causes", "episodes", "hit_ratio_5m"])?;
-    Ok(s)
+    slo_session(db)
 }
 
-/// Opens `db` for the SLO's questions only (`slo`): no classification is computed.
+/// Opens `db` for the SLO's questions (`slo`): the 5-minute ratios are computed once.
 pub fn slo_session(db: &Path) -> Result<Session, AnalysisError> {
     let s = Session::open(db)?;
     s.use_own_views()?;
@@ -517,7 +524,32 @@ pub fn report_of(db: &Session, period: Period, scope: Scope) -> Result<Report, A
         timeline,
         sizing: None,
         fleet: None,
+        late_lines: match scope {
+            Scope::Host => late_lines(db)?,
+            Scope::Fleet => 0,
+        },
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LateRow {
+    late_events: i64,
+}
+
+/// Lines the ingester classified out of the log's order (0 on a database without the table).
+fn late_lines(db: &Session) -> Result<i64, AnalysisError> {
+    let built: CountRow = row(db, queries::CLASSIFY_STATE_EXISTS, &[])?;
+    if built.n == 0 {
+        return Ok(0);
+    }
+    Ok(rows::<LateRow>(db, queries::REPORT_LATE, &[])?.first().map_or(0, |r| r.late_events))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountRow {
+    n: i64,
 }
 
 /// The runbook's escalation levels.

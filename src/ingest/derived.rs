@@ -1,4 +1,5 @@
-//! Derived tables: figures kept up to date as rows are committed (`request_minutes`), so
+//! Derived tables: figures kept up to date as rows are committed (`request_minutes`,
+//! `miss_causes` and the classification's state), so
 //! that the SLO's questions cost what the question costs, not what the history costs. This
 //! module rebuilds them from `events` — the reference they must equal — when a database
 //! written before them (or by an older definition) is opened, and for `cachescope reclassify`.
@@ -8,12 +9,12 @@ use std::path::Path;
 use chrono::{Duration, NaiveDateTime};
 use duckdb::{params, Connection};
 
-use super::{db_error, IngestError};
+use super::{classify, db_error, IngestError};
 use crate::queries;
 
 /// The derived tables, each with the version of its definition: raising a version makes the
 /// next ingester that opens a database rebuild that table.
-pub const DERIVED: [(&str, i32); 1] = [("request_minutes", 1)];
+pub const DERIVED: [(&str, i32); 2] = [("request_minutes", 1), ("miss_causes", 1)];
 
 /// How far a rebuild is: (days done, days in all).
 pub type RebuildProgress<'a> = &'a mut dyn FnMut(u64, u64);
@@ -63,13 +64,17 @@ pub(super) fn rebuild(conn: &Connection, db: &Path, progress: RebuildProgress) -
     conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;
     let result = (|| -> Result<(), duckdb::Error> {
         conn.execute_batch(queries::REQUEST_MINUTES_CLEAR)?;
+        classify::clear(conn)?;
         let mut insert = conn.prepare(queries::REQUEST_MINUTES_REBUILD)?;
         let total = days.len() as u64;
         progress(0, total);
         for (i, day) in days.iter().enumerate() {
-            insert.execute(params![day, *day + Duration::days(1)])?;
+            let until = *day + Duration::days(1);
+            insert.execute(params![day, until])?;
+            classify::step_over(conn, Some((*day, until)))?;
             progress(i as u64 + 1, total);
         }
+        classify::step_over(conn, None)?;
         let now = chrono::Utc::now().naive_utc();
         for (name, version) in DERIVED {
             conn.execute(queries::DERIVED_BUILT, params![name, version, now])?;

@@ -8,6 +8,7 @@
 
 mod batch;
 mod checkpoint;
+pub mod classify;
 mod create;
 pub mod derived;
 mod minutes;

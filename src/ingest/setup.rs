@@ -54,6 +54,13 @@ pub(super) fn open_database(db: &Path) -> Result<(Arc<RawDatabase>, Connection),
         if old_layout > 0 {
             conn.execute_batch(queries::SCHEMA_UPGRADE)?;
         }
+        if existed {
+            conn.execute_batch(queries::SCHEMA_OLD_VIEWS)?;
+            let view: i64 = conn.query_row(queries::SCHEMA_MISS_CAUSES_VIEW, [], |r| r.get("n"))?;
+            if view > 0 {
+                conn.execute_batch("DROP VIEW miss_causes")?;
+            }
+        }
         conn.execute_batch(queries::EVENTS_SCHEMA)?;
         queries::install_views(&conn, false, true)?;
         conn.execute_batch("COMMIT")

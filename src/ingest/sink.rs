@@ -1,6 +1,7 @@
 //! The transaction sink: parsed rows moved into one open DuckDB transaction chunk by chunk
 //! (memory stays a few chunks whatever the transaction's size), then committed together with
-//! the names they refer to, the per-minute figures and the file's checkpoint, or rolled back
+//! the names they refer to, the per-minute figures, the classification of its misses
+//! ([`super::classify`]) and the file's checkpoint, or rolled back
 //! whole. Nothing is visible before the commit, so a crash anywhere loses or repeats nothing.
 //! It runs on the append thread ([`super::pipeline`]).
 
@@ -13,6 +14,7 @@ use duckdb::{params, Connection};
 
 use super::batch::{self, Batch, Finished};
 use super::checkpoint::{self, FileState};
+use super::classify;
 use super::minutes::{Agg, MinuteCounts};
 use super::{db_error, IngestError};
 use crate::queries;
@@ -36,6 +38,11 @@ fn minute_values((minute, feature_set, a): &(i64, Box<str>, Agg)) -> [Value; 9] 
 /// Up to this many (minute, feature set) rows a commit upserts one by one.
 const FEW_MINUTES: usize = 16;
 
+/// Staged rows that make the classification run before the commit (it runs inside the open
+/// transaction, so it may run any number of times): a step's windows stay this small
+/// whatever the transaction's size, within the ingester's memory cap.
+const STEP_ROWS: u64 = 100_000;
+
 /// What the open transaction holds so far.
 #[derive(Debug, Default)]
 pub(super) struct Tx {
@@ -49,6 +56,8 @@ pub(super) struct Tx {
     pub counts: HashMap<(String, String), u64>,
     /// Requests by minute and feature set, added to `request_minutes` at the commit.
     minutes: MinuteCounts,
+    /// Rows in `classify_batch` not yet classified.
+    staged: u64,
 }
 
 /// A chunk of rows ready to append: the columns of both tables, the quarantined lines and
@@ -119,6 +128,14 @@ impl Sink {
         }
         self.begin()?;
         let dberr = db_error(&self.db);
+        if let Some(record) = &finished.event_rows {
+            // The columns the classification reads, staged for the commit's step.
+            let staged = record.project(&classify::BATCH_COLUMNS).expect("classify_batch's columns are event_rows'");
+            self.tx.staged += staged.num_rows() as u64;
+            let mut app = self.conn.appender("classify_batch").map_err(dberr)?;
+            app.append_record_batch(staged).map_err(dberr)?;
+            app.flush().map_err(dberr)?;
+        }
         for (table, record) in [("event_rows", finished.event_rows), ("hit_rows", finished.hit_rows)] {
             if let Some(record) = record {
                 let mut app = self.conn.appender(table).map_err(dberr)?;
@@ -134,6 +151,9 @@ impl Sink {
                     .map_err(dberr)?;
             }
             app.flush().map_err(dberr)?;
+        }
+        if self.tx.staged >= STEP_ROWS {
+            self.classify()?;
         }
         self.tx.minutes.merge(&mut minutes);
         self.tx.rows += finished.rows;
@@ -168,6 +188,7 @@ impl Sink {
             app.flush().map_err(dberr)?;
         }
         self.merge_minutes()?;
+        self.classify()?;
         let mut checkpoint = checkpoint.clone();
         checkpoint.events += self.tx.rows;
         checkpoint.quarantined += self.tx.quarantined;
@@ -177,6 +198,15 @@ impl Sink {
         let tx = std::mem::take(&mut self.tx);
         (self.tx.file_id, self.tx.path) = file;
         Ok(tx)
+    }
+
+    /// Classifies the staged rows (in the open transaction).
+    fn classify(&mut self) -> Result<(), IngestError> {
+        if self.tx.staged > 0 {
+            classify::step(&self.conn).map_err(db_error(&self.db))?;
+            self.tx.staged = 0;
+        }
+        Ok(())
     }
 
     /// Adds the transaction's per-minute figures to `request_minutes`: a few rows (a

@@ -66,7 +66,7 @@ impl Connector {
 
 /// The views a client may have computed once for its session (the reports' expensive
 /// ones), as temporary tables that shadow them.
-pub const MATERIALIZABLE: [&str; 4] = ["signal_events", "miss_causes", "episodes", "hit_ratio_5m"];
+pub const MATERIALIZABLE: [&str; 1] = ["hit_ratio_5m"];
 
 /// The longest request line the socket reads (a query text with its parameters).
 pub const MAX_REQUEST_BYTES: u64 = 1 << 20;

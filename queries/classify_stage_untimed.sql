@@ -1,0 +1,5 @@
+-- Stages the classified events without a time (last in the log's order) for a rebuild.
+INSERT INTO classify_batch
+SELECT ts, event, symbol, feature_set, key, slot, reason, outcome, config, data_version, file_id, line_no
+FROM event_rows
+WHERE classified_event(event) AND ts IS NULL

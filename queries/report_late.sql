@@ -1,0 +1,2 @@
+-- Report: lines classified out of the log's order since the last rebuild.
+SELECT late_events FROM classify_state

@@ -1,0 +1,150 @@
+//! Model test of the incremental classification: the engine's logs of every scenario are
+//! ingested in pieces (random batch sizes, rotated files, crashes between batches, failed
+//! commits, restarts), and the `miss_causes` table the ingester keeps must equal the
+//! classification of the whole history (`miss_causes_full`) whenever no line came late; when
+//! some did (a crash of the test hook stops one file, and the next file is read before the
+//! rest of it), they are counted, and `reclassify` brings the table back to the reference. An
+//! archive ingested after its successor is counted late, the report says so, and
+//! `reclassify` clears it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cachescope::ingest::formats::Formats;
+use cachescope::ingest::{Faults, Ingester};
+use proptest::prelude::*;
+
+const SCENARIOS: [&str; 10] = [
+    "steady",
+    "thrashing",
+    "invalidation_storm",
+    "config_change",
+    "disk_full",
+    "memory_pressure",
+    "manifest_outage",
+    "external_deletion",
+    "retention",
+    "new_symbols",
+];
+
+fn log_lines(scenario: &str) -> Vec<String> {
+    let p = format!("{}/fixtures/{scenario}/trading-system.log.zst", env!("CARGO_MANIFEST_DIR"));
+    let text = String::from_utf8(zstd::decode_all(&std::fs::read(p).unwrap()[..]).unwrap()).unwrap();
+    text.lines().map(str::to_string).collect()
+}
+
+fn write(p: &Path, lines: &[String]) {
+    let mut f = std::fs::File::create(p).unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+fn ingest(db: &Path, paths: &[PathBuf], batch: usize, faults: Faults) -> Result<(), String> {
+    let mut ing = Ingester::open(db, Formats::default()).map_err(|e| e.to_string())?;
+    ing.set_batch_lines(batch);
+    ing.set_small_chunks();
+    ing.set_faults(faults);
+    ing.ingest(paths, false, |_| {}).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Rows of the table that the reference lacks and the other way round, the lines counted
+/// late, and the table's rows.
+fn compare(db: &Path) -> (i64, i64, i64, i64) {
+    let c = duckdb::Connection::open(db).unwrap();
+    let cols = "ts, symbol, feature_set, key, slot, cause, basis, logged_reason, outcome, config, data_version, file_id, line_no";
+    let differ = |a: &str, b: &str| -> i64 {
+        c.query_row(&format!("SELECT count(*) FROM ((SELECT {cols} FROM {a}) EXCEPT ALL (SELECT {cols} FROM {b}))"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let late: i64 = c.query_row("SELECT coalesce(sum(late_events), 0) FROM classify_state", [], |r| r.get(0)).unwrap();
+    let n: i64 = c.query_row("SELECT count(*) FROM miss_causes", [], |r| r.get(0)).unwrap();
+    (differ("miss_causes", "miss_causes_full"), differ("miss_causes_full", "miss_causes"), late, n)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, .. ProptestConfig::default() })]
+    #[test]
+    fn kept_causes_equal_the_full_classification(
+        scenario in 0..SCENARIOS.len(),
+        cuts in proptest::collection::vec(1..1000usize, 0..4),
+        batch in 100..3000usize,
+        crashes in proptest::collection::vec(1..6u64, 0..3),
+        fail_commit in proptest::option::of(1..6u64),
+    ) {
+        let lines = log_lines(SCENARIOS[scenario]);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.duckdb");
+        // The log cut into consecutive files (as rotation leaves them), read oldest first.
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c * lines.len() / 1000).collect();
+        bounds.push(0);
+        bounds.push(lines.len());
+        bounds.sort();
+        bounds.dedup();
+        let files: Vec<PathBuf> = bounds.windows(2).enumerate().map(|(i, w)| {
+            let p = dir.path().join(format!("part-{i}.log"));
+            write(&p, &lines[w[0]..w[1]]);
+            p
+        }).collect();
+        // Crashes (as if killed) after some batches and a failed commit, then a clean run.
+        for stop in &crashes {
+            let _ = ingest(&db, &files, batch, Faults { stop_after_batches: Some(*stop), fail_commit_after: None });
+        }
+        if let Some(n) = fail_commit {
+            let _ = ingest(&db, &files, batch, Faults { stop_after_batches: None, fail_commit_after: Some(n) });
+        }
+        ingest(&db, &files, batch, Faults::default()).unwrap();
+        let (extra, missing, late, n) = compare(&db);
+        prop_assert!(n > 0, "no misses classified");
+        if late == 0 {
+            prop_assert_eq!((extra, missing), (0, 0), "{} (batch {}, files {})", SCENARIOS[scenario], batch, files.len());
+        } else {
+            let mut ing = Ingester::open(&db, Formats::default()).unwrap();
+            ing.rebuild_derived(&mut |_, _| {}).unwrap();
+            drop(ing);
+            prop_assert_eq!(compare(&db), (0, 0, 0, n), "{} after reclassify", SCENARIOS[scenario]);
+        }
+    }
+}
+
+#[test]
+fn an_archive_read_after_its_successor_is_counted_late_until_reclassified() {
+    let lines = log_lines("thrashing");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.duckdb");
+    let (old, new) = (dir.path().join("old.log"), dir.path().join("new.log"));
+    let half = lines.len() / 2;
+    write(&old, &lines[..half]);
+    write(&new, &lines[half..]);
+    ingest(&db, std::slice::from_ref(&new), 5000, Faults::default()).unwrap();
+    ingest(&db, std::slice::from_ref(&old), 5000, Faults::default()).unwrap();
+    let (_, _, late, n) = compare(&db);
+    let c = duckdb::Connection::open(&db).unwrap();
+    let (late_misses, classified): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT late_misses FROM classify_state), (SELECT count(*) FROM event_rows WHERE classified_event(event) AND file_id = (SELECT file_id FROM ingest_files WHERE path LIKE '%old.log'))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    drop(c);
+    let old_misses = lines[..half].iter().filter(|l| l.contains("event=miss")).count() as i64;
+    assert!(old_misses > 0);
+    assert_eq!((late, late_misses), (classified, old_misses), "every line of the late archive is counted late");
+    assert_eq!(n, lines.iter().filter(|l| l.contains("event=miss")).count() as i64);
+    // The report says so.
+    let bin = assert_cmd::cargo::cargo_bin("cachescope");
+    let out = std::process::Command::new(&bin).args(["report", "--format", "json", "--db"]).arg(&db).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["late_lines"].as_i64(), Some(late), "{report}");
+    let text = std::process::Command::new(&bin).args(["report", "--db"]).arg(&db).output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains(&format!("Note: {late} log lines the classification reads")));
+    // `reclassify` classifies them in the log's order.
+    let mut ing = Ingester::open(&db, Formats::default()).unwrap();
+    ing.rebuild_derived(&mut |_, _| {}).unwrap();
+    drop(ing);
+    assert_eq!(compare(&db), (0, 0, 0, n));
+    let out = std::process::Command::new(&bin).args(["report", "--format", "json", "--db"]).arg(&db).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report.get("late_lines").is_none(), "{report}");
+}
