@@ -5,10 +5,12 @@
 -- queries/classify_causes.sql) runs over them; src/ingest/classify.rs runs these statements,
 -- then those two, then queries/classify_carry_next.sql.
 
--- The commit's rows the classification reads.
+-- The rows staged since the last step (`classify_batch` is emptied once, at the commit:
+-- rows deleted inside the transaction would stay in memory until then).
 CREATE OR REPLACE TEMP TABLE classify_new AS
-SELECT * FROM classify_batch WHERE classified_event(event);
-DELETE FROM classify_batch;
+SELECT * EXCLUDE (r) FROM (SELECT rowid AS r, * FROM classify_batch)
+WHERE classified_event(event) AND r > coalesce(getvariable('classify_staged_until'), -1);
+SET VARIABLE classify_staged_until = (SELECT max(rowid) FROM classify_batch);
 
 INSERT INTO classify_state
 SELECT NULL, NULL, NULL, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM classify_state);

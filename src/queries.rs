@@ -39,6 +39,10 @@ pub const CLASSIFY_CAUSES: &str = include_str!("../queries/classify_causes.sql")
 pub const CLASSIFY_STEP: &str = include_str!("../queries/classify_step.sql");
 /// A step of the incremental classification: the carried rows brought up to date.
 pub const CLASSIFY_CARRY_NEXT: &str = include_str!("../queries/classify_carry_next.sql");
+/// Records that no derived table is built (a rebuild has begun).
+pub const DERIVED_UNBUILT: &str = include_str!("../queries/derived_unbuilt.sql");
+/// Empties the staged rows after a transaction's last step.
+pub const CLASSIFY_DONE: &str = include_str!("../queries/classify_done.sql");
 /// Empties the classification before a rebuild.
 pub const CLASSIFY_CLEAR: &str = include_str!("../queries/classify_clear.sql");
 /// Stages the classified events of a time range (a rebuild).

@@ -13,13 +13,23 @@ use crate::queries;
 /// in that table's order.
 pub(super) const BATCH_COLUMNS: [usize; 12] = [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 18];
 
-/// Classifies what `classify_batch` holds (and empties it). Runs inside the caller's
-/// transaction.
+/// Classifies the rows staged in `classify_batch` since the last step. Runs inside the
+/// caller's transaction, which calls [`done`] after its last step.
 pub(super) fn step(conn: &Connection) -> duckdb::Result<()> {
     conn.execute_batch(queries::CLASSIFY_STEP)?;
     conn.execute_batch(&queries::classify_step_rows())?;
     conn.execute_batch(&queries::classify_step_insert())?;
     conn.execute_batch(queries::CLASSIFY_CARRY_NEXT)
+}
+
+/// Empties the staged rows once they are all classified (before the commit).
+pub(super) fn done(conn: &Connection) -> duckdb::Result<()> {
+    conn.execute_batch(queries::CLASSIFY_DONE)
+}
+
+/// Forgets what was staged in a transaction that was rolled back.
+pub(super) fn forget(conn: &Connection) {
+    let _ = conn.execute_batch("RESET VARIABLE classify_staged_until");
 }
 
 /// Empties the classification (before a rebuild).

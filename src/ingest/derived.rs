@@ -42,8 +42,11 @@ pub fn is_stale(conn: &Connection) -> duckdb::Result<bool> {
     Ok(false)
 }
 
-/// Rebuilds every derived table from `events` in one transaction (all or nothing), a day at
-/// a time, reporting progress after each day.
+/// Rebuilds every derived table from `events`, a day per transaction, reporting progress
+/// after each day. The tables are first recorded as not built (so readers compute from
+/// `events`, and an interrupted rebuild starts over when the next ingester opens the
+/// database), and recorded as built with the last day. One transaction for the whole history
+/// held every day's work until its commit: a month of a busy host ran out of memory.
 pub(super) fn rebuild(conn: &Connection, db: &Path, progress: RebuildProgress) -> Result<(), IngestError> {
     let dberr = db_error(db);
     let range: (Option<NaiveDateTime>, Option<NaiveDateTime>) = conn
@@ -61,29 +64,39 @@ pub(super) fn rebuild(conn: &Connection, db: &Path, progress: RebuildProgress) -
         }
         _ => Vec::new(),
     };
-    conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;
-    let result = (|| -> Result<(), duckdb::Error> {
+    let in_transaction = |work: &mut dyn FnMut() -> duckdb::Result<()>| -> Result<(), IngestError> {
+        conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;
+        if let Err(e) = work().and_then(|()| conn.execute_batch("COMMIT")) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(dberr(e));
+        }
+        Ok(())
+    };
+    in_transaction(&mut || {
+        conn.execute_batch(queries::DERIVED_UNBUILT)?;
         conn.execute_batch(queries::REQUEST_MINUTES_CLEAR)?;
-        classify::clear(conn)?;
-        let mut insert = conn.prepare(queries::REQUEST_MINUTES_REBUILD)?;
-        let total = days.len() as u64;
-        progress(0, total);
-        for (i, day) in days.iter().enumerate() {
-            let until = *day + Duration::days(1);
+        classify::clear(conn)
+    })?;
+    let mut insert = conn.prepare(queries::REQUEST_MINUTES_REBUILD).map_err(dberr)?;
+    let total = days.len() as u64;
+    progress(0, total);
+    for (i, day) in days.iter().enumerate() {
+        let until = *day + Duration::days(1);
+        in_transaction(&mut || {
             insert.execute(params![day, until])?;
             classify::step_over(conn, Some((*day, until)))?;
-            progress(i as u64 + 1, total);
-        }
+            classify::done(conn)
+        })?;
+        progress(i as u64 + 1, total);
+    }
+    in_transaction(&mut || {
         classify::step_over(conn, None)?;
+        classify::done(conn)?;
         let now = chrono::Utc::now().naive_utc();
         for (name, version) in DERIVED {
             conn.execute(queries::DERIVED_BUILT, params![name, version, now])?;
         }
-        conn.execute_batch("COMMIT")
-    })();
-    if let Err(e) = result {
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(dberr(e));
-    }
+        Ok(())
+    })?;
     Ok(())
 }

@@ -12,6 +12,9 @@ use super::{create, db_error, IngestError, INGEST_MEMORY_MB};
 use crate::query::guard::RawDatabase;
 use crate::queries;
 
+/// Attempts to attach a database another process holds (50 ms apart: 2 s in all).
+const ATTACH_TRIES: u32 = 40;
+
 /// Opens (creating) the events database at `db`: the database handle and the ingester's
 /// connection, the file attached and made its default.
 pub(super) fn open_database(db: &Path) -> Result<(Arc<RawDatabase>, Connection), IngestError> {
@@ -45,7 +48,16 @@ pub(super) fn open_database(db: &Path) -> Result<(Arc<RawDatabase>, Connection),
     // connection would use `.tmp/` in the working directory (cron's may be `/`).
     let database = Arc::new(RawDatabase::open(":memory:", &[("temp_directory", &format!("{path}.tmp"))]).map_err(dberr)?);
     let conn = database.connect().map_err(dberr)?;
-    conn.execute(queries::INGEST_ATTACH, [path]).map_err(locked)?;
+    // A reader (`cachescope sql`, a report) may hold the file for a moment, e.g. the one just
+    // created, before the ingester holds it: wait for it a little rather than give up.
+    let mut tries = 0;
+    while let Err(e) = conn.execute(queries::INGEST_ATTACH, [path]) {
+        tries += 1;
+        if tries >= ATTACH_TRIES || !crate::engine::manifest::is_lock_conflict(&e) {
+            return Err(locked(e));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     conn.execute_batch(queries::INGEST_USE).map_err(dberr)?;
     // One transaction for the schema: one commit instead of one per statement.
     conn.execute_batch("BEGIN TRANSACTION").map_err(dberr)?;

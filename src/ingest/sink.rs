@@ -189,6 +189,7 @@ impl Sink {
         }
         self.merge_minutes()?;
         self.classify()?;
+        classify::done(&self.conn).map_err(db_error(&self.db))?;
         let mut checkpoint = checkpoint.clone();
         checkpoint.events += self.tx.rows;
         checkpoint.quarantined += self.tx.quarantined;
@@ -244,6 +245,7 @@ impl Sink {
     pub fn abort(&mut self) {
         if self.tx.open {
             let _ = self.conn.execute_batch("ROLLBACK");
+            classify::forget(&self.conn);
         }
         self.tx = Tx::default();
     }
