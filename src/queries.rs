@@ -87,11 +87,14 @@ pub const EPISODE_CAUSES: &str = include_str!("../queries/episode_causes.sql");
 /// One row of `episode_causes`.
 pub const EPISODE_CAUSES_INSERT: &str = include_str!("../queries/episode_causes_insert.sql");
 
-/// The analysis' views, in the order they depend on each other.
-pub fn views() -> [std::borrow::Cow<'static, str>; 4] {
+/// The classification's views: its input and the full-history reference.
+pub fn classify_views() -> [std::borrow::Cow<'static, str>; 2] {
     use std::borrow::Cow;
-    [Cow::Borrowed(CLASSIFY_MISSES), Cow::Owned(classify_reference()), Cow::Borrowed(SLO), Cow::Borrowed(EPISODES)]
+    [Cow::Borrowed(CLASSIFY_MISSES), Cow::Owned(classify_reference())]
 }
+
+/// The analysis' views that read the classification, in the order they depend on each other.
+pub const ANALYSIS_VIEWS: [&str; 2] = [SLO, EPISODES];
 
 /// Installs the analysis' views and the tables they read that this binary defines
 /// (`episode_causes`): stored in the database (the writer, in its schema transaction), or as
@@ -123,11 +126,14 @@ pub fn install_views(conn: &duckdb::Connection, temp: bool, derived_fresh: bool)
     if fallback {
         conn.execute_batch(REQUEST_MINUTES_FALLBACK)?;
     }
-    for sql in views() {
+    for sql in classify_views() {
         conn.execute_batch(&local(&sql))?;
-        if fallback && sql.contains("VIEW miss_causes_full") {
-            conn.execute_batch(CLASSIFY_FALLBACK)?;
-        }
+    }
+    if fallback {
+        conn.execute_batch(CLASSIFY_FALLBACK)?;
+    }
+    for sql in ANALYSIS_VIEWS {
+        conn.execute_batch(&local(sql))?;
     }
     Ok(())
 }
@@ -140,7 +146,8 @@ pub fn views_fingerprint() -> &'static str {
     FINGERPRINT.get_or_init(|| {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        for sql in views().iter().map(|v| &**v).chain([EPISODE_CAUSES, DERIVED_MACROS]) {
+        let classify = classify_views();
+        for sql in classify.iter().map(|v| &**v).chain(ANALYSIS_VIEWS).chain([EPISODE_CAUSES, DERIVED_MACROS]) {
             h.update(sql.as_bytes());
             h.update([0]);
         }

@@ -333,14 +333,10 @@ struct EvidenceRow {
     line_no: i64,
 }
 
-/// Opens `db` for a report: the misses' causes are read from the `miss_causes` table, the
+/// Opens `db` for the analysis (`report`, `incident`, `slo`, ...): the 5-minute ratios are
+/// computed once; the misses' causes are read from the `miss_causes` table and the
 /// episodes found from the period's events.
 pub fn session(db: &Path) -> Result<Session, AnalysisError> {
-    slo_session(db)
-}
-
-/// Opens `db` for the SLO's questions (`slo`): the 5-minute ratios are computed once.
-pub fn slo_session(db: &Path) -> Result<Session, AnalysisError> {
     let s = Session::open(db)?;
     s.use_own_views()?;
     s.materialize(&["hit_ratio_5m"])?;

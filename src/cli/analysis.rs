@@ -243,7 +243,7 @@ pub(super) fn cmd_slo(db: Option<PathBuf>, fleet: Option<String>, at: Option<Str
         }
         return Ok(());
     }
-    let db = analysis::slo_session(&db.unwrap_or_else(crate::ingest::default_db))?;
+    let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
     let status = analysis::slo_status(&db, at)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);

@@ -58,6 +58,8 @@ pub(super) struct Tx {
     minutes: MinuteCounts,
     /// Rows in `classify_batch` not yet classified.
     staged: u64,
+    /// Whether rows were staged in `classify_batch` in this transaction (to empty at the commit).
+    stage_used: bool,
 }
 
 /// A chunk of rows ready to append: the columns of both tables, the quarantined lines and
@@ -132,6 +134,7 @@ impl Sink {
             // The columns the classification reads, staged for the commit's step.
             let staged = record.project(&classify::BATCH_COLUMNS).expect("classify_batch's columns are event_rows'");
             self.tx.staged += staged.num_rows() as u64;
+            self.tx.stage_used = true;
             let mut app = self.conn.appender("classify_batch").map_err(dberr)?;
             app.append_record_batch(staged).map_err(dberr)?;
             app.flush().map_err(dberr)?;
@@ -189,7 +192,9 @@ impl Sink {
         }
         self.merge_minutes()?;
         self.classify()?;
-        classify::done(&self.conn).map_err(db_error(&self.db))?;
+        if self.tx.stage_used {
+            classify::done(&self.conn).map_err(db_error(&self.db))?;
+        }
         let mut checkpoint = checkpoint.clone();
         checkpoint.events += self.tx.rows;
         checkpoint.quarantined += self.tx.quarantined;
