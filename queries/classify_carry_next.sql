@@ -8,32 +8,39 @@ WHERE EXISTS (SELECT 1 FROM classify_affected a
 INSERT INTO classify_carry BY NAME
 WITH r AS (
     SELECT ts, event, symbol, feature_set, key, slot, reason, outcome, config, data_version,
-           file_id, line_no, followed_by, summary, seq, in_key, in_slot, run, symbol_first_seq, is_new, for_manifest
+           file_id, line_no, followed_by, summary, seq, in_key, in_slot, slot_run_start, slot_prev_seq,
+           symbol_first, is_new, for_manifest
     FROM classify_rows
 ),
+-- Per key its last event; per slot its last event, the first event of its last run and the
+-- event before that run; per symbol its first miss or warm-up; the last manifest event.
+last_of_key AS (
+    SELECT max(seq) AS seq FROM r WHERE in_key GROUP BY key
+),
+slot_ends AS (
+    SELECT max(seq) AS last, max(seq) FILTER (WHERE slot_run_start) AS run_first,
+           arg_max(slot_prev_seq, seq) FILTER (WHERE slot_run_start) AS before_run
+    FROM r WHERE in_slot GROUP BY slot
+),
 slot_rows AS (
-    SELECT *, max(run) OVER (PARTITION BY slot) AS last_run,
-           min(seq) OVER (PARTITION BY slot, run) AS run_first,
-           max(seq) OVER (PARTITION BY slot, run) AS run_last
-    FROM r WHERE in_slot
-)
-SELECT 'key' AS role, key AS name, * EXCLUDE (seq, in_key, in_slot, run, symbol_first_seq, is_new, for_manifest)
-FROM r WHERE in_key
-QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1
+    SELECT last AS seq FROM slot_ends
+    UNION SELECT run_first FROM slot_ends
+    UNION SELECT before_run FROM slot_ends
+),
+SELECT 'key' AS role, key AS name, r.* EXCLUDE (seq, in_key, in_slot, slot_run_start, slot_prev_seq, symbol_first, is_new, for_manifest)
+FROM r SEMI JOIN last_of_key USING (seq)
 UNION ALL BY NAME
-SELECT 'slot' AS role, slot AS name,
-       * EXCLUDE (seq, in_key, in_slot, run, symbol_first_seq, is_new, for_manifest, last_run, run_first, run_last)
-FROM slot_rows
-WHERE (run = last_run AND seq IN (run_first, run_last)) OR (run = last_run - 1 AND seq = run_last)
+SELECT 'slot' AS role, slot AS name, r.* EXCLUDE (seq, in_key, in_slot, slot_run_start, slot_prev_seq, symbol_first, is_new, for_manifest)
+FROM r SEMI JOIN slot_rows USING (seq)
 UNION ALL BY NAME
-SELECT 'symbol' AS role, symbol AS name, * EXCLUDE (seq, in_key, in_slot, run, symbol_first_seq, is_new, for_manifest)
-FROM r WHERE seq = symbol_first_seq
+SELECT 'symbol' AS role, symbol AS name, r.* EXCLUDE (seq, in_key, in_slot, slot_run_start, slot_prev_seq, symbol_first, is_new, for_manifest)
+FROM r WHERE symbol_first
 UNION ALL BY NAME
-SELECT 'manifest' AS role, NULL AS name, * EXCLUDE (seq, in_key, in_slot, run, symbol_first_seq, is_new, for_manifest)
+SELECT 'manifest' AS role, NULL AS name, r.* EXCLUDE (seq, in_key, in_slot, slot_run_start, slot_prev_seq, symbol_first, is_new, for_manifest)
 FROM r WHERE event IN ('manifest_unavailable', 'manifest_available') AND (is_new OR for_manifest)
 QUALIFY row_number() OVER (ORDER BY seq DESC) = 1;
 
-DROP TABLE classify_new;
+DROP VIEW classify_new;
 DROP TABLE classify_affected;
 DROP TABLE classify_input;
 DROP TABLE classify_rows;

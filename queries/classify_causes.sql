@@ -5,7 +5,7 @@
 SELECT ts, symbol, feature_set, key, slot,
        CASE
            WHEN manifest_state = 'manifest_unavailable' THEN 'manifest_unavailable'
-           WHEN key IS NULL AND seq = symbol_first_seq THEN 'new_symbol'
+           WHEN key IS NULL AND symbol_first THEN 'new_symbol'
            WHEN key IS NULL THEN 'unknown'
            WHEN prev_event = 'missing_file' THEN 'missing_file'
            WHEN prev_event IN ('miss', 'warm_fill') AND prev_outcome = 'write_failed' THEN 'write_failed'
@@ -31,7 +31,7 @@ SELECT ts, symbol, feature_set, key, slot,
            WHEN (prev_event IS NULL OR prev_event = 'invalidation') AND slot_prev_data_version IS NOT NULL
                 AND slot_prev_data_version <> data_version THEN 'invalidated_data'
            WHEN prev_event = 'invalidation' THEN 'invalidated'
-           WHEN prev_event IS NULL AND seq = symbol_first_seq THEN 'new_symbol'
+           WHEN prev_event IS NULL AND symbol_first THEN 'new_symbol'
            WHEN prev_event IS NULL THEN 'new_key'
            ELSE 'unknown'
        END AS cause,

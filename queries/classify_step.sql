@@ -6,11 +6,14 @@
 -- then those two, then queries/classify_carry_next.sql.
 
 -- The rows staged since the last step (`classify_batch` is emptied once, at the commit:
--- rows deleted inside the transaction would stay in memory until then).
-CREATE OR REPLACE TEMP TABLE classify_new AS
-SELECT * EXCLUDE (r) FROM (SELECT rowid AS r, * FROM classify_batch)
-WHERE classified_event(event) AND r > coalesce(getvariable('classify_staged_until'), -1);
+-- rows deleted inside the transaction would stay in memory until then). A view: a copy of
+-- them cost as much as the statements that read them.
+SET VARIABLE classify_step_after = coalesce(getvariable('classify_staged_until'), -1);
 SET VARIABLE classify_staged_until = (SELECT max(rowid) FROM classify_batch);
+CREATE OR REPLACE TEMP VIEW classify_new AS
+SELECT * EXCLUDE (r) FROM (SELECT rowid AS r, * FROM classify_batch)
+WHERE classified_event(event)
+  AND r > getvariable('classify_step_after') AND r <= getvariable('classify_staged_until');
 
 INSERT INTO classify_state
 SELECT NULL, NULL, NULL, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM classify_state);

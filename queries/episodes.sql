@@ -31,22 +31,13 @@ raw_signals AS (
 ordered AS (
     SELECT *, row_number() OVER (ORDER BY ts, file_id, line_no) AS seq FROM raw_signals
 ),
--- An invalidation's cause: what followed it (market_data_update, config_change or a miss).
-fmarked AS (
-    SELECT seq, event,
-           sum(CASE WHEN event IN ('market_data_update', 'config_change', 'miss') THEN 1 ELSE 0 END)
-               OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n_followers
-    FROM ordered
-    WHERE event IN ('invalidation', 'market_data_update', 'config_change', 'miss')
-),
-followers AS (
-    SELECT event, row_number() OVER (ORDER BY seq) AS n FROM fmarked
-    WHERE event IN ('market_data_update', 'config_change', 'miss')
-),
+-- An invalidation's cause: what followed it (market_data_update, config_change or a miss),
+-- found as queries/classify_rows.sql finds it.
 followed AS (
-    SELECT m.seq, f.event AS followed_by
-    FROM fmarked m LEFT JOIN followers f ON f.n = m.n_followers + 1
-    WHERE m.event = 'invalidation'
+    SELECT i.seq, f.event AS followed_by
+    FROM (SELECT seq FROM ordered WHERE event = 'invalidation') i
+    ASOF LEFT JOIN (SELECT seq, event FROM ordered WHERE event IN ('market_data_update', 'config_change', 'miss')) f
+        ON i.seq < f.seq
 ),
 new_symbols AS (
     SELECT ts, file_id, line_no FROM miss_causes

@@ -65,7 +65,7 @@ pub const SCHEMA_MISS_CAUSES_VIEW: &str = include_str!("../queries/schema_miss_c
 /// too, so that the rules are written once.
 pub fn classify_reference() -> String {
     format!(
-        "CREATE OR REPLACE VIEW miss_causes_full AS\nWITH classify_input AS (SELECT * FROM classify_input_all),\nclassify_rows AS (\n{CLASSIFY_ROWS}\n)\n{CLASSIFY_CAUSES}"
+        "CREATE OR REPLACE VIEW miss_causes_full AS\nWITH classify_input AS MATERIALIZED (SELECT * FROM classify_input_all),\nclassify_rows AS (\n{CLASSIFY_ROWS}\n)\n{CLASSIFY_CAUSES}"
     )
 }
 
