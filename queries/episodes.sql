@@ -84,12 +84,14 @@ episode_misses AS (
     WHERE m.ts >= lo AND m.ts <= hi + to_minutes(t.episode_tail_minutes)
 ),
 members AS (
+    -- Each miss belongs to the last cluster of its kind that began at or before it (the
+    -- clusters of a kind follow each other: the next one's start bounds it), if it came
+    -- within the tail of that cluster's last signal. An as-of join: a range join of every
+    -- miss with every cluster of its kind grew with their product (25 s over a month).
     SELECT b.kind, b.grp, m.ts, m.symbol, m.key, m.cause, m.file_id, m.line_no
-    FROM bounded b, t
-    JOIN episode_misses m ON m.kind = b.kind
-     AND m.ts >= b.signal_start
-     AND m.ts <= b.signal_end + to_minutes(t.episode_tail_minutes)
-     AND (b.next_start IS NULL OR m.ts < b.next_start)
+    FROM episode_misses m
+    ASOF JOIN bounded b ON m.kind = b.kind AND m.ts >= b.signal_start, t
+    WHERE m.ts <= b.signal_end + to_minutes(t.episode_tail_minutes)
 ),
 agg AS (
     SELECT kind, grp, count(*) AS misses, quantile_disc(ts, 0.95) AS p95_miss, min(ts) AS first_miss,
