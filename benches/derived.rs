@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo build --release && cargo bench --bench derived             # 10M lines
 //! DERIVED_BENCH_LINES=100000000 cargo bench --bench derived        # 100M lines, in 10 parts
+//! DERIVED_BENCH_KEEP=/tmp/10m.duckdb cargo bench --bench derived    # keep the database
 //! ```
 
 mod common;
@@ -78,5 +79,9 @@ fn main() {
             e.max_rss_mb,
             e.secs / d.secs
         );
+    }
+    if let Ok(keep) = std::env::var("DERIVED_BENCH_KEEP") {
+        std::fs::copy(&db, &keep).unwrap();
+        println!("database kept: {keep}");
     }
 }

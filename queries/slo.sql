@@ -82,7 +82,7 @@ WITH rules AS (
     SELECT 'FeatureStoreHitRatioCritical', 'critical', critical_ratio, critical_for_minutes, min_requests_5m FROM thresholds
 ),
 evals AS (
-    SELECT r.alert, r.severity, r.threshold, r.for_minutes, h.eval_time,
+    SELECT r.alert, r.severity, r.threshold, r.for_minutes, h.eval_time, h.hit_ratio,
            (h.requests >= r.min_requests_5m AND h.hit_ratio < r.threshold) AS breach
     FROM rules r CROSS JOIN hit_ratio_5m h
 ),
@@ -90,9 +90,11 @@ runs AS (
     SELECT *, sum(CASE WHEN breach THEN 0 ELSE 1 END) OVER (PARTITION BY alert ORDER BY eval_time) AS grp
     FROM evals
 ),
+-- A period's evaluations are consecutive minutes, every one a breach: its worst ratio is
+-- theirs (a lookup of each period's minutes in every evaluation cost seconds over months).
 periods AS (
     SELECT alert, severity, threshold, for_minutes,
-           min(eval_time) AS pending_since, max(eval_time) AS last_breach
+           min(eval_time) AS pending_since, max(eval_time) AS last_breach, min(hit_ratio) AS worst_ratio
     FROM runs WHERE breach
     GROUP BY alert, severity, threshold, for_minutes, grp
 ),
@@ -105,6 +107,6 @@ SELECT p.alert, p.severity, p.pending_since,
                 THEN CASE WHEN p.last_breach < l.eval_time THEN 'inactive (never fired)' ELSE 'pending' END
             WHEN p.last_breach < l.eval_time THEN 'resolved'
             ELSE 'firing' END AS state,
-       (SELECT min(hit_ratio) FROM hit_ratio_5m h WHERE h.eval_time BETWEEN p.pending_since AND p.last_breach) AS worst_ratio
+       p.worst_ratio
 FROM periods p CROSS JOIN last_eval l
 ORDER BY p.pending_since, p.severity;

@@ -352,3 +352,56 @@ fn reports_size_the_cache_directly_and_say_how_through_tail() {
     let line = md.lines().find(|l| l.contains("Sizing:")).unwrap_or_else(|| panic!("{md}"));
     assert!(line.contains("would have avoided it") && line.contains("as little as 0.00097938 GB"), "{line}");
 }
+
+/// `days` days of the mixed-day fixture, each repetition the next day (as a host's log).
+fn days_of_mixed_day(dir: &Path, days: i64) -> std::path::PathBuf {
+    let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mixed_day/trading-system.log.zst")).unwrap();
+    let day = String::from_utf8(zstd::decode_all(&z[..]).unwrap()).unwrap();
+    let day0 = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let prefix = day0.format("%Y-%m-%d").to_string();
+    let mut out = String::new();
+    for d in 0..days {
+        let date = (day0 + chrono::Duration::days(d)).format("%Y-%m-%d").to_string();
+        for l in day.lines() {
+            match l.strip_prefix(prefix.as_str()) {
+                Some(rest) => out.push_str(&format!("{date}{rest}\n")),
+                None => out.push_str(&format!("{l}\n")),
+            }
+        }
+    }
+    let log = dir.join("trading-system.log");
+    std::fs::write(&log, out).unwrap();
+    log
+}
+
+#[test]
+fn a_long_report_sizes_its_last_week_and_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let log = days_of_mixed_day(d.path(), 9);
+    let db = d.path().join("events.duckdb");
+    cachescope().args(["ingest", "--db"]).arg(&db).arg(&log).assert().success();
+    let report = |extra: &[&str]| -> serde_json::Value {
+        let out = cachescope().args(["report", "--format", "json", "--db"]).arg(&db).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = report(&[]);
+    let until = r["period"]["until"].as_str().unwrap().to_string();
+    let s = &r["sizing"];
+    let from = s["sized_from"].as_str().unwrap_or_else(|| panic!("a 9-day report sizes its last 7 days: {s}")).to_string();
+    let t = |v: &str| chrono::DateTime::parse_from_rfc3339(v).unwrap();
+    assert_eq!(t(&until) - t(&from), chrono::Duration::days(7), "{from} .. {until}");
+    // The figures are what-if's over those 7 days.
+    let out = cachescope().args(["whatif", "--format", "json", "--from", &from, "--until", &until, "--db"]).arg(&db).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["period_gb"], w["recommendation"]["capacity_gb"]);
+    assert_eq!(s["every_window_gb"], w["recommendation_every_window"]["capacity_gb"]);
+    assert_eq!(s["ceiling_hit_ratio"], w["ceiling_hit_ratio"]);
+    let md = cachescope().args(["report", "--db"]).arg(&db).output().unwrap();
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(md.contains(&format!("Sized over the last 7 days of the period, from {from}")), "{md}");
+    // A report of two days sizes all of it, and says nothing of the kind.
+    let short = report(&["--from", "2026-11-30T00:00:00Z", "--until", "2026-12-02T00:00:00Z"]);
+    assert!(short["sizing"].is_object() && short["sizing"].get("sized_from").is_none(), "{}", short["sizing"]);
+}

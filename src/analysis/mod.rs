@@ -184,6 +184,10 @@ pub struct Sizing {
     pub ceiling_hit_ratio: Option<f64>,
     /// Why there are no figures, or what stands in the way when no size holds the SLO.
     pub note: Option<String>,
+    /// When only the last part of a long period was sized: where that part begins
+    /// (`whatif::sizing::REPORT_SIZING_DAYS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sized_from: Option<String>,
 }
 
 impl Report {

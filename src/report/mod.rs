@@ -37,6 +37,7 @@ fn env() -> Environment<'static> {
             minijinja::AutoEscape::None
         }
     });
+    env.add_global("sizing_days", crate::whatif::sizing::REPORT_SIZING_DAYS);
     env.add_function("pct", |v: Option<f64>| -> String {
         v.map(|x| format!("{:.2}%", x * 100.0)).unwrap_or_else(|| "n/a".into())
     });

@@ -34,6 +34,7 @@ fn sizing_of(w: &WhatIf) -> Sizing {
         every_window_gb: w.recommendation_every_window.as_ref().map(|r| r.capacity_gb),
         ceiling_hit_ratio: Some(w.ceiling_hit_ratio),
         note,
+        sized_from: None,
     }
 }
 
@@ -70,10 +71,22 @@ pub fn incident(db: &Session, period: Period) -> Result<Incident, WhatIfError> {
     Ok(inc)
 }
 
+/// A report sizes the cache by replaying every request of what it sizes through the model (an
+/// LRU pass): a longer period is sized over its last this many days, and the section says so
+/// (`whatif` sizes any period). Over 173 days of 10M lines the whole period took 11.6 s of a
+/// report's 16 s (BENCHMARKS.md); a week also covers the weekly pattern of a trading desk.
+pub const REPORT_SIZING_DAYS: i64 = 7;
+
 /// Adds the "Cache sizing" section when capacity evictions are among the top causes.
 pub fn size_report(db: &Session, r: &mut Report) -> Result<(), WhatIfError> {
     if r.evictions_among_top_causes() {
-        r.sizing = Some(size(db, r.period)?);
+        let last = r.period.until - chrono::Duration::days(REPORT_SIZING_DAYS);
+        r.sizing = Some(if r.period.from < last {
+            let sized = size(db, Period { from: last, until: r.period.until })?;
+            Sizing { sized_from: Some(crate::engine::clock::fmt_ts(last)), ..sized }
+        } else {
+            size(db, r.period)?
+        });
     }
     Ok(())
 }
