@@ -88,8 +88,11 @@ pub(super) fn open_database(db: &Path) -> Result<(Arc<RawDatabase>, Connection),
     // whatever the log size (measured in BENCHMARKS.md); larger queries spill to disk.
     // Nothing of ours reads or writes files through DuckDB but the attached database, so
     // nothing a query could ask for may either (COPY ... TO, read_csv, EXPORT, ATTACH).
+    // The classification's temporary tables carry their order in a column (`seq`): keeping
+    // rows in insertion order as well cost 5-10% of a 2M-line ingest (8.2-8.9 s against
+    // 9.3-9.8 s, alternately).
     conn.execute_batch(&format!(
-        "SET threads = 1; SET memory_limit = '{INGEST_MEMORY_MB}MB'; SET enable_external_access = false;"
+        "SET threads = 1; SET memory_limit = '{INGEST_MEMORY_MB}MB'; SET enable_external_access = false; SET preserve_insertion_order = false;"
     ))
     .map_err(dberr)?;
     Ok((database, conn))
