@@ -73,11 +73,6 @@ clusters AS (
     )
     GROUP BY kind, grp
 ),
-bounded AS (
-    -- A cluster's misses stop at the next cluster of the same kind.
-    SELECT c.*, lead(signal_start) OVER (PARTITION BY kind ORDER BY signal_start) AS next_start
-    FROM clusters c
-),
 episode_misses AS (
     SELECT m.ts, m.symbol, m.key, m.cause, m.file_id, m.line_no, c.kind
     FROM miss_causes m JOIN episode_causes c USING (cause), t
@@ -90,7 +85,7 @@ members AS (
     -- miss with every cluster of its kind grew with their product (25 s over a month).
     SELECT b.kind, b.grp, m.ts, m.symbol, m.key, m.cause, m.file_id, m.line_no
     FROM episode_misses m
-    ASOF JOIN bounded b ON m.kind = b.kind AND m.ts >= b.signal_start, t
+    ASOF JOIN clusters b ON m.kind = b.kind AND m.ts >= b.signal_start, t
     WHERE m.ts <= b.signal_end + to_minutes(t.episode_tail_minutes)
 ),
 agg AS (
@@ -112,7 +107,7 @@ found AS (
                 ELSE 'actionable' END AS runbook,
            b.signal_start, b.signal_file_id, b.signal_line_no, a.first_miss, a.miss_file_id, a.miss_line_no,
            a.last_miss, b.invalidations
-    FROM bounded b JOIN agg a USING (kind, grp), t
+    FROM clusters b JOIN agg a USING (kind, grp), t
     WHERE a.misses >= t.episode_min_misses
       AND (b.kind <> 'invalidation_storm' OR b.invalidations >= t.storm_min_invalidations)
 )

@@ -49,8 +49,6 @@ pub const CLASSIFY_CLEAR: &str = include_str!("../queries/classify_clear.sql");
 pub const CLASSIFY_STAGE_RANGE: &str = include_str!("../queries/classify_stage_range.sql");
 /// Stages the classified events without a time (a rebuild).
 pub const CLASSIFY_STAGE_UNTIMED: &str = include_str!("../queries/classify_stage_untimed.sql");
-/// Whether the classification's state exists.
-pub const CLASSIFY_STATE_EXISTS: &str = include_str!("../queries/classify_state_exists.sql");
 /// Report: misses classified out of order.
 pub const REPORT_LATE: &str = include_str!("../queries/report_late.sql");
 /// A reader's `miss_causes` on a database whose table is not built.

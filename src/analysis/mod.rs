@@ -537,19 +537,9 @@ struct LateRow {
     late_events: i64,
 }
 
-/// Lines the ingester classified out of the log's order (0 on a database without the table).
+/// Lines the ingester classified out of the log's order.
 fn late_lines(db: &Session) -> Result<i64, AnalysisError> {
-    let built: CountRow = row(db, queries::CLASSIFY_STATE_EXISTS, &[])?;
-    if built.n == 0 {
-        return Ok(0);
-    }
-    Ok(rows::<LateRow>(db, queries::REPORT_LATE, &[])?.first().map_or(0, |r| r.late_events))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CountRow {
-    n: i64,
+    Ok(row::<LateRow>(db, queries::REPORT_LATE, &[])?.late_events)
 }
 
 /// The runbook's escalation levels.
