@@ -1,6 +1,6 @@
 -- The per-minute figures of the hosts in scope, summed (every SLO view reads them: summed once
 -- per scope, not per query), and the 5-minute ratios of the previous scope dropped (the
--- fleet materializes `hit_ratio_5m` again after this).
+-- SLO questions each materialize `hit_ratio_5m` of their range again after this).
 CREATE OR REPLACE TABLE fleet_scoped_minutes AS
 SELECT minute, feature_set,
        sum(hits)::BIGINT AS hits, sum(misses)::BIGINT AS misses,

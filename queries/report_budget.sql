@@ -12,7 +12,7 @@ breach AS (
     SELECT count(*) AS minutes
     FROM hit_ratio_5m h, t
     WHERE h.eval_time > CAST(? AS TIMESTAMP) AND h.eval_time <= CAST(? AS TIMESTAMP)
-      AND h.requests >= t.min_requests_5m AND h.hit_ratio < t.slo_target
+      AND breaches(h.requests, h.hit_ratio, t.slo_target)
 )
 SELECT t.slo_target, t.budget_window_days,
        win.requests AS window_requests, win.misses AS window_misses,

@@ -15,6 +15,11 @@ SELECT 0.95::DOUBLE AS slo_target,              -- FeatureStoreHitRatioLow below
        100   AS storm_min_invalidations, -- an invalidation storm invalidates at least this many keys
        24    AS episode_context_hours;   -- a period's episodes are found from its signals and those of this long before it
 
+-- An evaluation breaches a rule of `threshold` when its 5-minute window had enough requests
+-- and a ratio below it (the alerts' rule, deploy/prometheus/featurestore-rules.yml).
+CREATE OR REPLACE MACRO breaches(requests, hit_ratio, threshold) AS
+    coalesce(requests >= (SELECT min_requests_5m FROM thresholds) AND hit_ratio < threshold, false);
+
 CREATE OR REPLACE VIEW hit_ratio_1m AS
 SELECT minute,
        sum(hits)::BIGINT AS hits,
@@ -55,21 +60,48 @@ FROM whole, edges;
 
 -- The 5-minute ratio evaluated every minute, as Prometheus would: `eval_time` is the evaluation
 -- time, the window is the five whole minutes before it. Minutes without requests count as empty.
-CREATE OR REPLACE VIEW hit_ratio_5m AS
-WITH bounds AS (SELECT min(minute) AS lo, max(minute) AS hi FROM hit_ratio_1m),
+-- `hit_ratio_5m_between(lo, hi)`: the evaluations in [lo, hi] (within the data's: from its
+-- first minute's end to its last's), reading only the minutes they need; a session
+-- materializes the range its question needs (src/analysis/evaluations.rs), `hit_ratio_5m` is
+-- all of them.
+CREATE OR REPLACE MACRO hit_ratio_5m_between(lo, hi) AS TABLE
+WITH data AS (SELECT min(minute) AS first_m, max(minute) AS last_m FROM request_minutes),
+b AS (
+    SELECT greatest(CASE WHEN date_trunc('minute', lo) = lo THEN lo ELSE date_trunc('minute', lo) + INTERVAL 1 MINUTE END,
+                    first_m + INTERVAL 1 MINUTE) AS lo_e,
+           least(date_trunc('minute', hi), last_m + INTERVAL 1 MINUTE) AS hi_e
+    FROM data
+),
 minutes AS (
-    SELECT unnest(generate_series(lo, hi, INTERVAL 1 MINUTE)) AS minute FROM bounds WHERE lo IS NOT NULL
+    SELECT unnest(generate_series(lo_e - INTERVAL 5 MINUTE, hi_e - INTERVAL 1 MINUTE, INTERVAL 1 MINUTE)) AS minute
+    FROM b WHERE lo_e <= hi_e
+),
+per_minute AS (
+    SELECT r.minute, sum(r.hits)::BIGINT AS hits, sum(r.hits + r.misses)::BIGINT AS requests
+    FROM request_minutes r, b
+    WHERE r.minute >= b.lo_e - INTERVAL 5 MINUTE AND r.minute < b.hi_e
+    GROUP BY r.minute
 ),
 dense AS (
     SELECT m.minute, coalesce(h.hits, 0) AS hits, coalesce(h.requests, 0) AS requests
-    FROM minutes m LEFT JOIN hit_ratio_1m h USING (minute)
+    FROM minutes m LEFT JOIN per_minute h USING (minute)
+),
+evals AS (
+    SELECT minute + INTERVAL 1 MINUTE AS eval_time,
+           sum(hits) OVER w AS hits,
+           sum(requests) OVER w AS requests,
+           CASE WHEN sum(requests) OVER w > 0 THEN sum(hits) OVER w / sum(requests) OVER w END AS hit_ratio
+    FROM dense
+    WINDOW w AS (ORDER BY minute RANGE BETWEEN INTERVAL 4 MINUTE PRECEDING AND CURRENT ROW)
 )
-SELECT minute + INTERVAL 1 MINUTE AS eval_time,
-       sum(hits) OVER w AS hits,
-       sum(requests) OVER w AS requests,
-       CASE WHEN sum(requests) OVER w > 0 THEN sum(hits) OVER w / sum(requests) OVER w END AS hit_ratio
-FROM dense
-WINDOW w AS (ORDER BY minute RANGE BETWEEN INTERVAL 4 MINUTE PRECEDING AND CURRENT ROW);
+SELECT evals.* FROM evals, b WHERE evals.eval_time >= b.lo_e;
+
+CREATE OR REPLACE VIEW hit_ratio_5m AS
+SELECT * FROM hit_ratio_5m_between(TIMESTAMP '-infinity', TIMESTAMP 'infinity');
+
+-- The last evaluation of the data (the alerts' "now"), whatever range a session materialized.
+CREATE OR REPLACE VIEW last_evaluation AS
+SELECT max(minute) + INTERVAL 1 MINUTE AS eval_time FROM request_minutes;
 
 -- The runbook's two alerts with Prometheus semantics: pending from the first evaluation below
 -- the threshold, firing once it has stayed below for the `for` duration, resolved at the first
@@ -83,7 +115,7 @@ WITH rules AS (
 ),
 evals AS (
     SELECT r.alert, r.severity, r.threshold, r.for_minutes, h.eval_time, h.hit_ratio,
-           (h.requests >= r.min_requests_5m AND h.hit_ratio < r.threshold) AS breach
+           breaches(h.requests, h.hit_ratio, r.threshold) AS breach
     FROM rules r CROSS JOIN hit_ratio_5m h
 ),
 runs AS (
@@ -98,7 +130,7 @@ periods AS (
     FROM runs WHERE breach
     GROUP BY alert, severity, threshold, for_minutes, grp
 ),
-last_eval AS (SELECT max(eval_time) AS eval_time FROM hit_ratio_5m)
+last_eval AS (SELECT eval_time FROM last_evaluation)
 SELECT p.alert, p.severity, p.pending_since,
        CASE WHEN p.last_breach >= p.pending_since + to_minutes(p.for_minutes)
             THEN p.pending_since + to_minutes(p.for_minutes) END AS firing_since,

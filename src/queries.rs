@@ -161,7 +161,7 @@ pub const REPORT_TOTALS: &str = include_str!("../queries/report_totals.sql");
 pub const REPORT_CAUSES: &str = include_str!("../queries/report_causes.sql");
 /// Report: episodes overlapping a period.
 pub const REPORT_EPISODES: &str = include_str!("../queries/report_episodes.sql");
-/// Report: alerts that fired in a period.
+/// Alert periods of a period: those that fired (a report), or all going on (`slo --at`).
 pub const REPORT_ALERTS: &str = include_str!("../queries/report_alerts.sql");
 /// Report: error budget and breach minutes.
 pub const REPORT_BUDGET: &str = include_str!("../queries/report_budget.sql");
@@ -229,5 +229,7 @@ pub const FLEET_CAUSES_BY_HOST: &str = include_str!("../queries/fleet_causes_by_
 pub const FLEET_EPISODES: &str = include_str!("../queries/fleet_episodes.sql");
 /// `sql --schema`: tables and views with their columns.
 pub const SQL_SCHEMA: &str = include_str!("../queries/sql_schema.sql");
+/// The ends of a session's materialized evaluations, and whether they breach.
+pub const EVALUATION_EDGES: &str = include_str!("../queries/evaluation_edges.sql");
 /// The last alert that fired.
 pub const LAST_ALERT: &str = include_str!("../queries/last_alert.sql");

@@ -13,9 +13,11 @@ use crate::queries;
 use crate::vocab::{Cause, MissReason};
 use crate::query::{QueryError, Session};
 
+mod evaluations;
 pub mod fleet;
 pub mod slo;
 mod status;
+pub use evaluations::last_alert;
 pub use status::{slo_status, AlertState, SloStatus};
 
 pub use fleet::{FleetFigures, HostCause, HostFigures, MissingFile};
@@ -323,13 +325,6 @@ struct PointRow {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LastAlertRow {
-    pending_since: Option<String>,
-    until: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct EvidenceRow {
     cause: String,
     raw: Option<String>,
@@ -337,13 +332,12 @@ struct EvidenceRow {
     line_no: i64,
 }
 
-/// Opens `db` for the analysis (`report`, `incident`, `slo`, ...): the 5-minute ratios are
-/// computed once; the misses' causes are read from the `miss_causes` table and the
-/// episodes found from the period's events.
+/// Opens `db` for the analysis (`report`, `incident`, `slo`, ...): each question computes the
+/// 5-minute ratios of its own range (`evaluations`); the misses' causes are read from the
+/// `miss_causes` table and the episodes found from the period's events.
 pub fn session(db: &Path) -> Result<Session, AnalysisError> {
     let s = Session::open(db)?;
     s.use_own_views()?;
-    s.materialize(&["hit_ratio_5m"])?;
     Ok(s)
 }
 
@@ -386,8 +380,10 @@ pub fn requests_and_hit_ratio(db: &Session, period: Period) -> Result<(u64, Opti
 /// [`SloFigures`] of `period`.
 pub(crate) fn slo_figures(db: &Session, period: Period) -> Result<SloFigures, AnalysisError> {
     let p = period.params();
+    evaluations::evaluate(db, period)?;
     let TotalsRow { hits, misses, requests, .. } = row(db, queries::REPORT_TOTALS, &p)?;
-    let alerts: Vec<AlertRow> = rows(db, queries::REPORT_ALERTS, &p)?;
+    let fired = [period.from.to_string(), period.until.to_string(), "true".into()];
+    let alerts: Vec<AlertRow> = rows(db, queries::REPORT_ALERTS, &fired)?;
     let bp = vec![
         period.until.to_string(),
         period.until.to_string(),
@@ -610,19 +606,6 @@ fn timeline(report: &Report) -> Vec<TimelineEntry> {
     }
     t.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     t.into_iter().map(|x| x.2).collect()
-}
-
-/// The period of the last alert that fired (pending start to resolution).
-pub fn last_alert(db: &Session) -> Result<Period, AnalysisError> {
-    let r: Vec<LastAlertRow> = rows(db, queries::LAST_ALERT, &[])?;
-    let r = r.into_iter().next().ok_or_else(|| AnalysisError::NoAlert { db: String::new() })?;
-    match (r.pending_since.as_deref().and_then(parse_ts), r.until.as_deref().and_then(parse_ts)) {
-        (Some(a), Some(b)) => Ok(Period {
-            from: a - chrono::Duration::minutes(5),
-            until: b + chrono::Duration::minutes(1),
-        }),
-        _ => Err(AnalysisError::NoAlert { db: String::new() }),
-    }
 }
 
 /// Builds the incident summary for `period`.

@@ -6,8 +6,9 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 
 use super::slo::ALERTS;
-use super::{slo_figures, AnalysisError, Budget, Period};
+use super::{rows, slo_figures, AlertRow, AnalysisError, Budget, Period};
 use crate::engine::clock::{fmt_ts, parse_ts};
+use crate::queries;
 use crate::query::Session;
 
 /// An alert's state at the moment asked.
@@ -31,20 +32,24 @@ pub struct SloStatus {
 }
 
 /// The SLO at `at` (default: the last request in the database, else now). Alerts are judged
-/// over the six hours before it: longer than any `for` duration.
+/// from the evaluations of the six hours before it, widened to the whole alert periods going
+/// on there; an alert is pending from its first breaching evaluation until it fires.
 pub fn slo_status(db: &Session, at: Option<NaiveDateTime>) -> Result<SloStatus, AnalysisError> {
     let at = match at {
         Some(t) => t,
         None => super::data_range(db)?.map(|r| r.until).unwrap_or_else(|| chrono::Utc::now().naive_utc()),
     };
     let f = slo_figures(db, Period { from: at - Duration::hours(6), until: at })?;
+    // The periods going on at `at`, fired or not (the figures' are those that fired).
+    let moment = [at.to_string(), (at + Duration::microseconds(1)).to_string(), "false".into()];
+    let going_on: Vec<AlertRow> = rows(db, queries::REPORT_ALERTS, &moment)?;
     let ts = |x: &Option<String>| x.as_deref().and_then(parse_ts);
     let alerts = ALERTS
         .iter()
         .map(|name| {
             // Firing between firing and resolution, pending before firing.
             let mut state = AlertState { alert: name.to_string(), state: "inactive".into(), since: None };
-            for a in f.alerts.iter().filter(|a| a.alert == *name) {
+            for a in going_on.iter().filter(|a| a.alert == *name) {
                 let (p, fired, end) = (ts(&a.pending_since), ts(&a.start), ts(&a.end));
                 let open = end.is_none_or(|e| e > at);
                 if fired.is_some_and(|t| t <= at) && open {

@@ -135,7 +135,7 @@ impl Fleet {
     }
 
     /// Points the views at one host, or at every host (`None`): sums the scope's per-minute
-    /// figures and materializes its 5-minute ratios, which every SLO question reads.
+    /// figures, which every SLO question reads (each computes the 5-minute ratios of its range).
     pub fn scope(&self, host: Option<&str>) -> Result<(), FleetError> {
         let wanted = Some(host.map(str::to_string));
         if *self.scoped.borrow() == wanted {
@@ -148,7 +148,6 @@ impl Fleet {
             conn.execute(queries::FLEET_SCOPE_SET, [h])?;
         }
         conn.execute_batch(queries::FLEET_SCOPE_MINUTES)?;
-        self.session.materialize(&["hit_ratio_5m"]).map_err(AnalysisError::from)?;
         self.scoped.replace(wanted);
         Ok(())
     }

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use duckdb::types::{TimeUnit, Value};
+use chrono::NaiveDateTime;
 use duckdb::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -205,19 +206,22 @@ impl Session {
 
     /// Materializes views (names from [`MATERIALIZABLE`]) as temporary tables of the same
     /// name, which shadow them for every later query of this session, including other views:
-    /// here, or in the tailer for this socket session.
-    pub fn materialize(&self, views: &[&'static str]) -> Result<(), QueryError> {
+    /// here, or in the tailer for this socket session. `between`: only the rows of that
+    /// range (each view's `<name>_between(lo, hi)` macro), else all of them; a later call
+    /// replaces what an earlier one computed.
+    pub fn materialize(&self, views: &[&'static str], between: Option<(NaiveDateTime, NaiveDateTime)>) -> Result<(), QueryError> {
         if let Some(bad) = views.iter().find(|v| !MATERIALIZABLE.contains(v)) {
             return Err(QueryError::Sql(format!("not a view that can be materialized: {bad}")));
         }
+        let bounds = server::bounds(between);
         match self {
             Session::Direct(Direct { conn, .. }) | Session::Loaded(Loaded { conn, .. }) => {
                 for name in views {
-                    conn.execute_batch(&server::materialize_sql(name))?;
+                    server::materialize_on(conn, name, &bounds)?;
                 }
                 Ok(())
             }
-            Session::Socket(client) => client.materialize(views),
+            Session::Socket(client) => client.materialize(views, bounds),
         }
     }
 

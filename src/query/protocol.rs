@@ -21,6 +21,10 @@ pub(super) struct Request {
     /// Names from [`super::server::MATERIALIZABLE`].
     #[serde(default)]
     pub materialize: Vec<String>,
+    /// The range to materialize them over (timestamps, or `-infinity` / `infinity`): bound
+    /// as parameters, never SQL. Absent: all of it.
+    #[serde(default)]
+    pub between: Option<[String; 2]>,
     /// Asks only for the answer's `views` (nothing runs).
     #[serde(default)]
     pub views: bool,
@@ -87,9 +91,10 @@ impl SocketClient {
         })
     }
 
-    pub fn materialize(&self, views: &[&str]) -> Result<(), QueryError> {
+    pub fn materialize(&self, views: &[&str], between: [String; 2]) -> Result<(), QueryError> {
         self.ask(&Request {
             materialize: views.iter().map(|v| v.to_string()).collect(),
+            between: Some(between),
             ..Default::default()
         })
         .map(|_| ())

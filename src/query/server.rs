@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::NaiveDateTime;
 use duckdb::Connection;
 
 use super::guard::{Guard, RawDatabase};
@@ -215,7 +216,7 @@ fn answer(conn: &Connection, guard: &Guard, connector: &Connector, req: &Request
             let Some(view) = MATERIALIZABLE.iter().find(|v| **v == name.as_str()) else {
                 return Err(QueryError::ReadOnly(format!("`{name}` is not a view that can be materialized ({})", MATERIALIZABLE.join(", "))));
             };
-            conn.execute_batch(&materialize_sql(view))?;
+            materialize_on(conn, view, &req.between.clone().unwrap_or_else(|| bounds(None)))?;
         }
         return Ok(QueryResult::default());
     }
@@ -238,10 +239,21 @@ pub(super) fn refuse_database_files(sql: &str, db: &Path) -> Result<(), QueryErr
     Ok(())
 }
 
-/// Computes view `name` once into the temporary table `<name>_m`, and shadows the view with a
+/// The range of a materialization as the parameters of its macro (`None`: all of it).
+pub(super) fn bounds(between: Option<(NaiveDateTime, NaiveDateTime)>) -> [String; 2] {
+    match between {
+        Some((lo, hi)) => [lo.to_string(), hi.to_string()],
+        None => ["-infinity".into(), "infinity".into()],
+    }
+}
+
+/// Computes view `name` over `between` (its macro `<name>_between(lo, hi)`, parameters
+/// bound, never SQL) into the temporary table `<name>_m`, and shadows the view with a
 /// temporary view of it (no second copy). `name` is one of the crate's own view names.
-pub(super) fn materialize_sql(name: &str) -> String {
-    format!("CREATE OR REPLACE TEMP TABLE {name}_m AS SELECT * FROM {name}; CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM temp.{name}_m;")
+pub(super) fn materialize_on(conn: &Connection, name: &str, between: &[String; 2]) -> Result<(), QueryError> {
+    conn.execute(&format!("CREATE OR REPLACE TEMP TABLE {name}_m AS SELECT * FROM {name}_between(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))"), duckdb::params![between[0], between[1]])?;
+    conn.execute_batch(&format!("CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM temp.{name}_m"))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -268,7 +280,7 @@ mod tests {
         // Refused, failing and materializing requests give it back too.
         assert!(matches!(client.query("SET memory_limit = '10GB'", &[]), Err(QueryError::ReadOnly(_))));
         assert!(matches!(client.query("SELECT * FROM no_such_table", &[]), Err(QueryError::Sql(_))));
-        assert!(matches!(client.materialize(&["t; DROP TABLE t"]), Err(QueryError::ReadOnly(_))));
+        assert!(matches!(client.materialize(&["t; DROP TABLE t"], bounds(None)), Err(QueryError::ReadOnly(_))));
         assert!(limit().starts_with("61") || limit().starts_with("64"), "{}", limit());
         drop(client);
         // A request longer than the limit is refused, not read into memory.
