@@ -104,8 +104,12 @@ fn the_curve_of_a_thrashing_day_rises_to_its_ceiling_and_the_recommendation_hold
     assert!(below["points"][0]["hit_ratio"].as_f64().unwrap() < 0.95, "{below}");
     let measured = w["current"]["hit_ratio"].as_f64().unwrap();
     assert!(measured < 0.95 && ceiling > measured, "measured {measured}, ceiling {ceiling}");
-    // The day shrank the cache and restored it: said, since the measured ratio mixes both.
+    // The day shrank the cache and restored it: said, since the measured ratio mixes both,
+    // with the settings as the log's lines give them (the startup's, then the two changes).
     assert_eq!(w["current"]["capacity_changes"], 2);
+    assert_eq!(w["current"]["smallest_capacity_gb"], 0.00097938, "{w}");
+    assert_eq!(w["current"]["capacity_gb"], 0.027045, "the capacity restored at the end");
+    assert_eq!((w["current"]["cleanup_threshold"].as_f64(), w["current"]["eviction_target"].as_f64()), (Some(0.9), Some(0.8)));
 }
 
 /// One scenario simulated at its normal capacity: its directory (trace, log) and events database.
