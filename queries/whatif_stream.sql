@@ -4,9 +4,10 @@
 -- the retention clean-ups that ran (with their retention), in [$1, $2). Read from the two
 -- tables behind `events` so that the 90% of requests that are ordinary hits keep their
 -- numeric keys (no text to sort or hash); an engine key of 16 hex digits is the same number
--- in both. Ties in time are broken by file and line. `ms`: milliseconds since the epoch.
+-- in both. Ties in time are broken by file and line. `ms`: milliseconds since the epoch, `us`:
+-- microseconds (where one read serves several periods, src/whatif/trace.rs `Trace::slice`).
 WITH lo_hi AS (SELECT CAST($1 AS TIMESTAMP) AS lo, CAST($2 AS TIMESTAMP) AS hi)
-SELECT epoch_ms(ts) AS ms, event, key_num, key_text, bytes, outcome, reason, retention_days
+SELECT epoch_ms(ts) AS ms, epoch_us(ts) AS us, event, key_num, key_text, bytes, outcome, reason, retention_days
 FROM (
     SELECT h.ts, h.file, h.line_no, 'hit' AS event, h.key AS key_num, NULL::VARCHAR AS key_text,
            coalesce(h.bytes, 0) AS bytes, '' AS outcome, '' AS reason, NULL::DOUBLE AS retention_days

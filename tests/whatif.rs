@@ -353,6 +353,25 @@ fn reports_size_the_cache_directly_and_say_how_through_tail() {
     // The incident names the size that would have avoided the thrashing episode.
     let inc = cachescope().args(["incident", "--from", "2026-11-24T14:30:00Z", "--to", "2026-11-24T14:40:00Z", "--db"]).arg(&db).output().unwrap();
     let md = String::from_utf8(inc.stdout).unwrap();
+    // Its window and its episode are sized from one read of the requests: the same figures
+    // as what-if reading each period on its own.
+    let inc = cachescope().args(["incident", "--format", "json", "--from", "2026-11-24T14:30:00Z", "--to", "2026-11-24T14:40:00Z", "--db"]).arg(&db).output().unwrap();
+    let inc: serde_json::Value = serde_json::from_slice(&inc.stdout).unwrap();
+    let own = |from: &str, until: &str| -> serde_json::Value {
+        let out = cachescope().args(["whatif", "--format", "json", "--from", from, "--until", until, "--db"]).arg(&db).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let same = |s: &serde_json::Value, w: &serde_json::Value| {
+        assert_eq!(s["period_gb"], w["recommendation"]["capacity_gb"], "{s} {w}");
+        assert_eq!(s["every_window_gb"], w["recommendation_every_window"]["capacity_gb"], "{s} {w}");
+        assert_eq!(s["ceiling_hit_ratio"], w["ceiling_hit_ratio"], "{s} {w}");
+        assert_eq!(s["predicted_hit_ratio"], w["current"]["predicted_hit_ratio"], "{s} {w}");
+    };
+    same(&inc["report"]["sizing"], &own("2026-11-24T14:30:00Z", "2026-11-24T14:40:00Z"));
+    let ep = inc["report"]["episodes"].as_array().unwrap().iter().find(|e| e["kind"] == "thrashing").unwrap_or_else(|| panic!("{inc}"));
+    let end = chrono::DateTime::parse_from_rfc3339(ep["end"].as_str().unwrap()).unwrap() + chrono::Duration::seconds(1);
+    same(&ep["sizing"], &own(ep["start"].as_str().unwrap(), &end.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
     let line = md.lines().find(|l| l.contains("Sizing:")).unwrap_or_else(|| panic!("{md}"));
     assert!(line.contains("would have avoided it") && line.contains("as little as 0.00097938 GB"), "{line}");
 }

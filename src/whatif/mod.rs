@@ -20,6 +20,7 @@ pub mod windows;
 pub use curve::{Curve, Unservable};
 pub use stack::StackDistances;
 
+use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use crate::analysis::{self, Period, SloPolicy, SLO};
@@ -171,28 +172,89 @@ pub fn settings(conn: &duckdb::Connection, until: &str) -> Result<Settings, What
     Ok(s)
 }
 
+/// The events of a span read once for several what-if questions over periods within it (an
+/// incident's window and its thrashing episodes): each takes its own trace out of it
+/// ([`trace::Trace::slice`]), the same as a read of its own.
+pub struct SharedTrace {
+    trace: trace::Trace,
+    /// Each op's time in microseconds.
+    us: Vec<i64>,
+    warm_from: NaiveDateTime,
+    until: NaiveDateTime,
+}
+
+/// Reads once what the exact what-if questions of `periods` (the log's retention, no
+/// sample) read, for [`whatif_in`].
+pub fn read_shared(db: &Session, periods: &[Period]) -> Result<SharedTrace, WhatIfError> {
+    let conn = db.direct_connection().ok_or(WhatIfError::HeldByTailer)?;
+    let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
+    for p in periods {
+        let (_, warm_from) = start_of_read(conn, *p, &[])?;
+        span = Some(match span {
+            Some((a, b)) => (a.min(warm_from), b.max(p.until)),
+            None => (warm_from, p.until),
+        });
+    }
+    let (warm_from, until) = span.unwrap_or_default();
+    let mut us = Vec::new();
+    let trace = read_trace(conn, warm_from, warm_from.and_utc().timestamp_millis(), until, None, Some(&mut us))?;
+    Ok(SharedTrace { trace, us, warm_from, until })
+}
+
+/// The settings at the end of `period`, and where its read starts: the longest retention
+/// (the log's, or one asked) and a day before it, so that the cache starts in the state it
+/// would have had.
+fn start_of_read(conn: &duckdb::Connection, period: Period, retentions: &[f64]) -> Result<(Settings, NaiveDateTime), WhatIfError> {
+    let s = settings(conn, &period.until.to_string())?;
+    let longest_retention = retentions.iter().copied().chain(s.retention_days).fold(0.0, f64::max);
+    Ok((s, period.from - chrono::Duration::milliseconds(trace::retention_ms(longest_retention + WARM_UP_DAYS))))
+}
+
+/// Reads the trace of `[warm_from, until)` under what-if's memory cap (twice it if DuckDB's
+/// sort did not fit).
+fn read_trace(
+    conn: &duckdb::Connection,
+    warm_from: NaiveDateTime,
+    from_ms: i64,
+    until: NaiveDateTime,
+    sample_rate: Option<f64>,
+    mut times: Option<&mut Vec<i64>>,
+) -> Result<trace::Trace, WhatIfError> {
+    conn.execute_batch(queries::WHATIF_MEMORY)?;
+    let (warm_from, until) = (warm_from.to_string(), until.to_string());
+    match stream::read(conn, &warm_from, from_ms, &until, sample_rate, times.as_deref_mut()) {
+        Err(e) if e.to_string().contains("Out of Memory") => {
+            tracing::warn!("what-if: DuckDB's sort did not fit its memory cap ({e}); trying again with twice the cap");
+            conn.execute_batch(queries::WHATIF_MEMORY_RETRY)?;
+            if let Some(t) = times.as_deref_mut() {
+                t.clear();
+            }
+            Ok(stream::read(conn, &warm_from, from_ms, &until, sample_rate, times)?)
+        }
+        r => Ok(r?),
+    }
+}
+
 /// Sizes the cache from the requests of the period (default: the whole database).
 pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
+    whatif_in(db, q, None)
+}
+
+/// [`whatif`], taking its trace out of `shared` when that covers it (an exact question).
+pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Result<WhatIf, WhatIfError> {
     let conn = db.direct_connection().ok_or(WhatIfError::HeldByTailer)?;
     let period = match q.period {
         Some(p) => p,
         None => analysis::data_range(db)?.ok_or_else(|| WhatIfError::NoRequests(String::new()))?,
     };
     let (from, until) = (period.from.to_string(), period.until.to_string());
-    conn.execute_batch(queries::WHATIF_MEMORY)?;
-    let s = settings(conn, &until)?;
-    let longest_retention = q.retention_days.iter().copied().chain(s.retention_days).fold(0.0, f64::max);
-    let warm_from = period.from - chrono::Duration::milliseconds(trace::retention_ms(longest_retention + WARM_UP_DAYS));
+    let (s, warm_from) = start_of_read(conn, period, &q.retention_days)?;
     let from_ms = period.from.and_utc().timestamp_millis();
     let (requests, measured) = analysis::requests_and_hit_ratio(db, period)?;
     let sample_rate = q.sample_rate.filter(|r| *r < 1.0);
-    let trace = match stream::read(conn, &warm_from.to_string(), from_ms, &until, sample_rate) {
-        Err(e) if e.to_string().contains("Out of Memory") => {
-            tracing::warn!("what-if: DuckDB's sort did not fit its memory cap ({e}); trying again with twice the cap");
-            conn.execute_batch(queries::WHATIF_MEMORY_RETRY)?;
-            stream::read(conn, &warm_from.to_string(), from_ms, &until, sample_rate)?
-        }
-        r => r?,
+    let trace = match shared.filter(|sh| sample_rate.is_none() && sh.warm_from <= warm_from && period.until <= sh.until) {
+        Some(sh) => sh.trace.slice(&sh.us, warm_from.and_utc().timestamp_micros(), from_ms, period.until.and_utc().timestamp_micros()),
+        None => read_trace(conn, warm_from, from_ms, period.until, sample_rate, None)?,
     };
     let lru = curve::lru_pass(&trace);
     if lru.distances.is_empty() {

@@ -2,8 +2,8 @@
 //! evictions are among the report's top causes, and for each thrashing episode of an
 //! incident the size that would have avoided it.
 
-use super::{whatif, Question, WhatIf, WhatIfError};
-use crate::analysis::{Incident, Period, Report, Sizing};
+use super::{read_shared, whatif_in, Question, SharedTrace, WhatIf, WhatIfError};
+use crate::analysis::{EpisodeRow, Incident, Period, Report, Sizing};
 use crate::engine::clock::parse_ts;
 use crate::query::Session;
 use crate::vocab::EpisodeKind;
@@ -38,10 +38,11 @@ fn sizing_of(w: &WhatIf) -> Sizing {
     }
 }
 
-/// The sizing of `period`, or a note saying how to get it when it cannot be computed here.
-fn size(db: &Session, period: Period) -> Result<Sizing, WhatIfError> {
+/// The sizing of `period`, or a note saying how to get it when it cannot be computed here
+/// (its trace taken out of `shared` when given).
+fn size(db: &Session, period: Period, shared: Option<&SharedTrace>) -> Result<Sizing, WhatIfError> {
     let q = Question { period: Some(period), skip_curve: true, ..Default::default() };
-    match whatif(db, &q) {
+    match whatif_in(db, &q, shared) {
         Ok(w) => Ok(sizing_of(&w)),
         Err(WhatIfError::HeldByTailer) => Ok(Sizing {
             note: Some(format!(
@@ -79,26 +80,55 @@ pub const REPORT_SIZING_DAYS: i64 = 7;
 
 /// Adds the "Cache sizing" section when capacity evictions are among the top causes.
 pub fn size_report(db: &Session, r: &mut Report) -> Result<(), WhatIfError> {
-    if r.evictions_among_top_causes() {
-        let last = r.period.until - chrono::Duration::days(REPORT_SIZING_DAYS);
-        r.sizing = Some(if r.period.from < last {
-            let sized = size(db, Period { from: last, until: r.period.until })?;
-            Sizing { sized_from: Some(crate::engine::clock::fmt_ts(last)), ..sized }
-        } else {
-            size(db, r.period)?
-        });
+    size_report_in(db, r, None)
+}
+
+/// The period a report's sizing covers (`None`: it has none), and where it begins when that is
+/// not the report's start.
+fn report_sizing_period(r: &Report) -> Option<(Period, Option<String>)> {
+    if !r.evictions_among_top_causes() {
+        return None;
+    }
+    let last = r.period.until - chrono::Duration::days(REPORT_SIZING_DAYS);
+    Some(match r.period.from < last {
+        true => (Period { from: last, until: r.period.until }, Some(crate::engine::clock::fmt_ts(last))),
+        false => (r.period, None),
+    })
+}
+
+fn size_report_in(db: &Session, r: &mut Report, shared: Option<&SharedTrace>) -> Result<(), WhatIfError> {
+    if let Some((period, sized_from)) = report_sizing_period(r) {
+        r.sizing = Some(Sizing { sized_from, ..size(db, period, shared)? });
     }
     Ok(())
 }
 
+/// A thrashing episode's period (its minutes, the last one's second included).
+fn episode_period(e: &EpisodeRow) -> Option<Period> {
+    let (start, end) = (parse_ts(&e.start)?, parse_ts(&e.end)?);
+    Some(Period { from: start, until: end + chrono::Duration::seconds(1) })
+}
+
 /// Sizes the incident's report and each of its thrashing episodes (over the episode's minutes:
-/// the size at which none of its 5-minute windows would have been below the SLO).
+/// the size at which none of its 5-minute windows would have been below the SLO). Their
+/// periods overlap and share their warm-up: the requests are read once for all of them.
 pub fn size_incident(db: &Session, inc: &mut Incident) -> Result<(), WhatIfError> {
-    size_report(db, &mut inc.report)?;
-    for e in inc.report.episodes.iter_mut().filter(|e| e.kind == EpisodeKind::Thrashing.as_str()) {
-        let (Some(start), Some(end)) = (parse_ts(&e.start), parse_ts(&e.end)) else { continue };
-        let period = Period { from: start, until: end + chrono::Duration::seconds(1) };
-        e.sizing = Some(size(db, period)?);
+    let thrashing = |e: &&mut EpisodeRow| e.kind == EpisodeKind::Thrashing.as_str();
+    let mut periods: Vec<Period> = report_sizing_period(&inc.report).map(|(p, _)| p).into_iter().collect();
+    periods.extend(inc.report.episodes.iter_mut().filter(thrashing).filter_map(|e| episode_period(e)));
+    let shared = match periods.len() {
+        0 | 1 => None,
+        _ => match read_shared(db, &periods) {
+            Ok(s) => Some(s),
+            // Each sizing says how to get it instead.
+            Err(WhatIfError::HeldByTailer) => None,
+            Err(e) => return Err(e),
+        },
+    };
+    size_report_in(db, &mut inc.report, shared.as_ref())?;
+    for e in inc.report.episodes.iter_mut().filter(thrashing) {
+        let Some(period) = episode_period(e) else { continue };
+        e.sizing = Some(size(db, period, shared.as_ref())?);
     }
     Ok(())
 }

@@ -12,9 +12,10 @@ use crate::queries;
 use crate::vocab::{Event, FillOutcome, RetireReason};
 
 /// Reads the events of `[warm_from, until)`; those before `from` only warm the cache up; with
-/// `sample_rate`, only the events of a spatial sample of keys.
+/// `sample_rate`, only the events of a spatial sample of keys; with `times`, each event's time
+/// in microseconds too (to cut the trace of a shorter period out of it: [`Trace::slice`]).
 /// Streamed in Arrow chunks: the database's rows are never all in memory at once.
-pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sample_rate: Option<f64>) -> duckdb::Result<Trace> {
+pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sample_rate: Option<f64>, mut times: Option<&mut Vec<i64>>) -> duckdb::Result<Trace> {
     let mut stmt = conn.prepare(queries::WHATIF_STREAM)?;
     let batches = stmt.stream_arrow([warm_from, until])?;
     // Keys as compact ids: engine keys by their number, other keys by their text.
@@ -28,6 +29,8 @@ pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sampl
     let too_many = || duckdb::Error::ToSqlConversionFailure(format!("more than {MAX_KEYS} distinct keys: narrow the period (--since, --from/--until)").into());
     for batch in batches {
         let b = batch?;
+        let us = column(&b, "us", &DataType::Int64)?;
+        let us = us.as_primitive::<Int64Type>();
         let (ms, event, key_num, key_text) = (
             column(&b, "ms", &DataType::Int64)?,
             column(&b, "event", &DataType::Utf8)?,
@@ -57,6 +60,9 @@ pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sampl
                     trace.cleanup_retention_ms.push(retention_ms(days.value(i)));
                     let index = trace.cleanup_retention_ms.len() as u64 - 1;
                     trace.ops.push(Op::new(ms.value(i), OpKind::Cleanup, 0, index));
+                    if let Some(t) = times.as_deref_mut() {
+                        t.push(us.value(i));
+                    }
                     continue;
                 }
                 _ => continue,
@@ -80,6 +86,9 @@ pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sampl
                 }
             };
             trace.ops.push(Op::new(ms.value(i), kind, id, bytes.value(i).max(0) as u64));
+            if let Some(t) = times.as_deref_mut() {
+                t.push(us.value(i));
+            }
         }
     }
     trace.keys = (by_number.len() + by_text.len()) as u32;

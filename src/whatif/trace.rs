@@ -111,6 +111,32 @@ impl Trace {
         op.ms >= self.from_ms && op.kind().is_request()
     }
 
+    /// The trace [`super::stream::read`] gives for `[warm_from_us, until_us)` with `from_ms`,
+    /// cut out of this one, read over a span that covers it with each op's time in `us`
+    /// (microseconds, as the database orders them): the same ops, the keys numbered again in
+    /// order of first appearance and the clean-ups indexed again, as a read of its own does.
+    pub fn slice(&self, us: &[i64], warm_from_us: i64, from_ms: i64, until_us: i64) -> Trace {
+        debug_assert_eq!(us.len(), self.ops.len());
+        let (lo, hi) = (us.partition_point(|t| *t < warm_from_us), us.partition_point(|t| *t < until_us));
+        let mut ids = vec![u32::MAX; self.keys as usize];
+        let mut t = Trace { from_ms, sample_rate: self.sample_rate, ..Default::default() };
+        t.ops.reserve(hi.saturating_sub(lo));
+        for op in &self.ops[lo..hi.max(lo)] {
+            if op.kind() == OpKind::Cleanup {
+                t.cleanup_retention_ms.push(self.cleanup_retention_ms[op.bytes as usize]);
+                t.ops.push(Op::new(op.ms, OpKind::Cleanup, 0, t.cleanup_retention_ms.len() as u64 - 1));
+                continue;
+            }
+            let id = &mut ids[op.key() as usize];
+            if *id == u32::MAX {
+                *id = t.keys;
+                t.keys += 1;
+            }
+            t.ops.push(Op::new(op.ms, op.kind(), *id, op.bytes as u64));
+        }
+        t
+    }
+
     /// The minute of the period (0 = the minute `from` falls in) of a time.
     pub fn minute(&self, ms: i64) -> usize {
         ((ms.div_euclid(60_000)) - self.from_ms.div_euclid(60_000)).max(0) as usize
@@ -134,6 +160,53 @@ mod tests {
         }
         assert_eq!(std::mem::size_of::<Op>(), 16);
         assert!(OpKind::MissFailed.is_request() && !OpKind::WarmStored.is_request() && !OpKind::Cleanup.is_request());
+    }
+
+    #[test]
+    fn a_slice_is_the_trace_of_its_own_span() {
+        // Events at microsecond times, several in one millisecond: (us, kind, key, bytes).
+        let events: Vec<(i64, OpKind, u32, u64)> = vec![
+            (1_000_100, OpKind::MissStored, 7, 10),
+            (1_000_400, OpKind::Hit, 7, 10),
+            (1_000_900, OpKind::Cleanup, 0, 3_600_000),
+            (2_500_000, OpKind::MissStored, 9, 20),
+            (2_500_001, OpKind::Drop, 7, 0),
+            (3_000_000, OpKind::Cleanup, 0, 7_200_000),
+            (3_000_000, OpKind::MissStored, 7, 10),
+            (4_000_000, OpKind::Hit, 9, 20),
+        ];
+        // A trace as `stream::read` builds it: keys numbered in order of first appearance
+        // (of the events read), clean-ups indexed by their retention.
+        let build = |lo: i64, hi: i64, from_ms: i64| -> (Trace, Vec<i64>) {
+            let mut t = Trace { from_ms, ..Default::default() };
+            let mut ids: Vec<u32> = Vec::new();
+            let mut us = Vec::new();
+            for (at, kind, key, bytes) in events.iter().filter(|e| e.0 >= lo && e.0 < hi) {
+                let (key, bytes) = match kind {
+                    OpKind::Cleanup => {
+                        t.cleanup_retention_ms.push(*bytes as i64);
+                        (0, t.cleanup_retention_ms.len() as u64 - 1)
+                    }
+                    _ => match ids.iter().position(|k| k == key) {
+                        Some(i) => (i as u32, *bytes),
+                        None => {
+                            ids.push(*key);
+                            (ids.len() as u32 - 1, *bytes)
+                        }
+                    },
+                };
+                t.ops.push(Op::new(at / 1000, *kind, key, bytes));
+                us.push(*at);
+            }
+            t.keys = ids.len() as u32;
+            (t, us)
+        };
+        let (all, us) = build(0, i64::MAX, 0);
+        for (lo, hi) in [(0, i64::MAX), (1_000_400, 3_000_000), (1_000_401, 3_000_001), (2_500_001, 4_000_001), (5_000_000, 6_000_000), (1_000_000, 1_000_000)] {
+            let (own, _) = build(lo, hi, 2_000);
+            let cut = all.slice(&us, lo, 2_000, hi);
+            assert_eq!((&cut.ops, &cut.cleanup_retention_ms, cut.keys, cut.from_ms), (&own.ops, &own.cleanup_retention_ms, own.keys, own.from_ms), "[{lo}, {hi})");
+        }
     }
 
     #[test]
