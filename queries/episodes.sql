@@ -21,7 +21,7 @@
 CREATE OR REPLACE MACRO episodes_in(lo, hi) AS TABLE
 WITH t AS (SELECT * FROM thresholds),
 raw_signals AS (
-    SELECT ts, event, file_id, line_no
+    SELECT ts, event, file_id, line_no, rowid AS row_id
     FROM event_rows
     WHERE event IN ('invalidation', 'config_change', 'capacity_change', 'capacity_cleanup', 'cleanup',
                     'write_failed', 'compute_failed', 'compute_limit_change', 'manifest_unavailable',
@@ -44,7 +44,7 @@ new_symbols AS (
     WHERE cause = 'new_symbol' AND ts >= lo AND ts < hi
 ),
 signals AS (
-    SELECT o.seq, o.ts, o.event, o.file_id, o.line_no,
+    SELECT o.seq, o.ts, o.event, o.file_id, o.line_no, o.row_id,
            CASE
                WHEN o.event = 'invalidation' AND f.followed_by = 'config_change' THEN 'config_change'
                WHEN o.event = 'invalidation' THEN 'invalidation_storm'
@@ -65,7 +65,8 @@ signals AS (
 clusters AS (
     SELECT kind, grp, min(ts) AS signal_start, max(ts) AS signal_end,
            count(*) FILTER (WHERE event = 'invalidation') AS invalidations,
-           arg_min(file_id, seq) AS signal_file_id, arg_min(line_no, seq) AS signal_line_no
+           arg_min(file_id, seq) AS signal_file_id, arg_min(line_no, seq) AS signal_line_no,
+           arg_min(row_id, seq) AS signal_row
     FROM (
         SELECT s.*, sum(CASE WHEN prev_ts IS NULL OR ts - prev_ts > to_minutes(t.episode_gap_minutes) THEN 1 ELSE 0 END)
                         OVER (PARTITION BY kind ORDER BY seq) AS grp
@@ -98,28 +99,40 @@ agg AS (
     FROM members
     GROUP BY kind, grp
 ),
-found AS (
+found AS MATERIALIZED (
     SELECT b.kind,
            least(b.signal_start, a.first_miss) AS start,
            greatest(b.signal_end, a.p95_miss) AS "end",
            a.misses, a.keys, coalesce(len(a.symbols), 0) AS n_symbols, a.symbols, a.causes,
            CASE WHEN b.kind IN ('new_symbols', 'invalidation_storm', 'config_change') THEN 'expected_churn'
                 ELSE 'actionable' END AS runbook,
-           b.signal_start, b.signal_file_id, b.signal_line_no, a.first_miss, a.miss_file_id, a.miss_line_no,
+           b.signal_start, b.signal_file_id, b.signal_line_no, b.signal_row,
+           a.first_miss, a.miss_file_id, a.miss_line_no,
            a.last_miss, b.invalidations
     FROM clusters b JOIN agg a USING (kind, grp), t
     WHERE a.misses >= t.episode_min_misses
       AND (b.kind <> 'invalidation_storm' OR b.invalidations >= t.storm_min_invalidations)
+),
+-- The evidence lines: the few episodes' first signal and first miss. Their log text is read
+-- by row only: a join on time, file and line decompressed the text of every row between the
+-- first and the last episode (a second over 173 days); the first misses' rows are found first
+-- from the columns that place them.
+miss_rows AS MATERIALIZED (
+    SELECT DISTINCT e.rowid AS row_id, e.ts, e.file_id, e.line_no
+    FROM found f JOIN event_rows e ON e.ts = f.first_miss AND e.file_id = f.miss_file_id AND e.line_no = f.miss_line_no
+),
+texts AS MATERIALIZED (
+    SELECT rowid AS row_id, raw FROM event_rows
+    WHERE rowid IN (SELECT signal_row FROM found UNION ALL SELECT row_id FROM miss_rows)
 )
--- The evidence lines: the few episodes' first signal and first miss, looked up by place (and
--- time, which lets DuckDB skip the row groups of other times).
 SELECT f.kind, f.start, f."end", f.misses, f.keys, f.n_symbols, f.symbols, f.causes, f.runbook,
        fs.raw AS first_signal, f.signal_file_id, f.signal_line_no,
        fm.raw AS first_miss_line, f.miss_file_id, f.miss_line_no,
        f.first_miss, f.last_miss, f.invalidations
 FROM found f
-LEFT JOIN event_rows fs ON fs.ts = f.signal_start AND fs.file_id = f.signal_file_id AND fs.line_no = f.signal_line_no
-LEFT JOIN event_rows fm ON fm.ts = f.first_miss AND fm.file_id = f.miss_file_id AND fm.line_no = f.miss_line_no
+LEFT JOIN texts fs ON fs.row_id = f.signal_row
+LEFT JOIN miss_rows mr ON mr.ts = f.first_miss AND mr.file_id = f.miss_file_id AND mr.line_no = f.miss_line_no
+LEFT JOIN texts fm ON fm.row_id = mr.row_id
 ORDER BY f.start, f.kind;
 
 CREATE OR REPLACE VIEW episodes AS
