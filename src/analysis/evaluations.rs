@@ -181,4 +181,23 @@ mod tests {
         c.execute_batch("UPDATE request_minutes SET hits = 99, misses = 1").unwrap();
         assert!(matches!(last_alert(&s), Err(AnalysisError::NoAlert { .. })));
     }
+
+    #[test]
+    fn a_long_timeline_keeps_its_dips_in_at_most_the_chart_points() {
+        let s = session();
+        let figures = |from: &str, until: &str| crate::analysis::slo_figures(&s, Period { from: t(from), until: t(until) }).unwrap().timeline;
+        // A day: every evaluation.
+        let day = figures("2027-01-01T00:00:00Z", "2027-01-02T00:00:00Z");
+        assert_eq!(day.len(), 1440, "00:01 (the first minute's end) to midnight");
+        assert!(day.windows(2).all(|w| parse_ts(&w[1].t).unwrap() - parse_ts(&w[0].t).unwrap() == Duration::minutes(1)));
+        // All of it (6,121 evaluations): at most the chart's points, in time order, and the
+        // lowest ratios among them (the last breach's 40%, the long one's 50%).
+        let all = figures("2027-01-01T00:00:00Z", "2027-01-06T00:00:00Z");
+        assert!(all.len() <= crate::analysis::TIMELINE_POINTS && all.len() > crate::analysis::TIMELINE_POINTS / 2, "{}", all.len());
+        assert!(all.windows(2).all(|w| w[0].t < w[1].t));
+        let lowest = all.iter().filter_map(|p| p.hit_ratio).fold(1.0, f64::min);
+        assert!((lowest - 0.4).abs() < 1e-9, "{lowest}");
+        let dip = all.iter().find(|p| p.hit_ratio == Some(0.5)).expect("the long breach's 50%");
+        assert_eq!(dip.requests, 500);
+    }
 }

@@ -149,6 +149,7 @@ pub struct Report {
     pub causes: Vec<CauseRow>,
     pub episodes: Vec<EpisodeRow>,
     pub alerts: Vec<AlertRow>,
+    /// The 5-minute ratio over the period, for charts (at most [`TIMELINE_POINTS`] points).
     #[serde(skip)]
     pub timeline: Vec<Point>,
     /// What-if cache sizing, when capacity evictions are among the top causes
@@ -377,6 +378,11 @@ pub fn requests_and_hit_ratio(db: &Session, period: Period) -> Result<(u64, Opti
     Ok((requests.max(0) as u64, (requests > 0).then(|| hits as f64 / requests as f64)))
 }
 
+/// The most points a period's timeline has (a chart is 960 pixels wide): a longer period's
+/// are each the lowest 5-minute ratio of their stretch (queries/report_timeline.sql). Two
+/// days of evaluations fit whole.
+pub const TIMELINE_POINTS: usize = 2_880;
+
 /// [`SloFigures`] of `period`.
 pub(crate) fn slo_figures(db: &Session, period: Period) -> Result<SloFigures, AnalysisError> {
     let p = period.params();
@@ -411,7 +417,8 @@ pub(crate) fn slo_figures(db: &Session, period: Period) -> Result<SloFigures, An
         Some(r) if r >= target && breach_minutes == 0 => "met",
         _ => "breached",
     };
-    let timeline = rows::<PointRow>(db, queries::REPORT_TIMELINE, &[period.from.to_string(), period.until.to_string()])?
+    let points = [period.from.to_string(), period.until.to_string(), TIMELINE_POINTS.to_string()];
+    let timeline = rows::<PointRow>(db, queries::REPORT_TIMELINE, &points)?
         .into_iter()
         .map(|r| Point {
             t: r.eval_time,
