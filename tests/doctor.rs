@@ -118,4 +118,15 @@ fn events_checks_report_the_slo_figures() {
     assert!(fig.parse::<i64>().unwrap() > 0);
     assert!(status(&checks, "5-minute hit ratio (latest)").1.contains('%'));
     assert_eq!(out.status.code(), Some(1));
+    // Doctor evaluates only the last hours: the same latest ratio and firing alerts as the
+    // views over the whole history.
+    let sql = |q: &str| -> serde_json::Value {
+        let out = cachescope().args(["sql", "--format", "json", "--db"]).arg(&db).arg(q).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+    };
+    let latest = sql("SELECT printf('%.2f%% at ', hit_ratio * 100) || strftime(eval_time, '%Y-%m-%dT%H:%M:%SZ') AS f FROM hit_ratio_5m ORDER BY eval_time DESC LIMIT 1");
+    assert_eq!(status(&checks, "5-minute hit ratio (latest)").1, latest["f"].as_str().unwrap());
+    let firing = sql("SELECT coalesce(string_agg(alert, ', '), 'none') AS f FROM alerts WHERE resolved_at IS NULL AND firing_since IS NOT NULL");
+    assert_eq!(status(&checks, "alerts firing").1, firing["f"].as_str().unwrap());
 }

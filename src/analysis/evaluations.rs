@@ -57,6 +57,15 @@ pub(crate) fn evaluate(db: &Session, period: Period) -> Result<(), AnalysisError
     }
 }
 
+/// Materializes the evaluations of the data's last six hours, its last evaluation included
+/// (widened like any range): what questions about "now" read (`doctor`).
+pub fn evaluate_latest(db: &Session) -> Result<(), AnalysisError> {
+    match data_range(db)? {
+        Some(r) => evaluate(db, Period { from: r.until - Duration::hours(6), until: r.until + Duration::minutes(1) }),
+        None => Ok(db.materialize(&["hit_ratio_5m"], None)?),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LastAlertRow {

@@ -17,7 +17,7 @@ mod evaluations;
 pub mod fleet;
 pub mod slo;
 mod status;
-pub use evaluations::last_alert;
+pub use evaluations::{evaluate_latest, last_alert};
 pub use status::{slo_status, AlertState, SloStatus};
 
 pub use fleet::{FleetFigures, HostCause, HostFigures, MissingFile};

@@ -227,10 +227,15 @@ struct EventFigures {
     storm_min_invalidations: i64,
 }
 
+/// The figures of the events database, from the evaluations of its last hours only.
+fn event_figures(db: &Path) -> Result<EventFigures, crate::analysis::AnalysisError> {
+    let s = crate::analysis::session(db)?;
+    crate::analysis::evaluate_latest(&s)?;
+    Ok(s.query_own(crate::queries::DOCTOR_EVENTS, &[])?.decode_one()?)
+}
+
 fn events_checks(db: &Path) -> Vec<Check> {
-    let figures = crate::query::Session::open(db)
-        .and_then(|s| s.query_own(crate::queries::DOCTOR_EVENTS, &[]))
-        .and_then(|r| r.decode_one::<EventFigures>());
+    let figures = event_figures(db);
     let f = match figures {
         Ok(f) => f,
         Err(e) => return vec![check("events database", Status::Fail, e.to_string(), "Run `cachescope ingest` or `cachescope tail` first.")],
