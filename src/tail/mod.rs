@@ -59,8 +59,8 @@ pub struct Tailer {
     query_memory_mb: u64,
 }
 
-/// The default of `tail --query-memory` (MB).
-pub const DEFAULT_QUERY_MEMORY_MB: u64 = 1000;
+/// The default of `tail --query-memory` (MB): what a reader's session may use on the file too.
+pub const DEFAULT_QUERY_MEMORY_MB: u64 = crate::query::QUERY_MEMORY_MB;
 
 impl Tailer {
     /// Takes the database (a second tailer on it fails here, naming the first).
