@@ -1,10 +1,12 @@
 -- What-if: how many times the capacity changed in [$1, $2) (the measured ratio then mixes
 -- capacities, which a single-capacity prediction does not), and the smallest capacity the
 -- engine ran with in it (the one in effect at $1, or set during the period). Only the lines
--- that set those capacities are read back for their text (queries/whatif_current.sql).
+-- that set those capacities are read back for their text (queries/whatif_current.sql). Looked
+-- for from $3 on (`in_effect_found`: the line in effect at $1 is among them; else
+-- src/whatif/mod.rs looks further back).
 WITH c AS MATERIALIZED (
     SELECT event, ts, file_id, line_no FROM event_rows
-    WHERE event IN ('startup', 'capacity_change') AND ts < CAST($2 AS TIMESTAMP)
+    WHERE event IN ('startup', 'capacity_change') AND ts < CAST($2 AS TIMESTAMP) AND ts >= CAST($3 AS TIMESTAMP)
 ),
 wanted AS MATERIALIZED (
     (SELECT ts, file_id, line_no FROM c WHERE ts <= CAST($1 AS TIMESTAMP) ORDER BY ts DESC, line_no DESC LIMIT 1)
@@ -17,4 +19,5 @@ gb AS (
 )
 SELECT
     (SELECT count(*) FROM c WHERE event = 'capacity_change' AND ts >= CAST($1 AS TIMESTAMP)) AS changes,
-    (SELECT min(gb) FROM gb) AS smallest_gb
+    (SELECT min(gb) FROM gb) AS smallest_gb,
+    EXISTS (SELECT 1 FROM c WHERE ts <= CAST($1 AS TIMESTAMP)) AS in_effect_found
