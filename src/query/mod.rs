@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use duckdb::types::{TimeUnit, Value};
 use chrono::NaiveDateTime;
+use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -257,13 +257,13 @@ impl Session {
 #[error("events database {0}: the path is not valid UTF-8; give the database a UTF-8 path")]
 pub struct NotUtf8Path(pub PathBuf);
 
-/// `db` as DuckDB takes it.
 /// The DuckDB memory a reader's queries may use (MB): on the file (a session's cap) as through
 /// the tailer (on top of its own budget, `tail --query-memory`'s default). Beyond it DuckDB
-/// spills to `<db>.tmp/`: a whole-history report over 100M lines ran in 1.3 GB instead of
+/// spills to `<db>.tmp/`: a whole-history report over 100M lines ran in 1.2 GB instead of
 /// 7.7 GB (the runbook's cause 4 is memory pressure on the trading host).
 pub const QUERY_MEMORY_MB: u64 = 1000;
 
+/// `db` as DuckDB takes it.
 pub fn utf8_path(db: &Path) -> Result<&str, NotUtf8Path> {
     db.to_str().ok_or_else(|| NotUtf8Path(db.to_path_buf()))
 }

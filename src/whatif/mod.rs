@@ -278,7 +278,6 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
         Some(p) => p,
         None => analysis::data_range(db)?.ok_or_else(|| WhatIfError::NoRequests(String::new()))?,
     };
-    let (from, until) = (period.from.to_string(), period.until.to_string());
     let (s, warm_from) = start_of_read(conn, period, &q.retention_days)?;
     let from_ms = period.from.and_utc().timestamp_millis();
     let (requests, measured) = analysis::requests_and_hit_ratio(db, period)?;
