@@ -29,13 +29,22 @@ SELECT minute,
 FROM request_minutes
 GROUP BY minute;
 
+-- The minute a time falls in, or the next one when it is not a minute's start.
+CREATE OR REPLACE MACRO ceil_minute(t) AS
+    CASE WHEN date_trunc('minute', t) = t THEN t ELSE date_trunc('minute', t) + INTERVAL 1 MINUTE END;
+
+-- The data's first and last evaluation (the end of its first and last minute with requests):
+-- the alerts' "now" is the last, whatever range a session materialized.
+CREATE OR REPLACE VIEW evaluation_range AS
+SELECT min(minute) + INTERVAL 1 MINUTE AS first_eval, max(minute) + INTERVAL 1 MINUTE AS last_eval
+FROM request_minutes;
+
 -- Requests, hits and misses in [lo, hi), exact to the microsecond: whole minutes from
 -- `request_minutes`, the partial minutes at the two edges from `events`.
 CREATE OR REPLACE MACRO requests_between(lo, hi) AS TABLE
 WITH b AS (
     SELECT lo AS lo, hi AS hi,
-           CASE WHEN date_trunc('minute', lo) = lo THEN lo
-                ELSE date_trunc('minute', lo) + INTERVAL 1 MINUTE END AS lo_m,
+           ceil_minute(lo) AS lo_m,
            date_trunc('minute', hi) AS hi_m
 ),
 whole AS (
@@ -65,12 +74,9 @@ FROM whole, edges;
 -- materializes the range its question needs (src/analysis/evaluations.rs), `hit_ratio_5m` is
 -- all of them.
 CREATE OR REPLACE MACRO hit_ratio_5m_between(lo, hi) AS TABLE
-WITH data AS (SELECT min(minute) AS first_m, max(minute) AS last_m FROM request_minutes),
-b AS (
-    SELECT greatest(CASE WHEN date_trunc('minute', lo) = lo THEN lo ELSE date_trunc('minute', lo) + INTERVAL 1 MINUTE END,
-                    first_m + INTERVAL 1 MINUTE) AS lo_e,
-           least(date_trunc('minute', hi), last_m + INTERVAL 1 MINUTE) AS hi_e
-    FROM data
+WITH b AS (
+    SELECT greatest(ceil_minute(lo), first_eval) AS lo_e, least(date_trunc('minute', hi), last_eval) AS hi_e
+    FROM evaluation_range
 ),
 minutes AS (
     SELECT unnest(generate_series(lo_e - INTERVAL 5 MINUTE, hi_e - INTERVAL 1 MINUTE, INTERVAL 1 MINUTE)) AS minute
@@ -99,10 +105,6 @@ SELECT evals.* FROM evals, b WHERE evals.eval_time >= b.lo_e;
 CREATE OR REPLACE VIEW hit_ratio_5m AS
 SELECT * FROM hit_ratio_5m_between(TIMESTAMP '-infinity', TIMESTAMP 'infinity');
 
--- The last evaluation of the data (the alerts' "now"), whatever range a session materialized.
-CREATE OR REPLACE VIEW last_evaluation AS
-SELECT max(minute) + INTERVAL 1 MINUTE AS eval_time FROM request_minutes;
-
 -- The runbook's two alerts with Prometheus semantics: pending from the first evaluation below
 -- the threshold, firing once it has stayed below for the `for` duration, resolved at the first
 -- evaluation back above (or with too little traffic).
@@ -130,7 +132,7 @@ periods AS (
     FROM runs WHERE breach
     GROUP BY alert, severity, threshold, for_minutes, grp
 ),
-last_eval AS (SELECT eval_time FROM last_evaluation)
+last_eval AS (SELECT last_eval AS eval_time FROM evaluation_range)
 SELECT p.alert, p.severity, p.pending_since,
        CASE WHEN p.last_breach >= p.pending_since + to_minutes(p.for_minutes)
             THEN p.pending_since + to_minutes(p.for_minutes) END AS firing_since,

@@ -229,7 +229,7 @@ pub const FLEET_CAUSES_BY_HOST: &str = include_str!("../queries/fleet_causes_by_
 pub const FLEET_EPISODES: &str = include_str!("../queries/fleet_episodes.sql");
 /// `sql --schema`: tables and views with their columns.
 pub const SQL_SCHEMA: &str = include_str!("../queries/sql_schema.sql");
-/// The ends of a session's materialized evaluations, and whether they breach.
+/// Whether a session's materialized evaluations must widen (an end breaches).
 pub const EVALUATION_EDGES: &str = include_str!("../queries/evaluation_edges.sql");
 /// The last alert that fired.
 pub const LAST_ALERT: &str = include_str!("../queries/last_alert.sql");

@@ -24,12 +24,8 @@ const LAST_ALERT_FIRST_LOOK_DAYS: i64 = 1;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EdgesRow {
-    first_breach: bool,
-    last_breach: bool,
-    first_eval: Option<String>,
-    last_eval: Option<String>,
-    data_first: Option<String>,
-    data_last: Option<String>,
+    widen_earlier: bool,
+    widen_later: bool,
 }
 
 /// Materializes the evaluations of `period` (those the timeline, the breach minutes and the
@@ -41,16 +37,13 @@ pub(crate) fn evaluate(db: &Session, period: Period) -> Result<(), AnalysisError
     loop {
         db.materialize(&["hit_ratio_5m"], Some((lo, hi)))?;
         let e: EdgesRow = row(db, queries::EVALUATION_EDGES, &[])?;
-        let ts = |x: &Option<String>| x.as_deref().and_then(parse_ts);
-        let earlier = e.first_breach && ts(&e.first_eval) > ts(&e.data_first);
-        let later = e.last_breach && ts(&e.last_eval) < ts(&e.data_last);
-        if !earlier && !later {
+        if !e.widen_earlier && !e.widen_later {
             return Ok(());
         }
-        if earlier {
+        if e.widen_earlier {
             lo -= step;
         }
-        if later {
+        if e.widen_later {
             hi += step;
         }
         step = step * 2;
