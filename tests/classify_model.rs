@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cachescope::ingest::formats::Formats;
-use cachescope::ingest::{Faults, Ingester};
+use cachescope::ingest::{Faults, Ingester, Steps};
 use proptest::prelude::*;
 
 const SCENARIOS: [&str; 10] = [
@@ -41,10 +41,19 @@ fn write(p: &Path, lines: &[String]) {
 }
 
 fn ingest(db: &Path, paths: &[PathBuf], batch: usize, faults: Faults) -> Result<(), String> {
+    ingest_in_steps(db, paths, batch, faults, (Steps::default(), None))
+}
+
+/// Steps inside a transaction need several chunks in it: `Some(rows)` per chunk.
+fn ingest_in_steps(db: &Path, paths: &[PathBuf], batch: usize, faults: Faults, steps: (Steps, Option<usize>)) -> Result<(), String> {
     let mut ing = Ingester::open(db, Formats::default()).map_err(|e| e.to_string())?;
     ing.set_batch_lines(batch);
-    ing.set_small_chunks();
+    match steps.1 {
+        Some(rows) => ing.set_chunk_rows(rows),
+        None => ing.set_small_chunks(),
+    }
     ing.set_faults(faults);
+    ing.set_steps(steps.0);
     ing.ingest(paths, false, |_| {}).map(|_| ()).map_err(|e| e.to_string())
 }
 
@@ -62,6 +71,17 @@ fn compare(db: &Path) -> (i64, i64, i64, i64) {
     (differ("miss_causes", "miss_causes_full"), differ("miss_causes_full", "miss_causes"), late, n)
 }
 
+/// Rows of `request_minutes` that its definition over `events` lacks, and the other way round.
+fn compare_minutes(db: &Path) -> (i64, i64) {
+    let c = duckdb::Connection::open(db).unwrap();
+    let kept = "SELECT minute, feature_set, hits, misses, hit_bytes, miss_bytes, latency_us, first_ts, last_ts FROM request_minutes";
+    let reference = "SELECT * FROM request_minutes_of('-infinity'::TIMESTAMP, 'infinity'::TIMESTAMP)";
+    let differ = |a: &str, b: &str| -> i64 {
+        c.query_row(&format!("SELECT count(*) FROM (({a}) EXCEPT ALL ({b}))"), [], |r| r.get(0)).unwrap()
+    };
+    (differ(kept, reference), differ(reference, kept))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, .. ProptestConfig::default() })]
     #[test]
@@ -71,7 +91,15 @@ proptest! {
         batch in 100..3000usize,
         crashes in proptest::collection::vec(1..6u64, 0..3),
         fail_commit in proptest::option::of(1..6u64),
+        in_steps in proptest::option::of((1..400u64, 1..64usize, 20..1000usize)),
     ) {
+        // Steps of the classification and merges of the figures inside a transaction, as a
+        // long catch-up makes them (small, so that these logs make many: chunks of a few
+        // hundred rows, a step every few hundred staged rows, a merge every few minutes).
+        let steps = match in_steps {
+            Some((classify_rows, minute_rows, chunk)) => (Steps { classify_rows, minute_rows }, Some(chunk)),
+            None => (Steps::default(), None),
+        };
         let lines = log_lines(SCENARIOS[scenario]);
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("events.duckdb");
@@ -88,16 +116,17 @@ proptest! {
         }).collect();
         // Crashes (as if killed) after some batches and a failed commit, then a clean run.
         for stop in &crashes {
-            let _ = ingest(&db, &files, batch, Faults { stop_after_batches: Some(*stop), fail_commit_after: None });
+            let _ = ingest_in_steps(&db, &files, batch, Faults { stop_after_batches: Some(*stop), fail_commit_after: None }, steps);
         }
         if let Some(n) = fail_commit {
-            let _ = ingest(&db, &files, batch, Faults { stop_after_batches: None, fail_commit_after: Some(n) });
+            let _ = ingest_in_steps(&db, &files, batch, Faults { stop_after_batches: None, fail_commit_after: Some(n) }, steps);
         }
-        ingest(&db, &files, batch, Faults::default()).unwrap();
+        ingest_in_steps(&db, &files, batch, Faults::default(), steps).unwrap();
+        prop_assert_eq!(compare_minutes(&db), (0, 0), "request_minutes ({:?})", steps);
         let (extra, missing, late, n) = compare(&db);
         prop_assert!(n > 0, "no misses classified");
         if late == 0 {
-            prop_assert_eq!((extra, missing), (0, 0), "{} (batch {}, files {})", SCENARIOS[scenario], batch, files.len());
+            prop_assert_eq!((extra, missing), (0, 0), "{} (batch {}, files {}, {:?})", SCENARIOS[scenario], batch, files.len(), steps);
         } else {
             let mut ing = Ingester::open(&db, Formats::default()).unwrap();
             ing.rebuild_derived(&mut |_, _| {}).unwrap();

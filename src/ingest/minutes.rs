@@ -85,6 +85,11 @@ impl MinuteCounts {
         self.minutes.is_empty()
     }
 
+    /// How many (minute, feature set) rows it holds.
+    pub fn len(&self) -> usize {
+        self.minutes.values().map(Vec::len).sum()
+    }
+
     /// (minute start in microseconds, feature set, figures), sorted; empties `self`.
     pub fn take(&mut self) -> Vec<(i64, Box<str>, Agg)> {
         let mut v: Vec<_> = self
@@ -114,6 +119,7 @@ mod tests {
         b.request(Some(t(0)), Some("returns"), true, Some(7), Some(3));
         a.merge(&mut b);
         assert!(b.is_empty());
+        assert_eq!(a.len(), 3);
         let rows = a.take();
         assert_eq!(rows.len(), 3, "{rows:?}");
         let (m, fs, agg) = &rows[1];

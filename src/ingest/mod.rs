@@ -19,6 +19,7 @@ mod sink;
 pub mod source;
 mod summary;
 
+pub use sink::Steps;
 pub use summary::{FileReport, FileStatus, IngestSummary, Progress};
 
 use std::collections::HashMap;
@@ -234,6 +235,18 @@ impl Ingester {
     /// memory for ~5% of throughput (for a tailer, which has a memory budget).
     pub fn set_small_chunks(&mut self) {
         self.chunk_rows = SMALL_CHUNK_ROWS;
+    }
+
+    /// Moves rows into the transaction in chunks of at most `rows` (tests: many chunks, so
+    /// many steps, in one transaction).
+    pub fn set_chunk_rows(&mut self, rows: usize) {
+        self.chunk_rows = rows.max(1);
+    }
+
+    /// How often a transaction's classification and figures are brought up to date before
+    /// its commit (tests make them small to exercise many steps in one transaction).
+    pub fn set_steps(&mut self, steps: Steps) {
+        self.sink.as_mut().expect("the sink is home between files").steps = steps;
     }
 
     pub fn set_faults(&mut self, f: Faults) {

@@ -38,10 +38,25 @@ fn minute_values((minute, feature_set, a): &(i64, Box<str>, Agg)) -> [Value; 9] 
 /// Up to this many (minute, feature set) rows a commit upserts one by one.
 const FEW_MINUTES: usize = 16;
 
-/// Staged rows that make the classification run before the commit (it runs inside the open
-/// transaction, so it may run any number of times): a step's windows stay this small
-/// whatever the transaction's size, within the ingester's memory cap.
-const STEP_ROWS: u64 = 100_000;
+/// How much of a transaction's work is done before its commit (inside the open transaction,
+/// so it may be done any number of times), so that memory stays bounded whatever the
+/// transaction's size.
+#[derive(Debug, Clone, Copy)]
+pub struct Steps {
+    /// Staged rows that make the classification run: a step's windows stay this small,
+    /// within the ingester's memory cap.
+    pub classify_rows: u64,
+    /// (minute, feature set) rows of figures that are added to `request_minutes`: a
+    /// catch-up over months held a row per minute until the commit, then upserted them all
+    /// at once (the ingest's peak of memory: 10M lines, 65k rows, +35 MB).
+    pub minute_rows: usize,
+}
+
+impl Default for Steps {
+    fn default() -> Steps {
+        Steps { classify_rows: 100_000, minute_rows: 4_096 }
+    }
+}
 
 /// What the open transaction holds so far.
 #[derive(Debug, Default)]
@@ -104,6 +119,7 @@ pub(super) struct Sink {
     conn: Connection,
     db: PathBuf,
     tx: Tx,
+    pub steps: Steps,
 }
 
 impl Sink {
@@ -112,6 +128,7 @@ impl Sink {
             conn,
             db: db.to_path_buf(),
             tx: Tx::default(),
+            steps: Steps::default(),
         }
     }
 
@@ -155,10 +172,13 @@ impl Sink {
             }
             app.flush().map_err(dberr)?;
         }
-        if self.tx.staged >= STEP_ROWS {
+        if self.tx.staged >= self.steps.classify_rows {
             self.classify()?;
         }
         self.tx.minutes.merge(&mut minutes);
+        if self.tx.minutes.len() >= self.steps.minute_rows {
+            self.merge_minutes()?;
+        }
         self.tx.rows += finished.rows;
         self.tx.quarantined += errors.len() as u64;
         for (k, n) in finished.counts {
@@ -215,7 +235,8 @@ impl Sink {
         Ok(())
     }
 
-    /// Adds the transaction's per-minute figures to `request_minutes`: a few rows (a
+    /// Adds the per-minute figures gathered since the last merge to `request_minutes` (at
+    /// the commit, and before it when they pile up: [`Steps::minute_rows`]): a few rows (a
     /// tailer's commit) one upsert each; more through the stage table, one appender and one
     /// upsert whatever their number (a tailer's commit took ~10 ms more through the stage).
     fn merge_minutes(&mut self) -> Result<(), IngestError> {
