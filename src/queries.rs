@@ -199,6 +199,8 @@ pub const WHATIF_STREAM: &str = include_str!("../queries/whatif_stream.sql");
 pub const WHATIF_MEMORY: &str = include_str!("../queries/whatif_memory.sql");
 /// What-if's memory cap when the first one was too tight.
 pub const WHATIF_MEMORY_RETRY: &str = include_str!("../queries/whatif_memory_retry.sql");
+/// Puts the session's memory cap back after what-if's read.
+pub const WHATIF_MEMORY_RESTORE: &str = include_str!("../queries/whatif_memory_restore.sql");
 /// What-if: capacity changes in the period.
 pub const WHATIF_CAPACITY_CHANGES: &str = include_str!("../queries/whatif_capacity_changes.sql");
 /// What-if: the capacity the engine ran with.

@@ -304,59 +304,60 @@ fn svg_periods_and_bad_arguments() {
 }
 
 /// `report` sizes the cache when evictions lead (the same answer as `whatif` over the same
-/// period); through a running `tail` it says which command gives the figures instead.
+/// period), and so do `whatif` and `incident`, on the file and through a running `tail` alike
+/// (the tailer streams the requests to the reader: the same figures).
 #[test]
-fn reports_size_the_cache_directly_and_say_how_through_tail() {
+fn reports_size_the_cache_on_the_file_and_through_tail_alike() {
     let d = tempfile::tempdir().unwrap();
     let log = thrashing_fixture(d.path());
     let db = d.path().join("ev.duckdb");
     let tail = common::spawn_tail(&db, &log);
-    let report = || -> Option<serde_json::Value> {
-        let out = cachescope().args(["report", "--format", "json", "--db"]).arg(&db).output().unwrap();
+    let run = |args: &[&str]| -> Option<serde_json::Value> {
+        let out = cachescope().args(args).arg("--db").arg(&db).output().unwrap();
         out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
     };
+    let report = || run(&["report", "--format", "json"]);
+    let incident_args = ["incident", "--format", "json", "--from", "2026-11-24T14:30:00Z", "--to", "2026-11-24T14:40:00Z"];
     // Only once the tailer serves its socket does it hold the file for good.
     common::wait_for_socket(&db);
     let started = std::time::Instant::now();
-    // (Once, under load, a report came back without the note; the cause is not known: wait
-    // for one the tailer served, and say what the last one held if none comes.)
     let mut last = serde_json::Value::Null;
     let through_tail = loop {
         if let Some(r) = report() {
-            if r["requests"] == 2929 && r["sizing"]["note"].is_string() {
+            if r["requests"] == 2929 {
                 break r;
             }
             last = r;
         }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "tail never served the whole log with a sizing note: last report {} requests, causes {}, sizing {}",
-            last["requests"],
-            last["causes"],
-            last["sizing"]
-        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "tail never served the whole log: last report {last}");
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
-    let note = through_tail["sizing"]["note"].as_str().unwrap();
-    assert!(note.contains("stop it and run `cachescope whatif --from 2026-11-24T14:30:00.108662Z"), "{note}");
-    let held = cachescope().args(["whatif", "--db"]).arg(&db).output().unwrap();
-    assert!(String::from_utf8_lossy(&held.stderr).contains("stop tail while what-if runs"));
+    // The tailer holds the file: these go through its socket.
+    let whatif_tail = whatif_json(&db, "");
+    let incident_tail = run(&incident_args).expect("incident through tail");
     common::stop_tail(tail);
     let direct = report().unwrap();
     let s = &direct["sizing"];
+    assert!(s["note"].is_null(), "{s}");
+    assert_eq!(through_tail["sizing"], direct["sizing"], "the report's sizing through tail and on the file");
     let w = whatif_json(&db, "");
+    assert_eq!(whatif_tail, w, "whatif through tail and on the file");
     assert_eq!(s["period_gb"], w["recommendation"]["capacity_gb"]);
     assert_eq!(s["every_window_gb"], w["recommendation_every_window"]["capacity_gb"]);
     assert_eq!(s["current_gb"], 0.027045);
     assert_eq!(s["smallest_gb"], 0.00097938);
-    assert!(s["note"].is_null());
     // The incident names the size that would have avoided the thrashing episode.
     let inc = cachescope().args(["incident", "--from", "2026-11-24T14:30:00Z", "--to", "2026-11-24T14:40:00Z", "--db"]).arg(&db).output().unwrap();
     let md = String::from_utf8(inc.stdout).unwrap();
     // Its window and its episode are sized from one read of the requests: the same figures
     // as what-if reading each period on its own.
-    let inc = cachescope().args(["incident", "--format", "json", "--from", "2026-11-24T14:30:00Z", "--to", "2026-11-24T14:40:00Z", "--db"]).arg(&db).output().unwrap();
-    let inc: serde_json::Value = serde_json::from_slice(&inc.stdout).unwrap();
+    let inc = run(&incident_args).unwrap();
+    let sizings = |i: &serde_json::Value| -> Vec<serde_json::Value> {
+        let mut v = vec![i["report"]["sizing"].clone()];
+        v.extend(i["report"]["episodes"].as_array().unwrap().iter().map(|e| e["sizing"].clone()));
+        v
+    };
+    assert_eq!(sizings(&incident_tail), sizings(&inc), "the incident's sizings through tail and on the file");
     let own = |from: &str, until: &str| -> serde_json::Value {
         let out = cachescope().args(["whatif", "--format", "json", "--from", from, "--until", until, "--db"]).arg(&db).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -252,7 +252,7 @@ pub enum Command {
     /// What-if cache sizing: the hit ratio every capacity and retention would have had over
     /// the requests of the period, what no capacity fixes, and the smallest
     /// `max_cache_size_gb` that holds the SLO over the period and in every 5-minute window
-    /// (the engine's own eviction policy, replayed; needs the database file to itself).
+    /// (the engine's own eviction policy, replayed; through a running `tail` as on the file).
     Whatif {
         #[arg(long)]
         db: Option<PathBuf>,

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use arrow::array::RecordBatch;
 use chrono::NaiveDateTime;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
@@ -248,6 +249,24 @@ impl Session {
             Session::Direct(d) => run_on(&d.conn, sql, params),
             Session::Loaded(l) => run_on(&l.conn, sql, params),
             Session::Socket(client) => client.query(sql, params),
+        }
+    }
+}
+
+impl Session {
+    /// Runs one of the crate's own queries and hands its rows to `each` in Arrow batches as
+    /// they come, never all at once: directly, or through the tailer as an Arrow IPC stream
+    /// (what-if reads every request of a period this way).
+    pub fn stream_own(&self, sql: &'static str, params: &[String], each: &mut dyn FnMut(&RecordBatch) -> Result<(), QueryError>) -> Result<(), QueryError> {
+        match self {
+            Session::Direct(Direct { conn, .. }) | Session::Loaded(Loaded { conn, .. }) => {
+                let mut stmt = conn.prepare(sql)?;
+                for batch in stmt.stream_arrow(duckdb::params_from_iter(params.iter()))? {
+                    each(&batch?)?;
+                }
+                Ok(())
+            }
+            Session::Socket(client) => client.stream_arrow(sql, params, each),
         }
     }
 }

@@ -7,6 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use arrow::array::RecordBatch;
+use arrow::ipc::reader::StreamReader;
 use serde::{Deserialize, Serialize};
 
 use super::{QueryError, QueryResult};
@@ -28,6 +30,11 @@ pub(super) struct Request {
     /// Asks only for the answer's `views` (nothing runs).
     #[serde(default)]
     pub views: bool,
+    /// Asks for `sql`'s rows as an Arrow IPC stream instead of JSON rows: after the answer's
+    /// line (which says whether the query started), the stream, then a second answer line
+    /// saying whether it ended well. What-if reads every request of a period this way.
+    #[serde(default)]
+    pub arrow: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,19 +48,22 @@ pub(super) struct Response {
     /// The server's [`crate::queries::views_fingerprint`]: which version's views it serves.
     #[serde(default)]
     pub views: Option<String>,
+    /// An Arrow IPC stream follows this line (the answer to a request with `arrow`).
+    #[serde(default)]
+    pub arrow: bool,
 }
 
 impl Response {
     pub fn answer(r: Result<QueryResult, QueryError>) -> Response {
         match r {
-            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r), views: Some(crate::queries::views_fingerprint().to_string()) },
+            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r), views: Some(crate::queries::views_fingerprint().to_string()), arrow: false },
             Err(QueryError::ReadOnly(m)) => Response::failed(m, true),
             Err(e) => Response::failed(e.to_string(), false),
         }
     }
 
     pub fn failed(error: String, refused: bool) -> Response {
-        Response { ok: false, error: Some(error), refused, result: None, views: Some(crate::queries::views_fingerprint().to_string()) }
+        Response { ok: false, error: Some(error), refused, result: None, views: Some(crate::queries::views_fingerprint().to_string()), arrow: false }
     }
 }
 
@@ -100,22 +110,62 @@ impl SocketClient {
         .map(|_| ())
     }
 
+    /// Runs `sql` and hands its rows to `each`, batch by batch, as they come (read from an
+    /// Arrow IPC stream: never all in memory, never as JSON). When `each` fails, the rest of
+    /// the stream is read and dropped, so the session stays usable.
+    pub fn stream_arrow(&self, sql: &str, params: &[String], each: &mut dyn FnMut(&RecordBatch) -> Result<(), QueryError>) -> Result<(), QueryError> {
+        let req = Request { sql: Some(sql.to_string()), params: params.to_vec(), arrow: true, ..Default::default() };
+        self.send(&req)?;
+        let serr = |source: crate::BoxError| QueryError::Socket { path: self.path.clone(), source };
+        if !self.answer()?.1 {
+            return Err(serr("the tailer answered with rows, not a stream: it is older than this cachescope; restart it with this version".into()));
+        }
+        let mut stream = self.stream.borrow_mut();
+        let mut failed = None;
+        {
+            let reader = StreamReader::try_new(&mut *stream, None).map_err(|e| serr(format!("bad Arrow stream: {e}").into()))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| serr(format!("bad Arrow stream: {e}").into()))?;
+                if failed.is_none() {
+                    failed = each(&batch).err();
+                }
+            }
+        }
+        drop(stream);
+        // The second answer: whether the query ended well on the tailer's side.
+        self.answer()?;
+        failed.map_or(Ok(()), Err)
+    }
+
     /// The tailer's views fingerprint (`None`: a tailer too old to say).
     pub fn views_fingerprint(&self) -> Result<Option<String>, QueryError> {
         self.ask(&Request { views: true, ..Default::default() })?;
         Ok(self.views.borrow().clone())
     }
 
-    fn ask(&self, req: &Request) -> Result<QueryResult, QueryError> {
+    fn send(&self, req: &Request) -> Result<(), QueryError> {
         let serr = |source: crate::BoxError| QueryError::Socket {
             path: self.path.clone(),
             source,
         };
         let mut line = serde_json::to_string(req).map_err(|e| serr(e.into()))?;
         line.push('\n');
+        self.stream.borrow_mut().get_mut().write_all(line.as_bytes()).map_err(|e| serr(e.into()))
+    }
+
+    fn ask(&self, req: &Request) -> Result<QueryResult, QueryError> {
+        self.send(req)?;
+        Ok(self.answer()?.0)
+    }
+
+    /// Reads one answer line: its result, and whether an Arrow stream follows it.
+    fn answer(&self) -> Result<(QueryResult, bool), QueryError> {
+        let serr = |source: crate::BoxError| QueryError::Socket {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = String::new();
         let mut stream = self.stream.borrow_mut();
-        stream.get_mut().write_all(line.as_bytes()).map_err(|e| serr(e.into()))?;
-        line.clear();
         stream.read_line(&mut line).map_err(|e| serr(e.into()))?;
         if line.is_empty() {
             return Err(serr("the tailer closed the connection (it stopped, or the session was idle too long)".into()));
@@ -123,7 +173,7 @@ impl SocketClient {
         let resp: Response = serde_json::from_str(&line).map_err(|e| serr(format!("bad answer: {e}").into()))?;
         self.views.replace(resp.views.clone());
         match (resp.ok, resp.result, resp.error) {
-            (true, Some(r), _) => Ok(r),
+            (true, Some(r), _) => Ok((r, resp.arrow)),
             (_, _, Some(e)) if resp.refused => Err(QueryError::ReadOnly(e)),
             (_, _, Some(e)) => Err(QueryError::Sql(e)),
             _ => Err(serr("empty answer".into())),

@@ -75,6 +75,10 @@ pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 /// How long a session may sit idle between requests before the server moves on.
 const IDLE: Duration = Duration::from_secs(5);
 
+/// How long a client may leave an answer unread (a stream it stopped reading) before the
+/// server gives up on it and serves the next client.
+const WRITE_STALL: Duration = Duration::from_secs(30);
+
 /// Serves queries on `<db>.sock` until stopped. The socket is removed at the end.
 pub struct QueryServer {
     path: PathBuf,
@@ -154,6 +158,7 @@ fn send(s: &mut UnixStream, resp: &Response) -> bool {
 fn serve_client(connector: &Connector, guard: &Guard, memory: MemoryBudget, s: UnixStream, stop: &AtomicBool) {
     let _ = s.set_nonblocking(false);
     let _ = s.set_read_timeout(Some(IDLE));
+    let _ = s.set_write_timeout(Some(WRITE_STALL));
     let Ok(mut out) = s.try_clone() else { return };
     let conn = match connector.connect() {
         Ok(c) => c,
@@ -174,18 +179,33 @@ fn serve_client(connector: &Connector, guard: &Guard, memory: MemoryBudget, s: U
             send(&mut out, &Response::failed(format!("bad request: not one line of at most {MAX_REQUEST_BYTES} bytes"), false));
             return;
         }
+        // An Arrow stream is written as it is read (its answer lines with it); any other
+        // answer is one line, sent once the lock is asserted again.
         let resp = match serde_json::from_str::<Request>(&line) {
+            Ok(req) if req.arrow => {
+                let usable = with_query_memory(&conn, memory, || stream_answer(&conn, guard, connector, &req, &mut out));
+                reassert_lock(connector);
+                if !usable {
+                    return;
+                }
+                continue;
+            }
             Ok(req) => Response::answer(with_query_memory(&conn, memory, || answer(&conn, guard, connector, &req))),
             Err(e) => Response::failed(format!("bad request: {e}"), false),
         };
-        if let Some((path, keeper)) = &connector.file {
-            if let Err(e) = keeper.reassert() {
-                tracing::error!("the lock on {} was lost and cannot be taken again: {e}; another process may hold the file", path.display());
-                eprintln!("cachescope: ERROR: the lock on {} was lost and cannot be taken again ({e}); another process may be writing it", path.display());
-            }
-        }
+        reassert_lock(connector);
         if !send(&mut out, &resp) {
             return;
+        }
+    }
+}
+
+/// Takes the lock on the database file again after a request (see [`super::lock`]).
+fn reassert_lock(connector: &Connector) {
+    if let Some((path, keeper)) = &connector.file {
+        if let Err(e) = keeper.reassert() {
+            tracing::error!("the lock on {} was lost and cannot be taken again: {e}; another process may hold the file", path.display());
+            eprintln!("cachescope: ERROR: the lock on {} was lost and cannot be taken again ({e}); another process may be writing it", path.display());
         }
     }
 }
@@ -205,6 +225,72 @@ fn with_query_memory<T>(conn: &Connection, memory: MemoryBudget, f: impl FnOnce(
     out
 }
 
+/// Judges a request for an Arrow stream and answers it: a line (the query started, or why
+/// not), the stream, a last line (it ended well, or why not), all in one READ ONLY
+/// transaction that is rolled back. Returns whether the connection is still usable.
+fn stream_answer(conn: &Connection, guard: &Guard, connector: &Connector, req: &Request, out: &mut UnixStream) -> bool {
+    let sql = match judge(guard, connector, req) {
+        Ok(sql) => sql,
+        Err(e) => return send(out, &Response::answer(Err(e))),
+    };
+    if let Err(e) = conn.execute_batch("BEGIN TRANSACTION READ ONLY") {
+        return send(out, &Response::answer(Err(QueryError::Duck(e))));
+    }
+    let usable = stream_rows(conn, sql, &req.params, out);
+    let _ = conn.execute_batch("ROLLBACK");
+    usable
+}
+
+/// [`stream_answer`] inside its transaction.
+fn stream_rows(conn: &Connection, sql: &str, params: &[String], out: &mut UnixStream) -> bool {
+    let mut stmt = match conn.prepare(sql) {
+        Ok(s) => s,
+        Err(e) => return send(out, &Response::answer(Err(QueryError::Duck(e)))),
+    };
+    let batches = match stmt.stream_arrow(duckdb::params_from_iter(params.iter())) {
+        Ok(b) => b,
+        Err(e) => return send(out, &Response::answer(Err(QueryError::Duck(e)))),
+    };
+    let schema = batches.get_schema();
+    if !send(out, &Response { arrow: true, ..Response::answer(Ok(QueryResult::default())) }) {
+        return false;
+    }
+    let mut failure = None;
+    {
+        let mut buffered = std::io::BufWriter::new(&mut *out);
+        let Ok(mut writer) = arrow::ipc::writer::StreamWriter::try_new(&mut buffered, &schema) else { return false };
+        for batch in batches {
+            match batch {
+                Ok(b) => {
+                    if writer.write(&b).is_err() {
+                        return false;
+                    }
+                }
+                // The stream ends here; the last line says why.
+                Err(e) => {
+                    failure = Some(QueryError::Duck(e));
+                    break;
+                }
+            }
+        }
+        if writer.finish().is_err() || buffered.flush().is_err() {
+            return false;
+        }
+    }
+    send(out, &Response::answer(failure.map_or(Ok(QueryResult::default()), Err)))
+}
+
+/// The text of a query request, once judged: never one that names the database's files, nor
+/// one the guard refuses.
+fn judge<'r>(guard: &Guard, connector: &Connector, req: &'r Request) -> Result<&'r str, QueryError> {
+    let sql = req.sql.as_deref().ok_or_else(|| QueryError::ReadOnly("bad request: no `sql`".into()))?;
+    if let Some((path, _)) = &connector.file {
+        refuse_database_files(sql, path)?;
+    }
+    guard.check(sql)?;
+    Ok(sql)
+}
+
 /// Judges and runs one request.
 fn answer(conn: &Connection, guard: &Guard, connector: &Connector, req: &Request) -> Result<QueryResult, QueryError> {
     if req.views {
@@ -220,12 +306,7 @@ fn answer(conn: &Connection, guard: &Guard, connector: &Connector, req: &Request
         }
         return Ok(QueryResult::default());
     }
-    let sql = req.sql.as_deref().ok_or_else(|| QueryError::ReadOnly("bad request: no `sql`".into()))?;
-    if let Some((path, _)) = &connector.file {
-        refuse_database_files(sql, path)?;
-    }
-    guard.check(sql)?;
-    run_on(conn, sql, &req.params)
+    run_on(conn, judge(guard, connector, req)?, &req.params)
 }
 
 /// Refuses a text that names the database's own files (see [`super::lock`]).
@@ -261,17 +342,24 @@ mod tests {
     use super::super::protocol::SocketClient;
     use super::*;
 
+    /// A database in `dir` whose connection ran `setup`, served on its socket, with a client.
+    fn serve(dir: &Path, setup: &str) -> (Connection, QueryServer, SocketClient) {
+        let db = dir.join("ev.duckdb");
+        let raw = Arc::new(RawDatabase::open(db.to_str().unwrap(), &[]).unwrap());
+        let conn = raw.connect().unwrap();
+        conn.execute_batch(setup).unwrap();
+        let budget = MemoryBudget { ingest_mb: 64, query_mb: 300 };
+        let server = QueryServer::start(&db, Connector::new(raw, vec![]), budget).unwrap();
+        let client = SocketClient::connect(&socket_path(&db)).unwrap();
+        (conn, server, client)
+    }
+
     #[test]
     fn a_session_gives_the_ingest_budget_back_after_every_request() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("ev.duckdb");
-        let raw = Arc::new(RawDatabase::open(db.to_str().unwrap(), &[]).unwrap());
-        let conn = raw.connect().unwrap();
-        conn.execute_batch("CREATE TABLE t (x INT); SET memory_limit = '64MB'").unwrap();
-        let budget = MemoryBudget { ingest_mb: 64, query_mb: 300 };
-        let server = QueryServer::start(&db, Connector::new(raw.clone(), vec![]), budget).unwrap();
+        let (conn, server, client) = serve(dir.path(), "CREATE TABLE t (x INT); SET memory_limit = '64MB'");
         let limit = || -> String { conn.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0)).unwrap() };
-        let client = SocketClient::connect(&socket_path(&db)).unwrap();
         let during = client.query("SELECT current_setting('memory_limit') AS m", &[]).unwrap();
         let during = during.rows[0][0].as_str().unwrap().to_string();
         assert!(during.starts_with("347") || during.starts_with("364"), "{during}");
@@ -289,6 +377,39 @@ mod tests {
         let mut line = String::new();
         BufReader::new(s).read_line(&mut line).unwrap();
         assert!(line.contains("bad request"), "{line}");
+        server.stop();
+    }
+
+    #[test]
+    fn rows_stream_as_arrow_through_the_socket_and_the_session_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_conn, server, client) = serve(dir.path(), "CREATE TABLE t AS SELECT range AS x, 'k' || range AS k FROM range(10000)");
+        let sum = |sql: &str, params: &[String]| -> Result<(usize, i64), QueryError> {
+            let (mut rows, mut total) = (0, 0);
+            client.stream_arrow(sql, params, &mut |b| {
+                rows += b.num_rows();
+                let x = b.column_by_name("x").unwrap().as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+                total += x.values().iter().sum::<i64>();
+                Ok(())
+            })?;
+            Ok((rows, total))
+        };
+        // Several batches (DuckDB's are 2,048 rows), bound parameters, every row once.
+        assert_eq!(sum("SELECT x, k FROM t WHERE x >= CAST(? AS BIGINT) ORDER BY x", &["10".into()]).unwrap(), (9990, (10..10000).sum()));
+        assert_eq!(sum("SELECT x FROM t WHERE x < 0", &[]).unwrap(), (0, 0), "no rows: an empty stream");
+        // Refused before anything runs; a failure while rows stream; a reader that stops
+        // early: each an error, and the session answers the next request.
+        assert!(matches!(sum("DELETE FROM t RETURNING x", &[]), Err(QueryError::ReadOnly(_))));
+        assert!(sum("SELECT CASE WHEN x < 5000 THEN x ELSE error('boom') END AS x FROM t", &[]).is_err());
+        let mut seen = 0;
+        let stopped = client.stream_arrow("SELECT x FROM t", &[], &mut |b| {
+            seen += b.num_rows();
+            Err(QueryError::Decode("enough".into()))
+        });
+        assert!(matches!(stopped, Err(QueryError::Decode(m)) if m == "enough"));
+        assert!(seen > 0);
+        assert_eq!(client.query("SELECT count(*) AS n FROM t", &[]).unwrap().rows[0][0], serde_json::json!(10000));
+        assert_eq!(sum("SELECT x FROM t", &[]).unwrap(), (10000, (0..10000).sum()));
         server.stop();
     }
 

@@ -21,13 +21,13 @@ pub use curve::{Curve, Unservable};
 pub use stack::StackDistances;
 
 use chrono::NaiveDateTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Period, SloPolicy, SLO};
 use crate::engine::clock::fmt_ts;
 use crate::engine::config::Config;
 use crate::queries;
-use crate::query::Session;
+use crate::query::{QueryError, Session};
 
 /// Failure of a what-if analysis.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +36,8 @@ pub enum WhatIfError {
     Analysis(#[from] analysis::AnalysisError),
     #[error("reading the request stream: {0}")]
     Db(#[from] duckdb::Error),
-    #[error("what-if reads every request from the database file, and a running `cachescope tail` holds it: stop tail while what-if runs (tail resumes where it stopped), or run it on a copy made while tail is stopped")]
-    HeldByTailer,
+    #[error("reading the request stream: {0}")]
+    Query(#[from] QueryError),
     #[error("the database has no requests (hits or misses){0} to size a cache from")]
     NoRequests(String),
     #[error("drawing the what-if curve: {0}")]
@@ -175,31 +175,49 @@ fn looking_back<T>(to: NaiveDateTime, mut ask: impl FnMut(&str) -> Result<(T, bo
     Ok(ask("-infinity")?.0)
 }
 
+/// A row of queries/whatif_current.sql.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CurrentRow {
+    capacity_gb: Option<f64>,
+    retention_days: Option<f64>,
+    cleanup_threshold: Option<f64>,
+    eviction_target: Option<f64>,
+    startup_found: bool,
+}
+
+/// A row of queries/whatif_capacity_changes.sql.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapacityChangesRow {
+    changes: i64,
+    smallest_gb: Option<f64>,
+    in_effect_found: bool,
+}
+
 /// The settings in the log at `until` (the engine's defaults where it does not say).
-pub fn settings(conn: &duckdb::Connection, until: NaiveDateTime) -> Result<Settings, WhatIfError> {
+pub fn settings(db: &Session, until: NaiveDateTime) -> Result<Settings, WhatIfError> {
     let d = Config::with_cache_dir(Default::default());
     let until_s = until.to_string();
     looking_back(until, |since| {
-        Ok(conn.query_row(queries::WHATIF_CURRENT, [until_s.as_str(), since], |r| {
-            let s = Settings {
-                capacity_gb: r.get("capacity_gb")?,
-                retention_days: r.get("retention_days")?,
-                cleanup_threshold: r.get::<_, Option<f64>>("cleanup_threshold")?.unwrap_or(d.cleanup_threshold),
-                eviction_target: r.get::<_, Option<f64>>("eviction_target")?.unwrap_or(d.eviction_target),
-            };
-            Ok((s, r.get::<_, bool>("startup_found")?))
-        })?)
+        let r: CurrentRow = db.query_own(queries::WHATIF_CURRENT, &[until_s.clone(), since.to_string()])?.decode_one()?;
+        let s = Settings {
+            capacity_gb: r.capacity_gb,
+            retention_days: r.retention_days,
+            cleanup_threshold: r.cleanup_threshold.unwrap_or(d.cleanup_threshold),
+            eviction_target: r.eviction_target.unwrap_or(d.eviction_target),
+        };
+        Ok((s, r.startup_found))
     })
 }
 
 /// How many times the capacity changed in `period`, and the smallest it ran with in it (the one
 /// in effect at its start, or set during it).
-fn capacity_changes(conn: &duckdb::Connection, period: Period) -> Result<(i64, Option<f64>), WhatIfError> {
+fn capacity_changes(db: &Session, period: Period) -> Result<(i64, Option<f64>), WhatIfError> {
     let (from, until) = (period.from.to_string(), period.until.to_string());
     looking_back(period.from, |since| {
-        Ok(conn.query_row(queries::WHATIF_CAPACITY_CHANGES, [from.as_str(), until.as_str(), since], |r| {
-            Ok(((r.get("changes")?, r.get("smallest_gb")?), r.get::<_, bool>("in_effect_found")?))
-        })?)
+        let r: CapacityChangesRow = db.query_own(queries::WHATIF_CAPACITY_CHANGES, &[from.clone(), until.clone(), since.to_string()])?.decode_one()?;
+        Ok(((r.changes, r.smallest_gb), r.in_effect_found))
     })
 }
 
@@ -212,15 +230,19 @@ pub struct SharedTrace {
     us: Vec<i64>,
     warm_from: NaiveDateTime,
     until: NaiveDateTime,
+    /// Each period's settings and the start of its read ([`start_of_read`] with the log's
+    /// retention), looked up once.
+    starts: Vec<(Period, Settings, NaiveDateTime)>,
 }
 
 /// Reads once what the exact what-if questions of `periods` (the log's retention, no
 /// sample) read, for [`whatif_in`].
 pub fn read_shared(db: &Session, periods: &[Period]) -> Result<SharedTrace, WhatIfError> {
-    let conn = db.direct_connection().ok_or(WhatIfError::HeldByTailer)?;
     let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
+    let mut starts = Vec::with_capacity(periods.len());
     for p in periods {
-        let (_, warm_from) = start_of_read(conn, *p, &[])?;
+        let (settings, warm_from) = start_of_read(db, *p, &[])?;
+        starts.push((*p, settings, warm_from));
         span = Some(match span {
             Some((a, b)) => (a.min(warm_from), b.max(p.until)),
             None => (warm_from, p.until),
@@ -228,39 +250,58 @@ pub fn read_shared(db: &Session, periods: &[Period]) -> Result<SharedTrace, What
     }
     let (warm_from, until) = span.unwrap_or_default();
     let mut us = Vec::new();
-    let trace = read_trace(conn, warm_from, warm_from.and_utc().timestamp_millis(), until, None, Some(&mut us))?;
-    Ok(SharedTrace { trace, us, warm_from, until })
+    let trace = read_trace(db, warm_from, warm_from.and_utc().timestamp_millis(), until, None, Some(&mut us))?;
+    Ok(SharedTrace { trace, us, warm_from, until, starts })
 }
 
 /// The settings at the end of `period`, and where its read starts: the longest retention
 /// (the log's, or one asked) and a day before it, so that the cache starts in the state it
 /// would have had.
-fn start_of_read(conn: &duckdb::Connection, period: Period, retentions: &[f64]) -> Result<(Settings, NaiveDateTime), WhatIfError> {
-    let s = settings(conn, period.until)?;
+fn start_of_read(db: &Session, period: Period, retentions: &[f64]) -> Result<(Settings, NaiveDateTime), WhatIfError> {
+    let s = settings(db, period.until)?;
     let longest_retention = retentions.iter().copied().chain(s.retention_days).fold(0.0, f64::max);
     Ok((s, period.from - chrono::Duration::milliseconds(trace::retention_ms(longest_retention + WARM_UP_DAYS))))
 }
 
-/// Reads the trace of `[warm_from, until)` under what-if's memory cap (twice it if DuckDB's
-/// sort did not fit).
+/// Reads the trace of `[warm_from, until)`. On the file, under what-if's memory cap (twice it
+/// if DuckDB's sort did not fit), then the session's own cap is put back; through a running
+/// tailer, under the cap of the queries it serves (`tail --query-memory`).
 fn read_trace(
-    conn: &duckdb::Connection,
+    db: &Session,
     warm_from: NaiveDateTime,
     from_ms: i64,
     until: NaiveDateTime,
     sample_rate: Option<f64>,
+    times: Option<&mut Vec<i64>>,
+) -> Result<trace::Trace, WhatIfError> {
+    let (warm_from, until) = (warm_from.to_string(), until.to_string());
+    let Some(conn) = db.direct_connection() else {
+        return Ok(stream::read(db, &warm_from, from_ms, &until, sample_rate, times)?);
+    };
+    conn.execute_batch(queries::WHATIF_MEMORY)?;
+    let read = read_trace_capped(db, conn, &warm_from, from_ms, &until, sample_rate, times);
+    conn.execute_batch(queries::WHATIF_MEMORY_RESTORE)?;
+    read
+}
+
+/// [`read_trace`] on the file, under the cap already set.
+fn read_trace_capped(
+    db: &Session,
+    conn: &duckdb::Connection,
+    warm_from: &str,
+    from_ms: i64,
+    until: &str,
+    sample_rate: Option<f64>,
     mut times: Option<&mut Vec<i64>>,
 ) -> Result<trace::Trace, WhatIfError> {
-    conn.execute_batch(queries::WHATIF_MEMORY)?;
-    let (warm_from, until) = (warm_from.to_string(), until.to_string());
-    match stream::read(conn, &warm_from, from_ms, &until, sample_rate, times.as_deref_mut()) {
+    match stream::read(db, warm_from, from_ms, until, sample_rate, times.as_deref_mut()) {
         Err(e) if e.to_string().contains("Out of Memory") => {
             tracing::warn!("what-if: DuckDB's sort did not fit its memory cap ({e}); trying again with twice the cap");
             conn.execute_batch(queries::WHATIF_MEMORY_RETRY)?;
             if let Some(t) = times.as_deref_mut() {
                 t.clear();
             }
-            Ok(stream::read(conn, &warm_from, from_ms, &until, sample_rate, times)?)
+            Ok(stream::read(db, warm_from, from_ms, until, sample_rate, times)?)
         }
         r => Ok(r?),
     }
@@ -273,18 +314,24 @@ pub fn whatif(db: &Session, q: &Question) -> Result<WhatIf, WhatIfError> {
 
 /// [`whatif`], taking its trace out of `shared` when that covers it (an exact question).
 pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Result<WhatIf, WhatIfError> {
-    let conn = db.direct_connection().ok_or(WhatIfError::HeldByTailer)?;
     let period = match q.period {
         Some(p) => p,
         None => analysis::data_range(db)?.ok_or_else(|| WhatIfError::NoRequests(String::new()))?,
     };
-    let (s, warm_from) = start_of_read(conn, period, &q.retention_days)?;
+    let known = shared
+        .filter(|_| q.retention_days.is_empty())
+        .and_then(|sh| sh.starts.iter().find(|(p, _, _)| *p == period))
+        .map(|(_, s, w)| (*s, *w));
+    let (s, warm_from) = match known {
+        Some(k) => k,
+        None => start_of_read(db, period, &q.retention_days)?,
+    };
     let from_ms = period.from.and_utc().timestamp_millis();
     let (requests, measured) = analysis::requests_and_hit_ratio(db, period)?;
     let sample_rate = q.sample_rate.filter(|r| *r < 1.0);
     let trace = match shared.filter(|sh| sample_rate.is_none() && sh.warm_from <= warm_from && period.until <= sh.until) {
         Some(sh) => sh.trace.slice(&sh.us, warm_from.and_utc().timestamp_micros(), from_ms, period.until.and_utc().timestamp_micros()),
-        None => read_trace(conn, warm_from, from_ms, period.until, sample_rate, None)?,
+        None => read_trace(db, warm_from, from_ms, period.until, sample_rate, None)?,
     };
     let lru = curve::lru_pass(&trace);
     if lru.distances.is_empty() {
@@ -296,7 +343,7 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
         Some(e) => Curve::new(&lru.distances).sampled(e),
         None => Curve::new(&lru.distances),
     };
-    let (capacity_changes, smallest_capacity_gb) = capacity_changes(conn, period)?;
+    let (capacity_changes, smallest_capacity_gb) = capacity_changes(db, period)?;
     let working_set_gb = lru.working_set_bytes as f64 / GB;
     // A sample's windows hold the rate's share of the requests.
     let slo = SloPolicy { min_requests_5m: ((SLO.min_requests_5m as f64 * sample_rate.unwrap_or(1.0)).ceil() as u32).max(1), ..SLO };
@@ -470,7 +517,8 @@ mod tests {
 
     #[test]
     fn settings_far_back_are_found_and_the_latest_wins() {
-        let c = duckdb::Connection::open_in_memory().unwrap();
+        let session = Session::in_memory().unwrap();
+        let c = session.direct_connection().unwrap();
         c.execute_batch(queries::EVENTS_SCHEMA).unwrap();
         let mut add = c.prepare("INSERT INTO event_rows (ts, event, raw, file_id, byte_offset, line_no) VALUES (CAST(? AS TIMESTAMP), ?, ?, 'f', 0, ?)").unwrap();
         let lines = [
@@ -484,7 +532,7 @@ mod tests {
         }
         // The startup 135 days back (the second look), 30 days back (the first), 2,557 days
         // back (all of the history): the latest capacity and retention, the startup's others.
-        let at = |until: &str| settings(&c, t(until)).unwrap();
+        let at = |until: &str| settings(&session, t(until)).unwrap();
         let want = |gb: f64, days: f64| Settings { capacity_gb: Some(gb), retention_days: Some(days), cleanup_threshold: 0.85, eviction_target: 0.7 };
         assert_eq!(at("2026-05-16T00:00:00Z"), want(1.0, 3.0));
         assert_eq!(at("2026-01-31T00:00:00Z"), want(3.0, 7.0));
@@ -494,8 +542,21 @@ mod tests {
         assert_eq!((none.capacity_gb, none.retention_days), (None, None));
         // The capacity in effect at a period's start, set 111 days before it, and a change in it.
         let p = |from: &str, until: &str| Period { from: t(from), until: t(until) };
-        assert_eq!(capacity_changes(&c, p("2026-05-01T00:00:00Z", "2026-05-10T00:00:00Z")).unwrap(), (0, Some(3.0)));
-        assert_eq!(capacity_changes(&c, p("2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z")).unwrap(), (1, Some(1.0)));
-        assert_eq!(capacity_changes(&c, p("2032-01-01T00:00:00Z", "2032-02-01T00:00:00Z")).unwrap(), (0, Some(1.0)));
+        assert_eq!(capacity_changes(&session, p("2026-05-01T00:00:00Z", "2026-05-10T00:00:00Z")).unwrap(), (0, Some(3.0)));
+        assert_eq!(capacity_changes(&session, p("2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z")).unwrap(), (1, Some(1.0)));
+        assert_eq!(capacity_changes(&session, p("2032-01-01T00:00:00Z", "2032-02-01T00:00:00Z")).unwrap(), (0, Some(1.0)));
+    }
+
+    #[test]
+    fn the_sessions_memory_cap_is_put_back_after_the_read() {
+        let session = Session::in_memory().unwrap();
+        let c = session.direct_connection().unwrap();
+        c.execute_batch(queries::EVENTS_SCHEMA).unwrap();
+        c.execute_batch("SET memory_limit = '777MB'; INSERT INTO hit_rows VALUES ('2026-01-01 00:00:01', 1, 1, 42, 100, 10, 1, 0, 1)").unwrap();
+        let cap = || -> String { c.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0)).unwrap() };
+        let before = cap();
+        let trace = read_trace(&session, t("2025-12-31T00:00:00Z"), 0, t("2026-01-02T00:00:00Z"), None, None).unwrap();
+        assert!(!trace.ops.is_empty(), "the read saw the request");
+        assert_eq!(cap(), before, "what-if's 512 MB stayed after its read");
     }
 }

@@ -44,14 +44,6 @@ fn size(db: &Session, period: Period, shared: Option<&SharedTrace>) -> Result<Si
     let q = Question { period: Some(period), skip_curve: true, ..Default::default() };
     match whatif_in(db, &q, shared) {
         Ok(w) => Ok(sizing_of(&w)),
-        Err(WhatIfError::HeldByTailer) => Ok(Sizing {
-            note: Some(format!(
-                "A running `cachescope tail` holds the database: for the sizing, stop it and run `cachescope whatif --from {} --until {}`",
-                crate::engine::clock::fmt_ts(period.from),
-                crate::engine::clock::fmt_ts(period.until)
-            )),
-            ..Default::default()
-        }),
         Err(WhatIfError::NoRequests(_)) => Ok(Sizing { note: Some("No requests in the period".into()), ..Default::default() }),
         Err(e) => Err(e),
     }
@@ -118,12 +110,7 @@ pub fn size_incident(db: &Session, inc: &mut Incident) -> Result<(), WhatIfError
     periods.extend(inc.report.episodes.iter_mut().filter(thrashing).filter_map(|e| episode_period(e)));
     let shared = match periods.len() {
         0 | 1 => None,
-        _ => match read_shared(db, &periods) {
-            Ok(s) => Some(s),
-            // Each sizing says how to get it instead.
-            Err(WhatIfError::HeldByTailer) => None,
-            Err(e) => return Err(e),
-        },
+        _ => Some(read_shared(db, &periods)?),
     };
     size_report_in(db, &mut inc.report, shared.as_ref())?;
     for e in inc.report.episodes.iter_mut().filter(thrashing) {

@@ -5,19 +5,18 @@ use std::collections::HashMap;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
-use duckdb::Connection;
 
 use super::trace::{key_hash, retention_ms, sampled, Op, OpKind, Trace, MAX_KEYS};
 use crate::queries;
+use crate::query::{QueryError, Session};
 use crate::vocab::{Event, FillOutcome, RetireReason};
 
 /// Reads the events of `[warm_from, until)`; those before `from` only warm the cache up; with
 /// `sample_rate`, only the events of a spatial sample of keys; with `times`, each event's time
 /// in microseconds too (to cut the trace of a shorter period out of it: [`Trace::slice`]).
-/// Streamed in Arrow chunks: the database's rows are never all in memory at once.
-pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sample_rate: Option<f64>, mut times: Option<&mut Vec<i64>>) -> duckdb::Result<Trace> {
-    let mut stmt = conn.prepare(queries::WHATIF_STREAM)?;
-    let batches = stmt.stream_arrow([warm_from, until])?;
+/// Streamed in Arrow chunks, from the file or through a running tailer: the database's rows
+/// are never all in memory at once.
+pub fn read(db: &Session, warm_from: &str, from_ms: i64, until: &str, sample_rate: Option<f64>, mut times: Option<&mut Vec<i64>>) -> Result<Trace, QueryError> {
     // Keys as compact ids: engine keys by their number, other keys by their text.
     let mut by_number: HashMap<u64, u32, foldhash::fast::RandomState> = HashMap::default();
     let mut by_text: HashMap<String, u32> = HashMap::new();
@@ -27,8 +26,7 @@ pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sampl
         arrow::compute::cast(c, to).map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))
     };
     let too_many = || duckdb::Error::ToSqlConversionFailure(format!("more than {MAX_KEYS} distinct keys: narrow the period (--since, --from/--until)").into());
-    for batch in batches {
-        let b = batch?;
+    db.stream_own(queries::WHATIF_STREAM, &[warm_from.to_string(), until.to_string()], &mut |b: &RecordBatch| {
         let us = column(&b, "us", &DataType::Int64)?;
         let us = us.as_primitive::<Int64Type>();
         let (ms, event, key_num, key_text) = (
@@ -75,7 +73,7 @@ pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sampl
             }
             let next = (by_number.len() + by_text.len()) as u32;
             if next >= MAX_KEYS {
-                return Err(too_many());
+                return Err(too_many().into());
             }
             let id = if let Some(n) = number {
                 *by_number.entry(n).or_insert(next)
@@ -90,7 +88,8 @@ pub fn read(conn: &Connection, warm_from: &str, from_ms: i64, until: &str, sampl
                 t.push(us.value(i));
             }
         }
-    }
+        Ok(())
+    })?;
     trace.keys = (by_number.len() + by_text.len()) as u32;
     Ok(trace)
 }
