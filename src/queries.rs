@@ -199,10 +199,10 @@ pub const WHATIF_STREAM: &str = include_str!("../queries/whatif_stream.sql");
 pub const WHATIF_MEMORY: &str = include_str!("../queries/whatif_memory.sql");
 /// What-if's memory cap when the first one was too tight.
 pub const WHATIF_MEMORY_RETRY: &str = include_str!("../queries/whatif_memory_retry.sql");
-/// Keeps the order of a stream's rows (the tailer's socket), whatever the ingester set.
-pub const STREAM_ORDER_KEEP: &str = include_str!("../queries/stream_order_keep.sql");
-/// Gives the ingester its setting back after a stream.
-pub const STREAM_ORDER_RESTORE: &str = include_str!("../queries/stream_order_restore.sql");
+/// Keeps the order of a query's rows through the tailer's socket, whatever the ingester set.
+pub const QUERY_ORDER_KEEP: &str = include_str!("../queries/query_order_keep.sql");
+/// Gives the ingester its setting back after a request.
+pub const QUERY_ORDER_RESTORE: &str = include_str!("../queries/query_order_restore.sql");
 /// Puts the session's memory cap back after what-if's read.
 pub const WHATIF_MEMORY_RESTORE: &str = include_str!("../queries/whatif_memory_restore.sql");
 /// What-if: capacity changes in the period.
