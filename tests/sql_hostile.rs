@@ -177,3 +177,29 @@ fn sql_refuses_every_write_directly_and_through_a_running_tailer() {
     unsafe { libc::kill(tail.id() as i32, libc::SIGTERM) };
     assert!(tail.wait().unwrap().success());
 }
+
+/// A reader's DuckDB memory on the file is 1000 MB unless `CACHESCOPE_QUERY_MEMORY` says
+/// (one knob with `tail --query-memory`'s default); a bad value is an error that names it.
+#[test]
+fn a_reader_s_memory_cap_comes_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ev.duckdb");
+    duckdb::Connection::open(&db).unwrap().execute_batch("CREATE TABLE t (x INT)").unwrap();
+    let cap = |env: Option<&str>| -> Output {
+        let mut c = Command::new(bin());
+        c.args(["sql", "--format", "csv", "--db"]).arg(&db).arg("SELECT current_setting('memory_limit') AS m");
+        match env {
+            Some(v) => c.env("CACHESCOPE_QUERY_MEMORY", v),
+            None => c.env_remove("CACHESCOPE_QUERY_MEMORY"),
+        };
+        c.output().unwrap()
+    };
+    // DuckDB shows MiB: 1000 MB is 953.6 MiB, 300 MB 286.1 MiB, 4 GB 3.7 GiB.
+    assert_eq!(csv_rows(&cap(None)), ["953.6 MiB"]);
+    assert_eq!(csv_rows(&cap(Some("300MB"))), ["286.1 MiB"]);
+    assert_eq!(csv_rows(&cap(Some("4GB"))), ["3.7 GiB"]);
+    let bad = cap(Some("lots"));
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("CACHESCOPE_QUERY_MEMORY=lots") && err.contains("give a size"), "{err}");
+}

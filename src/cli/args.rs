@@ -213,7 +213,8 @@ pub enum Command {
         metrics_addr: Option<std::net::SocketAddr>,
         /// Memory a query through the socket may use on top of the tailer's own budget
         /// (e.g. 512MB, 2GB; a bare number is MB); beyond it DuckDB spills to `<db>.tmp/`.
-        #[arg(long, value_parser = parse_megabytes, default_value_t = crate::tail::DEFAULT_QUERY_MEMORY_MB)]
+        /// Readers on the file take the same cap from $CACHESCOPE_QUERY_MEMORY.
+        #[arg(long, env = crate::query::QUERY_MEMORY_ENV, value_parser = crate::query::parse_megabytes, default_value_t = crate::tail::DEFAULT_QUERY_MEMORY_MB)]
         query_memory: u64,
     },
     /// Run a read-only SQL query over the events database (through `tail` when it holds it).
@@ -379,26 +380,6 @@ pub(super) fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
     full.parse().map_err(|_| format!("`{s}` is not HOST:PORT (e.g. 127.0.0.1:9187)"))
 }
 
-/// A size such as `512MB`, `1.5GB` or `800MiB`, in (decimal) megabytes.
-pub(super) fn parse_megabytes(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a size such as 512MB or 2GB"))?;
-    let mb = match unit.trim().to_ascii_lowercase().as_str() {
-        "kb" => n / 1e3,
-        "kib" => n * 1024.0 / 1e6,
-        "" | "mb" => n,
-        "mib" => n * 1_048_576.0 / 1e6,
-        "gb" => n * 1e3,
-        "gib" => n * 1_073_741_824.0 / 1e6,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (KB, MB, GB, KiB, MiB or GiB)")),
-    };
-    if mb < 1.0 {
-        return Err(format!("`{s}` is less than 1 MB"));
-    }
-    Ok(mb.round() as u64)
-}
 
 #[cfg(test)]
 mod tests {
@@ -410,14 +391,4 @@ mod tests {
         super::Cli::command().debug_assert();
     }
 
-    #[test]
-    fn sizes_read_as_megabytes() {
-        assert_eq!(super::parse_megabytes("512MB"), Ok(512));
-        assert_eq!(super::parse_megabytes("1.5GB"), Ok(1500));
-        assert_eq!(super::parse_megabytes("1GiB"), Ok(1074));
-        assert_eq!(super::parse_megabytes("300"), Ok(300));
-        assert!(super::parse_megabytes("lots").is_err());
-        assert!(super::parse_megabytes("10TB").is_err());
-        assert!(super::parse_megabytes("0.1MB").is_err());
-    }
 }

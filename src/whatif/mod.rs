@@ -36,7 +36,7 @@ pub enum WhatIfError {
     Analysis(#[from] analysis::AnalysisError),
     #[error("reading the request stream: {0}")]
     Db(#[from] duckdb::Error),
-    #[error("reading the request stream: {0}")]
+    #[error("reading the requests and settings for what-if: {0}")]
     Query(#[from] QueryError),
     #[error("the database has no requests (hits or misses){0} to size a cache from")]
     NoRequests(String),
