@@ -37,6 +37,10 @@ pub(super) struct Request {
     pub arrow: bool,
 }
 
+/// The protocol's version, in every answer: 2 added Arrow streams (a request's `arrow`). An
+/// answer without it comes from a tailer older than that.
+pub const PROTOCOL: u32 = 2;
+
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Response {
     pub ok: bool,
@@ -51,19 +55,22 @@ pub(super) struct Response {
     /// An Arrow IPC stream follows this line (the answer to a request with `arrow`).
     #[serde(default)]
     pub arrow: bool,
+    /// The server's [`PROTOCOL`] (0: older than versions).
+    #[serde(default)]
+    pub protocol: u32,
 }
 
 impl Response {
     pub fn answer(r: Result<QueryResult, QueryError>) -> Response {
         match r {
-            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r), views: Some(crate::queries::views_fingerprint().to_string()), arrow: false },
+            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r), views: Some(crate::queries::views_fingerprint().to_string()), arrow: false, protocol: PROTOCOL },
             Err(QueryError::ReadOnly(m)) => Response::failed(m, true),
             Err(e) => Response::failed(e.to_string(), false),
         }
     }
 
     pub fn failed(error: String, refused: bool) -> Response {
-        Response { ok: false, error: Some(error), refused, result: None, views: Some(crate::queries::views_fingerprint().to_string()), arrow: false }
+        Response { ok: false, error: Some(error), refused, result: None, views: Some(crate::queries::views_fingerprint().to_string()), arrow: false, protocol: PROTOCOL }
     }
 }
 
@@ -73,6 +80,8 @@ pub struct SocketClient {
     stream: RefCell<BufReader<UnixStream>>,
     /// The server's views fingerprint, from its last answer.
     views: RefCell<Option<String>>,
+    /// The server's [`PROTOCOL`], from its last answer.
+    protocol: RefCell<Option<u32>>,
 }
 
 impl SocketClient {
@@ -85,6 +94,7 @@ impl SocketClient {
             path: path.to_path_buf(),
             stream: RefCell::new(BufReader::new(s)),
             views: RefCell::new(None),
+            protocol: RefCell::new(None),
         })
     }
 
@@ -114,11 +124,18 @@ impl SocketClient {
     /// Arrow IPC stream: never all in memory, never as JSON). When `each` fails, the rest of
     /// the stream is read and dropped, so the session stays usable.
     pub fn stream_arrow(&self, sql: &str, params: &[String], each: &mut dyn FnMut(&RecordBatch) -> Result<(), QueryError>) -> Result<(), QueryError> {
+        let serr = |source: crate::BoxError| QueryError::Socket { path: self.path.clone(), source };
+        // A tailer older than streams would answer with every row as JSON: asked first.
+        if self.protocol.borrow().is_none() {
+            self.ask(&Request { views: true, ..Default::default() })?;
+        }
+        if self.protocol.borrow().unwrap_or(0) < 2 {
+            return Err(serr("the tailer is older than this cachescope and cannot stream rows: restart `cachescope tail` with this version".into()));
+        }
         let req = Request { sql: Some(sql.to_string()), params: params.to_vec(), arrow: true, ..Default::default() };
         self.send(&req)?;
-        let serr = |source: crate::BoxError| QueryError::Socket { path: self.path.clone(), source };
         if !self.answer()?.1 {
-            return Err(serr("the tailer answered with rows, not a stream: it is older than this cachescope; restart it with this version".into()));
+            return Err(serr("the tailer answered with rows, not a stream".into()));
         }
         let mut stream = self.stream.borrow_mut();
         let mut failed = None;
@@ -172,6 +189,7 @@ impl SocketClient {
         }
         let resp: Response = serde_json::from_str(&line).map_err(|e| serr(format!("bad answer: {e}").into()))?;
         self.views.replace(resp.views.clone());
+        self.protocol.replace(Some(resp.protocol));
         match (resp.ok, resp.result, resp.error) {
             (true, Some(r), _) => Ok((r, resp.arrow)),
             (_, _, Some(e)) if resp.refused => Err(QueryError::ReadOnly(e)),

@@ -441,6 +441,33 @@ mod tests {
     }
 
     #[test]
+    fn a_tailer_older_than_streams_is_not_asked_for_one() {
+        // An old tailer answers any request with JSON rows (here: every request, with no
+        // protocol in its answer); asked for a stream, it would have built every row as JSON.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let old = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut out = s.try_clone().unwrap();
+            let mut asked = Vec::new();
+            for line in BufReader::new(s).lines() {
+                let line = line.unwrap();
+                asked.push(line);
+                out.write_all(b"{\"ok\":true,\"error\":null,\"result\":{\"columns\":[],\"rows\":[]}}\n").unwrap();
+            }
+            asked
+        });
+        let client = SocketClient::connect(&path).unwrap();
+        let e = client.stream_arrow("SELECT 1", &[], &mut |_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("older than this cachescope"), "{e}");
+        drop(client);
+        let asked = old.join().unwrap();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(!asked[0].contains(r#""arrow":true"#), "{asked:?}");
+    }
+
+    #[test]
     fn the_server_names_the_views_it_serves() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("ev.duckdb");
@@ -453,7 +480,7 @@ mod tests {
         // An answer without it (a tailer older than the fingerprint) reads as None.
         let old: super::super::protocol::Response =
             serde_json::from_str(r#"{"ok":true,"error":null,"result":{"columns":[],"rows":[]}}"#).unwrap();
-        assert_eq!(old.views, None);
+        assert_eq!((old.views, old.protocol), (None, 0));
         server.stop();
     }
 }
