@@ -253,9 +253,7 @@ impl Session {
             Session::Socket(client) => client.query(sql, params),
         }
     }
-}
 
-impl Session {
     /// Runs one of the crate's own queries and hands its rows to `each` in Arrow batches as
     /// they come, never all at once: directly, or through the tailer as an Arrow IPC stream
     /// (what-if reads every request of a period this way).

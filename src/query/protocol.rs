@@ -124,7 +124,7 @@ impl SocketClient {
     /// Arrow IPC stream: never all in memory, never as JSON). When `each` fails, the rest of
     /// the stream is read and dropped, so the session stays usable.
     pub fn stream_arrow(&self, sql: &str, params: &[String], each: &mut dyn FnMut(&RecordBatch) -> Result<(), QueryError>) -> Result<(), QueryError> {
-        let serr = |source: crate::BoxError| QueryError::Socket { path: self.path.clone(), source };
+        let serr = |source| self.socket_error(source);
         // A tailer older than streams would answer with every row as JSON: asked first.
         if self.protocol.borrow().is_none() {
             self.ask(&Request { views: true, ..Default::default() })?;
@@ -160,11 +160,13 @@ impl SocketClient {
         Ok(self.views.borrow().clone())
     }
 
+    /// A failure of the socket itself (not of a query).
+    fn socket_error(&self, source: crate::BoxError) -> QueryError {
+        QueryError::Socket { path: self.path.clone(), source }
+    }
+
     fn send(&self, req: &Request) -> Result<(), QueryError> {
-        let serr = |source: crate::BoxError| QueryError::Socket {
-            path: self.path.clone(),
-            source,
-        };
+        let serr = |source| self.socket_error(source);
         let mut line = serde_json::to_string(req).map_err(|e| serr(e.into()))?;
         line.push('\n');
         self.stream.borrow_mut().get_mut().write_all(line.as_bytes()).map_err(|e| serr(e.into()))
@@ -177,10 +179,7 @@ impl SocketClient {
 
     /// Reads one answer line: its result, and whether an Arrow stream follows it.
     fn answer(&self) -> Result<(QueryResult, bool), QueryError> {
-        let serr = |source: crate::BoxError| QueryError::Socket {
-            path: self.path.clone(),
-            source,
-        };
+        let serr = |source| self.socket_error(source);
         let mut line = String::new();
         let mut stream = self.stream.borrow_mut();
         stream.read_line(&mut line).map_err(|e| serr(e.into()))?;
