@@ -53,12 +53,15 @@ whole AS (
     FROM request_minutes r, b
     WHERE r.minute >= b.lo_m AND r.minute < b.hi_m
 ),
+-- The edges as two ranges of time with constant bounds, so the scans skip every row group
+-- outside them (one range minus the whole minutes read all 10M rows' times: 0.2 s; 4 s at 100M).
 edges AS (
     SELECT count(*) FILTER (WHERE e.event = 'hit') AS hits, count(*) FILTER (WHERE e.event = 'miss') AS misses,
            min(e.ts) AS first_ts, max(e.ts) AS last_ts
-    FROM events e, b
-    WHERE e.event IN ('hit', 'miss') AND e.ts >= b.lo AND e.ts < b.hi
-      AND NOT (e.ts >= b.lo_m AND e.ts < b.hi_m)
+    FROM (SELECT event, ts FROM events WHERE ts >= lo AND ts < least(ceil_minute(lo), hi)
+          UNION ALL
+          SELECT event, ts FROM events WHERE ts >= greatest(date_trunc('minute', hi), ceil_minute(lo)) AND ts < hi) e
+    WHERE e.event IN ('hit', 'miss')
 )
 SELECT coalesce(whole.hits, 0) + edges.hits AS hits,
        coalesce(whole.misses, 0) + edges.misses AS misses,

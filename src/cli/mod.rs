@@ -9,6 +9,7 @@ mod args;
 mod engine;
 mod ingest;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -28,6 +29,7 @@ use ingest::{cmd_ingest, cmd_reclassify, cmd_tail};
 
 /// Parses the command line, runs it, maps errors to exit codes.
 pub fn main() -> ExitCode {
+    init_logging();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,6 +38,14 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The library's own diagnostics (a tailer that lost its lock, a setting it could not give
+/// back, what-if retrying a sort) go to standard error; `RUST_LOG` chooses how much
+/// (default `warn`; `RUST_LOG=cachescope=debug` also times each of the crate's queries).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).try_init();
 }
 
 /// The error and its causes, `: `-separated, leaving out a cause whose text an outer

@@ -379,8 +379,33 @@ fn to_json(v: Value) -> serde_json::Value {
                 .unwrap_or_else(|| d.to_string()),
         ),
         Value::List(v) | Value::Array(v) => J::Array(v.into_iter().map(to_json).collect()),
+        Value::Interval { months, days, nanos } => J::String(interval_text(months, days, nanos)),
         other => J::String(format!("{other:?}")),
     }
+}
+
+/// An interval as DuckDB prints it: `1 year 2 months 3 days 04:05:06.789`, leaving out the
+/// parts that are zero (the time only when everything else is).
+fn interval_text(months: i32, days: i32, nanos: i64) -> String {
+    let unit = |n: i64, one: &str| format!("{n} {one}{}", if n.abs() == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    let (years, months) = (months / 12, months % 12);
+    for (n, one) in [(years as i64, "year"), (months as i64, "month"), (days as i64, "day")] {
+        if n != 0 {
+            parts.push(unit(n, one));
+        }
+    }
+    if nanos != 0 || parts.is_empty() {
+        let sign = if nanos < 0 { "-" } else { "" };
+        let micros = (nanos / 1_000).unsigned_abs();
+        let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+        let mut t = format!("{sign}{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+        if frac != 0 {
+            t.push_str(format!(".{frac:06}").trim_end_matches('0'));
+        }
+        parts.push(t);
+    }
+    parts.join(" ")
 }
 
 /// Runs one statement already judged by a [`Guard`] (or one of the crate's own) on `conn`,
@@ -388,6 +413,7 @@ fn to_json(v: Value) -> serde_json::Value {
 /// text; the SQL casts them).
 pub(crate) fn run_on(conn: &Connection, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
     let err = QueryError::Duck;
+    let started = std::time::Instant::now();
     conn.execute_batch("BEGIN TRANSACTION READ ONLY").map_err(err)?;
     let result = (|| {
         let mut stmt = conn.prepare(sql).map_err(err)?;
@@ -405,7 +431,15 @@ pub(crate) fn run_on(conn: &Connection, sql: &str, params: &[String]) -> Result<
         Ok(QueryResult { columns, rows: out })
     })();
     let _ = conn.execute_batch("ROLLBACK");
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, rows = result.as_ref().map_or(0, |r| r.rows.len()), "query {}", first_words(sql));
     result
+}
+
+/// The start of a query's text for a diagnostic: its first line (the files in `queries/`
+/// open with a comment saying what they answer).
+fn first_words(sql: &str) -> &str {
+    let line = sql.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    &line[..line.char_indices().nth(80).map_or(line.len(), |(i, _)| i)]
 }
 
 /// Runs a reading query on `db`: read-only on the file when it is free, else through the
@@ -424,6 +458,15 @@ pub const SCHEMA_SQL: &str = crate::queries::SQL_SCHEMA;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn intervals_read_as_duckdb_prints_them() {
+        assert_eq!(super::interval_text(0, 0, 810_240_064_000), "00:13:30.240064");
+        assert_eq!(super::interval_text(14, 1, 3_600_000_000_000), "1 year 2 months 1 day 01:00:00");
+        assert_eq!(super::interval_text(0, 3, 0), "3 days");
+        assert_eq!(super::interval_text(0, 0, 0), "00:00:00");
+        assert_eq!(super::interval_text(0, 0, -90_500_000_000), "-00:01:30.5");
+    }
+
     use super::*;
 
     #[test]

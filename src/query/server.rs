@@ -332,8 +332,10 @@ pub(super) fn bounds(between: Option<(NaiveDateTime, NaiveDateTime)>) -> [String
 /// bound, never SQL) into the temporary table `<name>_m`, and shadows the view with a
 /// temporary view of it (no second copy). `name` is one of the crate's own view names.
 pub(super) fn materialize_on(conn: &Connection, name: &str, between: &[String; 2]) -> Result<(), QueryError> {
+    let started = std::time::Instant::now();
     conn.execute(&format!("CREATE OR REPLACE TEMP TABLE {name}_m AS SELECT * FROM {name}_between(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))"), duckdb::params![between[0], between[1]])?;
     conn.execute_batch(&format!("CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM temp.{name}_m"))?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "materialized {name} over [{}, {})", between[0], between[1]);
     Ok(())
 }
 
