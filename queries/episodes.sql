@@ -13,20 +13,40 @@
 --    misses had happened if later. Clusters with fewer than `episode_min_misses` misses (or,
 --    for storms, fewer than `storm_min_invalidations` invalidations) are not episodes.
 --
--- `episodes_in(lo, hi)` reads only the signals of [lo, hi) and the misses up to the tail
--- after them, so a report costs what its period costs; the `episodes` view is every episode
--- of the history. A cluster that began before `lo` starts at `lo` in `episodes_in`: readers
--- look `episode_context_hours` further back than the period they show.
+-- `episode_clusters_in(lo, hi)` reads only the signals of [lo, hi) and the misses up to the
+-- tail after them: every cluster, with `is_episode` and, for episodes, their evidence lines.
+-- A cluster that began before `lo` starts at `lo` there. `episodes_in(lo, hi)` is its
+-- episodes; `episodes_full` every episode of the history, the reference.
+--
+-- The ingester keeps the clusters that can no longer change (`episode_clusters`, from each
+-- kind's `episode_state.frontier` on: src/ingest/episodes.rs), so `episodes_kept_in` and the
+-- `episodes` view read them and find only the open ones from the signals.
 
-CREATE OR REPLACE MACRO episodes_in(lo, hi) AS TABLE
+-- The events an episode is found from, and those that decide what an invalidation was.
+CREATE OR REPLACE MACRO episode_event(event) AS
+    event IN ('invalidation', 'config_change', 'capacity_change', 'capacity_cleanup', 'cleanup',
+          'write_failed', 'compute_failed', 'compute_limit_change', 'manifest_unavailable',
+          'manifest_available', 'missing_file', 'market_data_update', 'miss');
+CREATE OR REPLACE MACRO episode_follower(event) AS event IN ('market_data_update', 'config_change', 'miss');
+
+-- Where the open clusters of kind `k` begin (`episode_state`): its own row's frontier, else
+-- the frontier of kinds without a row, else (nothing kept) the beginning. Pass a qualified
+-- column (`c.kind`): a bare `kind` would name the state's own column here.
+CREATE OR REPLACE MACRO episode_frontier_of(k) AS
+    coalesce((SELECT s.frontier FROM episode_state s WHERE s.kind = k),
+             (SELECT s.frontier FROM episode_state s WHERE s.kind = ''),
+             '-infinity'::TIMESTAMP);
+
+-- How long after a cluster's last signal the data must go on for it to be closed.
+CREATE OR REPLACE MACRO episode_settle_after() AS
+    (SELECT to_minutes(greatest(episode_gap_minutes, episode_tail_minutes)) FROM thresholds);
+
+CREATE OR REPLACE MACRO episode_clusters_in(lo, hi) AS TABLE
 WITH t AS (SELECT * FROM thresholds),
 raw_signals AS (
     SELECT ts, event, file_id, line_no, rowid AS row_id
     FROM event_rows
-    WHERE event IN ('invalidation', 'config_change', 'capacity_change', 'capacity_cleanup', 'cleanup',
-                    'write_failed', 'compute_failed', 'compute_limit_change', 'manifest_unavailable',
-                    'manifest_available', 'missing_file', 'market_data_update', 'miss')
-      AND ts >= lo AND ts < hi
+    WHERE episode_event(event) AND ts >= lo AND ts < hi
 ),
 ordered AS (
     SELECT *, row_number() OVER (ORDER BY ts, file_id, line_no) AS seq FROM raw_signals
@@ -36,7 +56,7 @@ ordered AS (
 followed AS (
     SELECT i.seq, f.event AS followed_by
     FROM (SELECT seq FROM ordered WHERE event = 'invalidation') i
-    ASOF LEFT JOIN (SELECT seq, event FROM ordered WHERE event IN ('market_data_update', 'config_change', 'miss')) f
+    ASOF LEFT JOIN (SELECT seq, event FROM ordered WHERE episode_follower(event)) f
         ON i.seq < f.seq
 ),
 new_symbols AS (
@@ -99,20 +119,22 @@ agg AS (
     FROM members
     GROUP BY kind, grp
 ),
-found AS MATERIALIZED (
+clustered AS MATERIALIZED (
     SELECT b.kind,
            least(b.signal_start, a.first_miss) AS start,
            greatest(b.signal_end, a.p95_miss) AS "end",
-           a.misses, a.keys, coalesce(len(a.symbols), 0) AS n_symbols, a.symbols, a.causes,
+           coalesce(a.misses, 0) AS misses, coalesce(a.keys, 0) AS keys,
+           coalesce(len(a.symbols), 0) AS n_symbols, a.symbols, a.causes,
            CASE WHEN b.kind IN ('new_symbols', 'invalidation_storm', 'config_change') THEN 'expected_churn'
                 ELSE 'actionable' END AS runbook,
-           b.signal_start, b.signal_file_id, b.signal_line_no, b.signal_row,
+           b.signal_start, b.signal_end, b.signal_file_id, b.signal_line_no, b.signal_row,
            a.first_miss, a.miss_file_id, a.miss_line_no,
-           a.last_miss, b.invalidations
-    FROM clusters b JOIN agg a USING (kind, grp), t
-    WHERE a.misses >= t.episode_min_misses
-      AND (b.kind <> 'invalidation_storm' OR b.invalidations >= t.storm_min_invalidations)
+           a.last_miss, b.invalidations,
+           coalesce(a.misses, 0) >= t.episode_min_misses
+               AND (b.kind <> 'invalidation_storm' OR b.invalidations >= t.storm_min_invalidations) AS is_episode
+    FROM clusters b LEFT JOIN agg a USING (kind, grp), t
 ),
+found AS (SELECT * FROM clustered WHERE is_episode),
 -- The evidence lines: the few episodes' first signal and first miss. Their log text is read
 -- by row only: a join on time, file and line decompressed the text of every row between the
 -- first and the last episode (a second over 173 days); the first misses' rows are found first
@@ -128,12 +150,35 @@ texts AS MATERIALIZED (
 SELECT f.kind, f.start, f."end", f.misses, f.keys, f.n_symbols, f.symbols, f.causes, f.runbook,
        fs.raw AS first_signal, f.signal_file_id, f.signal_line_no,
        fm.raw AS first_miss_line, f.miss_file_id, f.miss_line_no,
-       f.first_miss, f.last_miss, f.invalidations
-FROM found f
-LEFT JOIN texts fs ON fs.row_id = f.signal_row
-LEFT JOIN miss_rows mr ON mr.ts = f.first_miss AND mr.file_id = f.miss_file_id AND mr.line_no = f.miss_line_no
-LEFT JOIN texts fm ON fm.row_id = mr.row_id
-ORDER BY f.start, f.kind;
+       f.first_miss, f.last_miss, f.invalidations,
+       f.signal_start, f.signal_end, f.is_episode
+FROM clustered f
+LEFT JOIN texts fs ON f.is_episode AND fs.row_id = f.signal_row
+LEFT JOIN miss_rows mr ON f.is_episode AND mr.ts = f.first_miss AND mr.file_id = f.miss_file_id AND mr.line_no = f.miss_line_no
+LEFT JOIN texts fm ON fm.row_id = mr.row_id;
+
+-- The episodes of [lo, hi) found from the signals (every column of the `episodes` view).
+CREATE OR REPLACE MACRO episodes_in(lo, hi) AS TABLE
+SELECT * EXCLUDE (signal_start, signal_end, is_episode) FROM episode_clusters_in(lo, hi)
+WHERE is_episode
+ORDER BY start, kind;
+
+-- Episodes of [lo, hi) as `episodes_in` finds them, from the clusters the ingester closed
+-- and the open ones found from the signals after each kind's frontier. A closed episode is
+-- whole even when it began before `lo`.
+CREATE OR REPLACE MACRO episodes_kept_in(lo, hi) AS TABLE
+SELECT * FROM (
+    SELECT * EXCLUDE (signal_start, signal_end, is_episode)
+    FROM episode_clusters
+    WHERE is_episode AND "end" >= lo AND start < hi
+    UNION ALL
+    SELECT * FROM episodes_in(greatest(lo, (SELECT coalesce(min(frontier), '-infinity'::TIMESTAMP) FROM episode_state)), hi) e
+    WHERE e.start >= episode_frontier_of(e.kind)
+)
+ORDER BY start, kind;
+
+CREATE OR REPLACE VIEW episodes_full AS
+SELECT * FROM episodes_in('-infinity'::TIMESTAMP, 'infinity'::TIMESTAMP);
 
 CREATE OR REPLACE VIEW episodes AS
-SELECT * FROM episodes_in('-infinity'::TIMESTAMP, 'infinity'::TIMESTAMP);
+SELECT * FROM episodes_kept_in('-infinity'::TIMESTAMP, 'infinity'::TIMESTAMP);

@@ -5,7 +5,7 @@ SELECT e.kind, epoch_us(e.start) AS start_us, epoch_us(e."end") AS end_us,
        e.misses, e.keys, e.n_symbols, coalesce(e.symbols, []) AS symbols, coalesce(e.causes, []) AS causes, e.runbook,
        e.first_signal, fs.path AS signal_file, e.signal_line_no,
        e.first_miss_line, fm.path AS miss_file, e.miss_line_no
-FROM episodes_in(CAST($1 AS TIMESTAMP) - to_hours((SELECT episode_context_hours FROM thresholds)),
+FROM episodes_kept_in(CAST($1 AS TIMESTAMP) - to_hours((SELECT episode_context_hours FROM thresholds)),
                  CAST($2 AS TIMESTAMP) + to_hours((SELECT episode_context_hours FROM thresholds))) e
 LEFT JOIN ingest_files fs ON fs.file_id = e.signal_file_id
 LEFT JOIN ingest_files fm ON fm.file_id = e.miss_file_id

@@ -158,6 +158,44 @@ CREATE TABLE IF NOT EXISTS classify_state (
     late_misses  BIGINT NOT NULL
 );
 
+-- The clusters of signals (queries/episodes.sql) that can no longer change, episodes or
+-- not: a derived table the ingester keeps in the transaction that commits the rows
+-- (src/ingest/episodes.rs). A cluster is closed once the data has gone on past its last
+-- signal by the longer of `episode_gap_minutes` and `episode_tail_minutes` (so no signal
+-- can join it and every miss it explains is in) and a later line decides what each of its
+-- invalidations was. Evidence lines are kept for episodes only.
+CREATE TABLE IF NOT EXISTS episode_clusters (
+    kind            VARCHAR   NOT NULL,  -- vocab::EpisodeKind
+    start           TIMESTAMP NOT NULL,
+    "end"           TIMESTAMP NOT NULL,
+    misses          BIGINT    NOT NULL,
+    keys            BIGINT    NOT NULL,
+    n_symbols       BIGINT    NOT NULL,
+    symbols         VARCHAR[],
+    causes          VARCHAR[],
+    runbook         VARCHAR   NOT NULL,
+    first_signal    VARCHAR,
+    signal_file_id  VARCHAR,
+    signal_line_no  BIGINT,
+    first_miss_line VARCHAR,
+    miss_file_id    VARCHAR,
+    miss_line_no    BIGINT,
+    first_miss      TIMESTAMP,
+    last_miss       TIMESTAMP,
+    invalidations   BIGINT    NOT NULL,
+    signal_start    TIMESTAMP NOT NULL,
+    signal_end      TIMESTAMP NOT NULL,
+    is_episode      BOOLEAN   NOT NULL
+);
+
+-- How far each kind's clusters are closed: every cluster of `kind` with a signal before
+-- `frontier` is in `episode_clusters`, and none of them reaches it. The row of kind '' is
+-- the frontier of the kinds without a row of their own.
+CREATE TABLE IF NOT EXISTS episode_state (
+    kind     VARCHAR PRIMARY KEY,
+    frontier TIMESTAMP NOT NULL
+);
+
 -- The derived tables that are built, by the version of their definition: an older version
 -- (or none, in a database written before they existed) is rebuilt from `events` when the
 -- ingester opens the database, or by `cachescope reclassify`.

@@ -49,6 +49,14 @@ pub const CLASSIFY_CLEAR: &str = include_str!("../queries/classify_clear.sql");
 pub const CLASSIFY_STAGE_RANGE: &str = include_str!("../queries/classify_stage_range.sql");
 /// Stages the classified events without a time (a rebuild).
 pub const CLASSIFY_STAGE_UNTIMED: &str = include_str!("../queries/classify_stage_untimed.sql");
+/// Episodes at a commit: the earliest new row, when it is late for some kind.
+pub const EPISODES_LATE: &str = include_str!("../queries/episodes_late.sql");
+/// Episodes: reopens the closed clusters a late row can change.
+pub const EPISODES_REWIND: &str = include_str!("../queries/episodes_rewind.sql");
+/// Episodes: closes the clusters that can no longer change and moves the frontiers on.
+pub const EPISODES_ADVANCE: &str = include_str!("../queries/episodes_advance.sql");
+/// Empties the kept episodes before a rebuild.
+pub const EPISODES_CLEAR: &str = include_str!("../queries/episodes_clear.sql");
 /// Report: misses classified out of order.
 pub const REPORT_LATE: &str = include_str!("../queries/report_late.sql");
 /// A reader's `miss_causes` on a database whose table is not built.

@@ -407,13 +407,15 @@ fn a_database_of_the_old_layout_is_upgraded_and_keeps_its_rows() {
     assert_eq!(query_i64(&db, "SELECT misses FROM request_minutes WHERE minute = '2026-11-25 10:00:00'"), 1);
 }
 
-/// The per-minute figures: missing (a database written before them) they are computed from
-/// the events by a reader, built by the next ingest, and `reclassify` rebuilds them equal.
+/// The derived tables (figures, causes, kept episodes): missing (a database written before
+/// them) they are computed from the events by a reader, built by the next ingest, and
+/// `reclassify` rebuilds them equal.
 #[test]
 fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("events.duckdb");
-    let log = fixture_log(d.path(), "thrashing");
+    // The mixed day: 7 hours, long enough for clusters of signals to close.
+    let log = fixture_log(d.path(), "mixed_day");
     cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).assert().success();
     let slo = |expect_note: bool| -> String {
         let out = cachescope().args(["slo", "--format", "json", "--db"]).arg(&db).output().unwrap();
@@ -437,6 +439,9 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
     };
     let built = figures(&db);
     assert!(built.len() > 10, "{built:?}");
+    let kept = |db: &Path| query_i64(db, "SELECT count(*) FROM episode_clusters WHERE is_episode");
+    let kept_built = kept(&db);
+    assert!(kept_built > 3, "{kept_built} closed episodes");
     // As a database written before the derived tables.
     {
         let c = duckdb::Connection::open(&db).unwrap();
@@ -444,6 +449,7 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
         c.execute_batch(
             "DROP TABLE request_minutes; DROP TABLE request_minutes_stage; DROP TABLE derived_tables;
              DROP TABLE miss_causes; DROP TABLE classify_batch; DROP TABLE classify_carry; DROP TABLE classify_state;
+             DROP TABLE episode_clusters; DROP TABLE episode_state;
              CREATE VIEW miss_causes AS SELECT * FROM miss_causes_full;",
         )
         .unwrap();
@@ -460,6 +466,7 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
         .success()
         .stderr(predicates::str::contains("a database from before the derived tables: building them from its events, once (1 days)"));
     assert_eq!(figures(&db), built);
+    assert_eq!(kept(&db), kept_built);
     // Once: the ingest after says nothing of it.
     let again = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
     assert!(!String::from_utf8_lossy(&again.stderr).contains("derived tables"));
@@ -470,17 +477,20 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
     assert!(evicted > 0);
     duckdb::Connection::open(&db)
         .unwrap()
-        .execute_batch("UPDATE request_minutes SET hits = hits + 1; UPDATE miss_causes SET cause = 'unknown';")
+        .execute_batch("UPDATE request_minutes SET hits = hits + 1; UPDATE miss_causes SET cause = 'unknown'; DELETE FROM episode_clusters;")
         .unwrap();
     assert_ne!(figures(&db), built);
+    assert_ne!(report(), report_built);
     cachescope()
         .args(["reclassify", "--db"])
         .arg(&db)
         .assert()
         .success()
-        .stdout(predicates::str::contains("rebuilt request_minutes, miss_causes from the events of 1 days"));
+        .stdout(predicates::str::contains("rebuilt request_minutes, miss_causes, episode_clusters from the events of 1 days"));
     assert_eq!(figures(&db), built);
     assert_eq!(causes(&db), evicted);
+    assert_eq!(kept(&db), kept_built);
+    assert_eq!(report(), report_built);
 }
 
 #[test]

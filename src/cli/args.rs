@@ -192,9 +192,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Rebuild the derived tables (the per-minute figures) from the events, in one
-    /// transaction: after a crash you distrust, or to check them. Needs the database to
-    /// itself (stop `tail` first).
+    /// Rebuild the derived tables (per-minute figures, miss causes, episodes) from the
+    /// events, a day per transaction: after a crash you distrust, after late lines, or to
+    /// check them. Needs the database to itself (stop `tail` first).
     Reclassify {
         #[arg(long)]
         db: Option<PathBuf>,

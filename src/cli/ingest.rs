@@ -109,11 +109,10 @@ pub(super) fn cmd_tail(src: LogSources, rescan_ms: u64, metrics_addr: Option<std
 pub(super) fn cmd_reclassify(db: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let db = db.unwrap_or_else(crate::ingest::default_db);
     anyhow::ensure!(db.exists(), "events database {} does not exist; run `cachescope ingest` or `cachescope tail` first", db.display());
-    let mut ing = crate::ingest::Ingester::open(&db, crate::ingest::formats::Formats::default())?;
     let started = std::time::Instant::now();
     let mut days = 0;
     let mut bar = DaysBar::new(String::new());
-    ing.rebuild_derived(&mut |done, total| {
+    crate::ingest::Ingester::open_rebuilt(&db, crate::ingest::formats::Formats::default(), &mut |done, total| {
         days = total;
         bar.update(done, total);
     })?;

@@ -1,5 +1,5 @@
 //! Derived tables: figures kept up to date as rows are committed (`request_minutes`,
-//! `miss_causes` and the classification's state), so
+//! `miss_causes` and the classification's state, `episode_clusters` and theirs), so
 //! that the SLO's questions cost what the question costs, not what the history costs. This
 //! module rebuilds them from `events` — the reference they must equal — when a database
 //! written before them (or by an older definition) is opened, and for `cachescope reclassify`.
@@ -9,12 +9,12 @@ use std::path::Path;
 use chrono::{Duration, NaiveDateTime};
 use duckdb::{params, Connection};
 
-use super::{classify, db_error, IngestError};
+use super::{classify, db_error, episodes, IngestError};
 use crate::queries;
 
 /// The derived tables, each with the version of its definition: raising a version makes the
 /// next ingester that opens a database rebuild that table.
-pub const DERIVED: [(&str, i32); 2] = [("request_minutes", 1), ("miss_causes", 1)];
+pub const DERIVED: [(&str, i32); 3] = [("request_minutes", 1), ("miss_causes", 1), ("episode_clusters", 1)];
 
 /// How far a rebuild is: (days done, days in all).
 pub type RebuildProgress<'a> = &'a mut dyn FnMut(u64, u64);
@@ -75,6 +75,8 @@ pub(super) fn rebuild(conn: &Connection, db: &Path, progress: RebuildProgress) -
     in_transaction(&mut || {
         conn.execute_batch(queries::DERIVED_UNBUILT)?;
         conn.execute_batch(queries::REQUEST_MINUTES_CLEAR)?;
+        conn.execute_batch(queries::EVENTS_SCHEMA)?;
+        episodes::clear(conn)?;
         classify::clear(conn)
     })?;
     let mut insert = conn.prepare(queries::REQUEST_MINUTES_REBUILD).map_err(dberr)?;
@@ -85,13 +87,15 @@ pub(super) fn rebuild(conn: &Connection, db: &Path, progress: RebuildProgress) -
         in_transaction(&mut || {
             insert.execute(params![day, until])?;
             classify::step_over(conn, Some((*day, until)))?;
-            classify::done(conn)
+            classify::done(conn)?;
+            episodes::advance(conn, Some(until))
         })?;
         progress(i as u64 + 1, total);
     }
     in_transaction(&mut || {
         classify::step_over(conn, None)?;
         classify::done(conn)?;
+        episodes::advance(conn, None)?;
         let now = chrono::Utc::now().naive_utc();
         for (name, version) in DERIVED {
             conn.execute(queries::DERIVED_BUILT, params![name, version, now])?;

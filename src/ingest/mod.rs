@@ -11,6 +11,7 @@ mod checkpoint;
 pub mod classify;
 mod create;
 pub mod derived;
+mod episodes;
 mod minutes;
 pub mod formats;
 mod setup;
@@ -167,8 +168,19 @@ impl Ingester {
     /// [`Ingester::open`], reporting the progress of an upgrade (days done, days in all) when
     /// the database's derived tables must first be built from its events.
     pub fn open_with(db: &Path, formats: Formats, upgrade: derived::RebuildProgress) -> Result<Ingester, IngestError> {
+        Ingester::open_inner(db, formats, false, upgrade)
+    }
+
+    /// Opens the events database and rebuilds every derived table from `events`, once
+    /// whether they were up to date or not (`cachescope reclassify`; opening a stale
+    /// database and then rebuilding it built them twice).
+    pub fn open_rebuilt(db: &Path, formats: Formats, progress: derived::RebuildProgress) -> Result<Ingester, IngestError> {
+        Ingester::open_inner(db, formats, true, progress)
+    }
+
+    fn open_inner(db: &Path, formats: Formats, always: bool, upgrade: derived::RebuildProgress) -> Result<Ingester, IngestError> {
         let (database, conn) = setup::open_database(db)?;
-        if derived::stale(&conn, db)? {
+        if always || derived::stale(&conn, db)? {
             // A database written before the derived tables (or by an older definition of
             // them): built from its events once, before anything is added.
             derived::rebuild(&conn, db, upgrade)?;
@@ -199,8 +211,8 @@ impl Ingester {
         })
     }
 
-    /// Rebuilds every derived table from `events` (`cachescope reclassify`), in one
-    /// transaction, reporting (days done, days in all).
+    /// Rebuilds every derived table from `events`, a day per transaction, reporting (days
+    /// done, days in all).
     pub fn rebuild_derived(&mut self, progress: derived::RebuildProgress) -> Result<(), IngestError> {
         let sink = self.sink.as_ref().expect("the sink is home between files");
         derived::rebuild(sink.connection(), &self.db, progress)

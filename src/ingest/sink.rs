@@ -14,7 +14,7 @@ use duckdb::{params, Connection};
 
 use super::batch::{self, Batch, Finished};
 use super::checkpoint::{self, FileState};
-use super::classify;
+use super::{classify, episodes};
 use super::minutes::{Agg, MinuteCounts};
 use super::{db_error, IngestError};
 use crate::queries;
@@ -213,6 +213,7 @@ impl Sink {
         self.merge_minutes()?;
         self.classify()?;
         if self.tx.stage_used {
+            episodes::step(&self.conn).map_err(db_error(&self.db))?;
             classify::done(&self.conn).map_err(db_error(&self.db))?;
         }
         let mut checkpoint = checkpoint.clone();

@@ -1,0 +1,3 @@
+-- Empties the kept episodes before they are rebuilt from `events`.
+DELETE FROM episode_clusters;
+DELETE FROM episode_state;
