@@ -158,3 +158,54 @@ fn lines_written_just_before_rotation_to_any_name_or_deletion_are_read() {
     assert!(paths.contains("trading-system.log-20261127"), "the renamed file is recorded under its new name: {paths}");
     assert!(paths.contains("(deleted)"), "{paths}");
 }
+
+/// One number a query through the tailer answers (None while it cannot).
+fn number(db: &Path, q: &str) -> Option<i64> {
+    let out = Command::new(bin()).args(["sql", "--format", "csv", "--db"]).arg(db).arg(q).output().unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8(out.stdout).unwrap().lines().nth(1)?.parse().ok()
+}
+
+/// A tailer keeps episodes as the whole history finds them: the mixed day's log, half read
+/// at the start and the rest appended while it follows. The first commit advances the kept
+/// episodes; the rest comes within the minute a tailer waits between advances, so readers
+/// find its clusters themselves, and the two together are `episodes_full`'s.
+#[test]
+fn a_tailer_keeps_the_episodes_the_whole_history_finds() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("trading-system.log");
+    let db = d.path().join("ev.duckdb");
+    let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mixed_day/trading-system.log.zst")).unwrap();
+    let text = String::from_utf8(zstd::decode_all(&z[..]).unwrap()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let half = lines.len() / 2;
+    let write = |part: &[&str]| {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        for l in part {
+            writeln!(f, "{l}").unwrap();
+        }
+    };
+    write(&lines[..half]);
+    let tail = common::spawn_tail(&db, &log);
+    common::wait_for_socket(&db);
+    let read = |n: usize| {
+        let t = Instant::now();
+        while number(&db, "SELECT coalesce(max(line_no), 0) FROM events") != Some(n as i64) {
+            assert!(t.elapsed() < Duration::from_secs(60), "the tailer never read {n} lines");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    read(half);
+    let kept = number(&db, "SELECT count(*) FROM episode_clusters WHERE is_episode").unwrap();
+    assert!(kept > 0, "the first commit kept no episode");
+    write(&lines[half..]);
+    read(lines.len());
+    let extra = number(&db, "SELECT count(*) FROM (SELECT * FROM episodes EXCEPT ALL SELECT * FROM episodes_full)");
+    let missing = number(&db, "SELECT count(*) FROM (SELECT * FROM episodes_full EXCEPT ALL SELECT * FROM episodes)");
+    let all = number(&db, "SELECT count(*) FROM episodes_full").unwrap();
+    common::stop_tail(tail);
+    assert_eq!((extra, missing), (Some(0), Some(0)), "kept and found episodes through the tailer");
+    assert!(all > kept, "{all} episodes, {kept} kept at the first commit");
+}

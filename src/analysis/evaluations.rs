@@ -31,8 +31,11 @@ struct EdgesRow {
 /// Materializes the evaluations of `period` (those the timeline, the breach minutes and the
 /// alerts of `period` read), widened until the alert periods at its ends are whole.
 pub(crate) fn evaluate(db: &Session, period: Period) -> Result<(), AnalysisError> {
-    // An alert period resolved at `from` ended with the evaluation a minute before it.
-    let (mut lo, mut hi) = (period.from - Duration::minutes(1), period.until);
+    // An alert period resolved at `from` ended with the evaluation a minute before it; the
+    // evaluation at the end of `until`'s minute tells whether one goes on after it (a whole
+    // history's report, whose `until` is its last request, then needs no second pass: the
+    // data's last evaluation is in).
+    let (mut lo, mut hi) = (period.from - Duration::minutes(1), period.until + Duration::minutes(1));
     let mut step = Duration::minutes(FIRST_WIDENING_MINUTES);
     loop {
         db.materialize(&["hit_ratio_5m"], Some((lo, hi)))?;

@@ -261,6 +261,13 @@ impl Ingester {
         self.sink.as_mut().expect("the sink is home between files").steps = steps;
     }
 
+    /// Advances the kept episodes at most once per `every` instead of at every commit (a
+    /// tailer: each advance finds the open clusters again, and in a long episode on a busy
+    /// host they hold millions of rows; readers find what is open themselves).
+    pub fn set_episodes_every(&mut self, every: std::time::Duration) {
+        self.sink.as_mut().expect("the sink is home between files").episodes_every = Some(every);
+    }
+
     pub fn set_faults(&mut self, f: Faults) {
         self.faults = f;
     }

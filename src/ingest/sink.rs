@@ -120,6 +120,10 @@ pub(super) struct Sink {
     db: PathBuf,
     tx: Tx,
     pub steps: Steps,
+    /// How often the kept episodes are advanced (`None`: at every commit that staged rows).
+    pub episodes_every: Option<std::time::Duration>,
+    /// When they were last advanced.
+    episodes_advanced: Option<std::time::Instant>,
 }
 
 impl Sink {
@@ -129,6 +133,8 @@ impl Sink {
             db: db.to_path_buf(),
             tx: Tx::default(),
             steps: Steps::default(),
+            episodes_every: None,
+            episodes_advanced: None,
         }
     }
 
@@ -213,8 +219,17 @@ impl Sink {
         self.merge_minutes()?;
         self.classify()?;
         if self.tx.stage_used {
-            episodes::step(&self.conn).map_err(db_error(&self.db))?;
-            classify::done(&self.conn).map_err(db_error(&self.db))?;
+            let dberr = db_error(&self.db);
+            episodes::reopen_late(&self.conn).map_err(dberr)?;
+            let due = match (self.episodes_every, self.episodes_advanced) {
+                (Some(every), Some(at)) => at.elapsed() >= every,
+                _ => true,
+            };
+            if due {
+                episodes::advance(&self.conn, None).map_err(dberr)?;
+                self.episodes_advanced = Some(std::time::Instant::now());
+            }
+            classify::done(&self.conn).map_err(dberr)?;
         }
         let mut checkpoint = checkpoint.clone();
         checkpoint.events += self.tx.rows;

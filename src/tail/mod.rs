@@ -59,6 +59,10 @@ pub struct Tailer {
     query_memory_mb: u64,
 }
 
+/// How often a tailer advances the kept episodes (src/ingest/episodes.rs): the open clusters
+/// a report finds itself are at most this much older than they could be.
+pub const EPISODES_EVERY: Duration = Duration::from_secs(60);
+
 /// The default of `tail --query-memory` (MB): what a reader's session may use on the file too.
 pub const DEFAULT_QUERY_MEMORY_MB: u64 = crate::query::QUERY_MEMORY_MB;
 
@@ -68,6 +72,7 @@ impl Tailer {
         // A tailer runs for weeks within a memory budget (150 MB): smaller chunks keep the
         // peak of a large catch-up ~10 MB lower (BENCHMARKS.md).
         ingester.set_small_chunks();
+        ingester.set_episodes_every(EPISODES_EVERY);
         Tailer {
             ingester,
             db,
