@@ -4,7 +4,13 @@
 //! ```sh
 //! cargo build --release && cargo bench --bench tail_latency      # 100k lines/s for 5 s
 //! TAIL_BENCH_RATE=20000 TAIL_BENCH_SECS=10 cargo bench --bench tail_latency
+//! TAIL_BENCH_MIX=1 cargo bench --bench tail_latency   # the mixed day's lines, not only hits
 //! ```
+//!
+//! By default every line is an ordinary hit: the cheapest line there is (no classification,
+//! no episode). `TAIL_BENCH_MIX` writes the mixed day's log instead (misses, evictions,
+//! invalidations, failures: what the derived tables work on), cycled, each line's time
+//! moving on at the rate written.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,10 +44,17 @@ fn main() {
     }
     let total = rate * secs;
     let batch = (rate / 100).max(1); // every 10 ms
+    let mix: Option<Vec<String>> = std::env::var_os("TAIL_BENCH_MIX").map(|_| {
+        let z = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mixed_day/trading-system.log.zst")).unwrap();
+        let text = String::from_utf8(zstd::decode_all(&z[..]).unwrap()).unwrap();
+        text.lines().filter_map(|l| l.split_once(' ').map(|(_, rest)| rest.to_string())).collect()
+    });
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap().and_hms_opt(14, 30, 0).unwrap();
     let start = Instant::now();
     // Writer: line i (1-based after the startup line) written at writes[i].
     let writer = {
         let log = log.clone();
+        let mix = mix.clone();
         std::thread::spawn(move || {
             let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
             let mut writes = Vec::with_capacity(total as usize);
@@ -55,9 +68,16 @@ fn main() {
                 buf.clear();
                 for _ in 0..batch.min(total - n) {
                     n += 1;
-                    buf.push_str(&format!(
-                        "2026-11-24T14:30:00.000000Z INFO cachescope::engine: Cache HIT for AAPL event=hit op=get_or_compute symbol=AAPL feature_set=returns key={n:016x} bytes=1 latency_us=1\n"
-                    ));
+                    match &mix {
+                        Some(lines) => {
+                            let ts = first + chrono::Duration::microseconds((n * 1_000_000 / rate) as i64);
+                            let rest = &lines[(n as usize - 1) % lines.len()];
+                            buf.push_str(&format!("{} {rest}\n", ts.format("%Y-%m-%dT%H:%M:%S%.6fZ")));
+                        }
+                        None => buf.push_str(&format!(
+                            "2026-11-24T14:30:00.000000Z INFO cachescope::engine: Cache HIT for AAPL event=hit op=get_or_compute symbol=AAPL feature_set=returns key={n:016x} bytes=1 latency_us=1\n"
+                        )),
+                    }
                 }
                 f.write_all(buf.as_bytes()).unwrap();
                 let at = start.elapsed();
@@ -72,7 +92,9 @@ fn main() {
     let session = Session::Socket(cachescope::query::SocketClient::connect(&sock).unwrap());
     let mut seen: Vec<(Duration, u64)> = Vec::new();
     loop {
-        let r = session.query("SELECT count(*) FROM events WHERE event = 'hit'", &[]).unwrap();
+        // Every line is an event (the startup line too, before the first written).
+        let counted = if mix.is_some() { "SELECT count(*) - 1 FROM events" } else { "SELECT count(*) FROM events WHERE event = 'hit'" };
+        let r = session.query(counted, &[]).unwrap();
         let n = r.rows[0][0].as_u64().unwrap_or(0);
         seen.push((start.elapsed(), n));
         if n >= total || start.elapsed() > Duration::from_secs(secs + 30) {

@@ -43,10 +43,13 @@ CREATE OR REPLACE MACRO episode_settle_after() AS
 
 CREATE OR REPLACE MACRO episode_clusters_in(lo, hi) AS TABLE
 WITH t AS (SELECT * FROM thresholds),
+-- The bounds as columns of a one-row table: DuckDB turns comparisons with them into filters
+-- on the scans even when `lo` holds subqueries (a report's context, the kept frontiers).
+b AS (SELECT lo AS lo, hi AS hi, hi + to_minutes((SELECT episode_tail_minutes FROM thresholds)) AS tail_end),
 raw_signals AS (
-    SELECT ts, event, file_id, line_no, rowid AS row_id
-    FROM event_rows
-    WHERE episode_event(event) AND ts >= lo AND ts < hi
+    SELECT e.ts, e.event, e.file_id, e.line_no, e.rowid AS row_id
+    FROM event_rows e, b
+    WHERE episode_event(e.event) AND e.ts >= b.lo AND e.ts < b.hi
 ),
 ordered AS (
     SELECT *, row_number() OVER (ORDER BY ts, file_id, line_no) AS seq FROM raw_signals
@@ -60,8 +63,8 @@ followed AS (
         ON i.seq < f.seq
 ),
 new_symbols AS (
-    SELECT ts, file_id, line_no FROM miss_causes
-    WHERE cause = 'new_symbol' AND ts >= lo AND ts < hi
+    SELECT m.ts, m.file_id, m.line_no FROM miss_causes m, b
+    WHERE m.cause = 'new_symbol' AND m.ts >= b.lo AND m.ts < b.hi
 ),
 signals AS (
     SELECT o.seq, o.ts, o.event, o.file_id, o.line_no, o.row_id,
@@ -96,8 +99,8 @@ clusters AS (
 ),
 episode_misses AS (
     SELECT m.ts, m.symbol, m.key, m.cause, m.file_id, m.line_no, c.kind
-    FROM miss_causes m JOIN episode_causes c USING (cause), t
-    WHERE m.ts >= lo AND m.ts <= hi + to_minutes(t.episode_tail_minutes)
+    FROM miss_causes m JOIN episode_causes c USING (cause), b
+    WHERE m.ts >= b.lo AND m.ts <= b.tail_end
 ),
 members AS (
     -- Each miss belongs to the last cluster of its kind that began at or before it (the

@@ -53,14 +53,19 @@ whole AS (
     FROM request_minutes r, b
     WHERE r.minute >= b.lo_m AND r.minute < b.hi_m
 ),
--- The edges as two ranges of time with constant bounds, so the scans skip every row group
--- outside them (one range minus the whole minutes read all 10M rows' times: 0.2 s; 4 s at 100M).
+-- The edges as two ranges of time, each bounded by columns of a one-row table, which DuckDB
+-- turns into filters on the scans: they skip every row group outside the ranges. One range
+-- minus the whole minutes read all 10M rows' times (0.2 s; 4 s at 100M), and bounds written
+-- as expressions of `lo` were not pushed down when `lo` held a subquery (a budget's window).
+edge_ranges AS (
+    SELECT lo AS from1, least(lo_m, hi) AS until1, greatest(hi_m, lo_m) AS from2, hi AS until2 FROM b
+),
 edges AS (
     SELECT count(*) FILTER (WHERE e.event = 'hit') AS hits, count(*) FILTER (WHERE e.event = 'miss') AS misses,
            min(e.ts) AS first_ts, max(e.ts) AS last_ts
-    FROM (SELECT event, ts FROM events WHERE ts >= lo AND ts < least(ceil_minute(lo), hi)
+    FROM (SELECT e.event, e.ts FROM events e, edge_ranges r WHERE e.ts >= r.from1 AND e.ts < r.until1
           UNION ALL
-          SELECT event, ts FROM events WHERE ts >= greatest(date_trunc('minute', hi), ceil_minute(lo)) AND ts < hi) e
+          SELECT e.event, e.ts FROM events e, edge_ranges r WHERE e.ts >= r.from2 AND e.ts < r.until2) e
     WHERE e.event IN ('hit', 'miss')
 )
 SELECT coalesce(whole.hits, 0) + edges.hits AS hits,
