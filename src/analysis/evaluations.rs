@@ -151,7 +151,7 @@ mod tests {
         evaluate(&s, quiet).unwrap();
         assert!(alerts(&s, quiet).is_empty());
         let n: i64 = s.direct_connection().unwrap().query_row("SELECT count(*) FROM hit_ratio_5m", [], |r| r.get(0)).unwrap();
-        assert_eq!(n, 92, "the evaluations from 09:59 to 11:30, both included");
+        assert_eq!(n, 93, "the evaluations from 09:59 to 11:31 (the end of until's minute), both included");
         // The long breach: pending from 10:01 of day 1 (its first window's evaluation), firing
         // 10 minutes later, resolved at the first evaluation back above.
         let p = Period { from: t("2027-01-03T00:00:00Z"), until: t("2027-01-03T01:00:00Z") };
