@@ -55,6 +55,12 @@ pub const EPISODES_LATE: &str = include_str!("../queries/episodes_late.sql");
 pub const EPISODES_REWIND: &str = include_str!("../queries/episodes_rewind.sql");
 /// Episodes: closes the clusters that can no longer change and moves the frontiers on.
 pub const EPISODES_ADVANCE: &str = include_str!("../queries/episodes_advance.sql");
+/// Episodes: where the next advance starts (the lowest frontier).
+pub const EPISODES_SPAN: &str = include_str!("../queries/episodes_span.sql");
+/// Episodes: the first signal (where advancing starts when nothing is kept).
+pub const EPISODES_FIRST: &str = include_str!("../queries/episodes_first.sql");
+/// Episodes: the last row from a time on, and how many rows that is.
+pub const EPISODES_ROWS: &str = include_str!("../queries/episodes_rows.sql");
 /// Empties the kept episodes before a rebuild.
 pub const EPISODES_CLEAR: &str = include_str!("../queries/episodes_clear.sql");
 /// Report: misses classified out of order.

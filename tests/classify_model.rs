@@ -103,7 +103,7 @@ struct Case {
     batch: usize,
     crashes: Vec<u64>,
     fail_commit: Option<u64>,
-    in_steps: Option<(u64, usize, usize)>,
+    in_steps: Option<(u64, usize, usize, u64)>,
     archive_last: Option<usize>,
 }
 
@@ -113,7 +113,7 @@ fn case(batches: std::ops::Range<usize>) -> impl Strategy<Value = Case> {
         batches,
         proptest::collection::vec(1..6u64, 0..3),
         proptest::option::of(1..6u64),
-        proptest::option::of((1..400u64, 1..64usize, 20..1000usize)),
+        proptest::option::of((1..400u64, 1..64usize, 20..1000usize, 50..5000u64)),
         proptest::option::of(0..4usize),
     )
         .prop_map(|(cuts, batch, crashes, fail_commit, in_steps, archive_last)| Case { cuts, batch, crashes, fail_commit, in_steps, archive_last })
@@ -124,9 +124,10 @@ fn case(batches: std::ops::Range<usize>) -> impl Strategy<Value = Case> {
 fn check(scenario: &str, case: &Case) -> Result<i64, TestCaseError> {
     // Steps of the classification and merges of the figures inside a transaction, as a
     // long catch-up makes them (small, so that these logs make many: chunks of a few
-    // hundred rows, a step every few hundred staged rows, a merge every few minutes).
+    // hundred rows, a step every few hundred staged rows, a merge every few minutes), and
+    // the kept episodes advanced a few thousand rows at a time.
     let steps = match case.in_steps {
-        Some((classify_rows, minute_rows, chunk)) => (Steps { classify_rows, minute_rows }, Some(chunk)),
+        Some((classify_rows, minute_rows, chunk, episode_rows)) => (Steps { classify_rows, minute_rows, episode_rows }, Some(chunk)),
         None => (Steps::default(), None),
     };
     let lines = log_lines(scenario);

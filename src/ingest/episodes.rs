@@ -7,7 +7,7 @@
 //! whatever is open themselves, so how often it runs changes what a report costs, never
 //! what it says. Their definition is `episodes_full`, which they must equal (tests check it).
 
-use chrono::NaiveDateTime;
+use chrono::{Duration, NaiveDateTime};
 use duckdb::{params, Connection, OptionalExt};
 
 use crate::queries;
@@ -35,6 +35,33 @@ pub(super) fn advance(conn: &Connection, until: Option<NaiveDateTime>) -> duckdb
     conn.execute_batch(queries::EPISODES_ADVANCE)?;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "episodes advanced up to {until:?}");
     Ok(())
+}
+
+/// Advances over all the data, in parts of about `part_rows` rows of `event_rows` from the
+/// lowest frontier (a part is doubled while nothing closes in it: a cluster may go on
+/// longer). One pass over a long stretch (a late archive that reopened the whole history, a
+/// catch-up of months) held every signal and miss of it at once, beyond the ingester's
+/// memory cap at 100M lines.
+pub(super) fn advance_all(conn: &Connection, part_rows: u64) -> duckdb::Result<()> {
+    let part_rows = part_rows.max(1) as i64;
+    let lowest = |conn: &Connection| -> duckdb::Result<Option<NaiveDateTime>> {
+        match conn.query_row(queries::EPISODES_SPAN, [], |r| r.get("lowest"))? {
+            Some(t) => Ok(Some(t)),
+            None => conn.query_row(queries::EPISODES_FIRST, [], |r| r.get("first")),
+        }
+    };
+    let mut grow = 1;
+    loop {
+        let Some(from) = lowest(conn)? else { return advance(conn, None) };
+        let (last, rows): (Option<NaiveDateTime>, i64) = conn.query_row(queries::EPISODES_ROWS, params![from], |r| Ok((r.get("last")?, r.get("rows")?)))?;
+        let Some(last) = last.filter(|_| rows > part_rows) else { return advance(conn, None) };
+        // The part's time, as the rows are spread, at least a minute.
+        let whole = (last - from).num_microseconds().unwrap_or(i64::MAX);
+        let part = Duration::microseconds((whole / rows).saturating_mul(part_rows).saturating_mul(grow)).max(Duration::minutes(1));
+        let Some(until) = from.checked_add_signed(part).filter(|u| *u <= last) else { return advance(conn, None) };
+        advance(conn, Some(until))?;
+        grow = if lowest(conn)? > Some(from) { 1 } else { grow * 2 };
+    }
 }
 
 /// Empties the kept episodes (before a rebuild).

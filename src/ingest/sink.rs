@@ -50,11 +50,13 @@ pub struct Steps {
     /// catch-up over months held a row per minute until the commit, then upserted them all
     /// at once (the ingest's peak of memory: 10M lines, 65k rows, +35 MB).
     pub minute_rows: usize,
+    /// Rows of `event_rows` the kept episodes are advanced over at once (src/ingest/episodes.rs).
+    pub episode_rows: u64,
 }
 
 impl Default for Steps {
     fn default() -> Steps {
-        Steps { classify_rows: 100_000, minute_rows: 4_096 }
+        Steps { classify_rows: 100_000, minute_rows: 4_096, episode_rows: 500_000 }
     }
 }
 
@@ -226,7 +228,7 @@ impl Sink {
                 _ => true,
             };
             if due {
-                episodes::advance(&self.conn, None).map_err(dberr)?;
+                episodes::advance_all(&self.conn, self.steps.episode_rows).map_err(dberr)?;
                 self.episodes_advanced = Some(std::time::Instant::now());
             }
             classify::done(&self.conn).map_err(dberr)?;
