@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn the_window_is_the_one_the_alerts_use() {
-        assert!(crate::queries::SLO.contains(&format!("INTERVAL {} MINUTE PRECEDING AND CURRENT ROW", WINDOW_MINUTES - 1)));
+        assert!(crate::queries::SLO.contains(&format!("ROWS BETWEEN {} PRECEDING AND CURRENT ROW", WINDOW_MINUTES - 1)));
     }
 
     #[test]
