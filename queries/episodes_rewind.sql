@@ -1,12 +1,9 @@
--- Episodes: reopens what a late line (at `episode_late`, queries/episodes_late.sql) can
--- change. From the last line before it that decides what an invalidation was (an
--- invalidation after that line may now be followed by the late one): each kind whose
--- frontier is later loses the closed clusters that reach that point (a late signal may join
--- them, a late miss belong to them), and its frontier goes back to the first of them.
-SET VARIABLE episode_rewind_to = coalesce(
-    (SELECT max(ts) FROM event_rows WHERE episode_follower(event) AND ts < getvariable('episode_late')),
-    '-infinity'::TIMESTAMP);
-
+-- Episodes: reopens what a late line (queries/episodes_late.sql) can change. From
+-- `episode_rewind_to`, the last line before it that decides what an invalidation was
+-- (queries/episodes_deciding.sql: an invalidation after that line may now be followed by the
+-- late one), each kind whose frontier is later loses the closed clusters that reach that
+-- point (a late signal may join them, a late miss belong to them), and its frontier goes back
+-- to the first of them.
 CREATE OR REPLACE TEMP TABLE episode_reopened AS
 SELECT c.kind, min(c.signal_start) AS start
 FROM episode_clusters c

@@ -51,6 +51,8 @@ pub const CLASSIFY_STAGE_RANGE: &str = include_str!("../queries/classify_stage_r
 pub const CLASSIFY_STAGE_UNTIMED: &str = include_str!("../queries/classify_stage_untimed.sql");
 /// Episodes at a commit: the earliest new row, when it is late for some kind.
 pub const EPISODES_LATE: &str = include_str!("../queries/episodes_late.sql");
+/// Episodes: the last line of a range that decides what an invalidation was.
+pub const EPISODES_DECIDING: &str = include_str!("../queries/episodes_deciding.sql");
 /// Episodes: reopens the closed clusters a late row can change.
 pub const EPISODES_REWIND: &str = include_str!("../queries/episodes_rewind.sql");
 /// Episodes: closes the clusters that can no longer change and moves the frontiers on.
