@@ -60,8 +60,9 @@ pub(super) fn advance_all(conn: &Connection, part_rows: u64) -> duckdb::Result<(
         }
     };
     let mut grow = 1;
+    let mut next = lowest(conn)?;
     loop {
-        let Some(from) = lowest(conn)? else { return advance(conn, None) };
+        let Some(from) = next else { return advance(conn, None) };
         let (last, rows): (Option<NaiveDateTime>, i64) = conn.query_row(queries::EPISODES_ROWS, params![from], |r| Ok((r.get("last")?, r.get("rows")?)))?;
         let Some(last) = last.filter(|_| rows > part_rows) else { return advance(conn, None) };
         // The part's time, as the rows are spread, at least a minute.
@@ -69,7 +70,9 @@ pub(super) fn advance_all(conn: &Connection, part_rows: u64) -> duckdb::Result<(
         let part = Duration::microseconds((whole / rows).saturating_mul(part_rows).saturating_mul(grow)).max(Duration::minutes(1));
         let Some(until) = from.checked_add_signed(part).filter(|u| *u <= last) else { return advance(conn, None) };
         advance(conn, Some(until))?;
-        grow = if lowest(conn)? > Some(from) { 1 } else { grow * 2 };
+        // Where the next part starts (read once: it is also whether this part moved).
+        next = lowest(conn)?;
+        grow = if next > Some(from) { 1 } else { grow * 2 };
     }
 }
 
