@@ -1,7 +1,7 @@
 -- The fleet view (`report|incident|slo --fleet`): every host's exported Parquet files
 -- (docs/export.md) loaded into an in-memory database (src/fleet/load.rs), one table per
 -- exported table with the host of its partition first, and the views the single-host analysis
--- reads (`request_minutes`, `miss_causes`, `episodes`, `ingest_files`, `events`) over the hosts
+-- reads (`request_minutes`, `evaluations_5m`, `miss_causes`, `episodes`, `ingest_files`, `events`) over the hosts
 -- in `fleet_scope`: every host when it is empty (the fleet-wide figures: counts summed per
 -- minute, never ratios averaged), one host when it names one (that host's own figures).
 --
@@ -70,6 +70,11 @@ CREATE MACRO in_scope(h) AS (NOT EXISTS (SELECT 1 FROM fleet_scope) OR h IN (SEL
 CREATE TABLE fleet_scoped_minutes AS SELECT * EXCLUDE (host) FROM fleet_minutes WITH NO DATA;
 
 CREATE VIEW request_minutes AS SELECT * FROM fleet_scoped_minutes;
+
+-- The scope's 5-minute evaluations, computed once per scope from its minutes.
+CREATE TABLE fleet_scoped_evaluations (eval_time TIMESTAMP NOT NULL, hits BIGINT NOT NULL, requests BIGINT NOT NULL);
+
+CREATE VIEW evaluations_5m AS SELECT * FROM fleet_scoped_evaluations;
 
 -- A log file is named with its host (`web-1:/var/log/trading-system.log`).
 -- A counted row stands for `n` misses: it is read as `n` rows.

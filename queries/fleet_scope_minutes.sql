@@ -1,6 +1,6 @@
 -- The per-minute figures of the hosts in scope, summed (every SLO view reads them: summed once
--- per scope, not per query), and the 5-minute ratios of the previous scope dropped (the
--- SLO questions each materialize `hit_ratio_5m` of their range again after this).
+-- per scope, not per query), their 5-minute evaluations, and the ratios the previous scope's
+-- questions materialized dropped (each materializes `hit_ratio_5m` of its range again).
 CREATE OR REPLACE TABLE fleet_scoped_minutes AS
 SELECT minute, feature_set,
        sum(hits)::BIGINT AS hits, sum(misses)::BIGINT AS misses,
@@ -10,4 +10,7 @@ SELECT minute, feature_set,
 FROM fleet_minutes
 WHERE in_scope(host)
 GROUP BY minute, feature_set;
+-- Its 5-minute evaluations (queries/evaluations_macro.sql), from those.
+CREATE OR REPLACE TABLE fleet_scoped_evaluations AS
+SELECT * FROM evaluations_5m_of('-infinity'::TIMESTAMP, 'infinity'::TIMESTAMP);
 DROP VIEW IF EXISTS temp.hit_ratio_5m;

@@ -94,6 +94,24 @@ CREATE TABLE IF NOT EXISTS request_minutes_stage (
     last_ts     TIMESTAMP NOT NULL
 );
 
+-- The 5-minute hit ratio's evaluations (queries/slo.sql), kept with the minutes they are
+-- computed from: an evaluation at `eval_time` sums the five whole minutes before it. Only
+-- evaluations with requests are kept (a window without any has no ratio, as in Prometheus).
+-- The ingester recomputes, in the transaction that commits the rows, the evaluations whose
+-- window holds a minute the commit added to (`evaluations_stage`), late minutes included, so
+-- it always equals `evaluations_5m_of` over `request_minutes` (queries/evaluations_macro.sql;
+-- tests check it).
+CREATE TABLE IF NOT EXISTS evaluations_5m (
+    eval_time TIMESTAMP NOT NULL PRIMARY KEY,  -- a minute's end (naive UTC)
+    hits      BIGINT    NOT NULL,              -- requests served from cache in the window
+    requests  BIGINT    NOT NULL               -- requests in the window (never 0)
+);
+
+-- The minutes a commit added to `request_minutes` (empty between commits).
+CREATE TABLE IF NOT EXISTS evaluations_stage (
+    minute TIMESTAMP NOT NULL
+);
+
 -- Every miss with the cause the classification infers (queries/classify_causes.sql): a
 -- derived table the ingester keeps in the transaction that commits the rows, classifying a
 -- commit's misses once from its rows and the rows of the history they need

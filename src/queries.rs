@@ -110,13 +110,27 @@ pub fn classify_views() -> [std::borrow::Cow<'static, str>; 2] {
 /// The analysis' views that read the classification, in the order they depend on each other.
 pub const ANALYSIS_VIEWS: [&str; 2] = [SLO, EPISODES];
 
+/// Which derived tables a reader can read as kept (the others it computes at every query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fresh {
+    /// `request_minutes`, `miss_causes` and the classification's state, `episode_clusters`.
+    pub derived: bool,
+    /// `evaluations_5m` (computed from `request_minutes` when not).
+    pub evaluations: bool,
+}
+
+impl Fresh {
+    /// Every derived table is up to date (a writer's, which built them).
+    pub const ALL: Fresh = Fresh { derived: true, evaluations: true };
+}
+
 /// Installs the analysis' views and the tables they read that this binary defines
 /// (`episode_causes`): stored in the database (the writer, in its schema transaction), or as
 /// temporary objects shadowing the stored ones for one connection (`temp`, a reader: a
 /// database written by another version reads with this binary's views). A reader of a
-/// database whose derived tables are not built (`derived_fresh` false) computes them from
-/// `events` instead, at the old cost.
-pub fn install_views(conn: &duckdb::Connection, temp: bool, derived_fresh: bool) -> duckdb::Result<()> {
+/// database whose derived tables are not built (`fresh`) computes them from `events` (or the
+/// evaluations from `request_minutes`) instead, at the old cost.
+pub fn install_views(conn: &duckdb::Connection, temp: bool, fresh: Fresh) -> duckdb::Result<()> {
     let local = |sql: &str| -> String {
         if temp {
             sql.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW")
@@ -136,9 +150,13 @@ pub fn install_views(conn: &duckdb::Connection, temp: bool, derived_fresh: bool)
     conn.execute_batch(&local(DERIVED_MACROS))?;
     // A view is bound when it is created: the fallbacks stand in for the derived tables
     // before the views that read them, and after those they read.
-    let fallback = temp && !derived_fresh;
+    let fallback = temp && !fresh.derived;
     if fallback {
         conn.execute_batch(REQUEST_MINUTES_FALLBACK)?;
+    }
+    conn.execute_batch(&local(EVALUATIONS_MACRO))?;
+    if temp && (!fresh.derived || !fresh.evaluations) {
+        conn.execute_batch(EVALUATIONS_FALLBACK)?;
     }
     for sql in classify_views() {
         conn.execute_batch(&local(&sql))?;
@@ -161,7 +179,7 @@ pub fn views_fingerprint() -> &'static str {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         let classify = classify_views();
-        for sql in classify.iter().map(|v| &**v).chain(ANALYSIS_VIEWS).chain([EPISODE_CAUSES, DERIVED_MACROS]) {
+        for sql in classify.iter().map(|v| &**v).chain(ANALYSIS_VIEWS).chain([EPISODE_CAUSES, DERIVED_MACROS, EVALUATIONS_MACRO]) {
             h.update(sql.as_bytes());
             h.update([0]);
         }
@@ -197,6 +215,21 @@ pub const REQUEST_MINUTES_UPSERT: &str = include_str!("../queries/request_minute
 pub const REQUEST_MINUTES_CLEAR: &str = include_str!("../queries/request_minutes_clear.sql");
 /// `request_minutes` of [$1, $2) from `events`.
 pub const REQUEST_MINUTES_REBUILD: &str = include_str!("../queries/request_minutes_rebuild.sql");
+/// Stages one minute a commit added to (whose evaluations are recomputed).
+pub const EVALUATIONS_STAGE: &str = include_str!("../queries/evaluations_stage.sql");
+/// Recomputes the evaluations over the staged minutes.
+pub const EVALUATIONS_UPDATE: &str = include_str!("../queries/evaluations_update.sql");
+/// `evaluations_5m` of [$1, $2] from `request_minutes`.
+pub const EVALUATIONS_REBUILD: &str = include_str!("../queries/evaluations_rebuild.sql");
+/// Empties `evaluations_5m` before a rebuild.
+pub const EVALUATIONS_CLEAR: &str = include_str!("../queries/evaluations_clear.sql");
+/// `evaluations_5m_of(lo, hi)`: the evaluations' definition over `request_minutes` (the
+/// fleet's too, which has no `events` for the other derived macros).
+pub const EVALUATIONS_MACRO: &str = include_str!("../queries/evaluations_macro.sql");
+/// A reader's `evaluations_5m` on a database without an up-to-date one.
+pub const EVALUATIONS_FALLBACK: &str = include_str!("../queries/evaluations_fallback.sql");
+/// Records that one derived table is not built (a rebuild of it alone has begun).
+pub const DERIVED_UNBUILT_ONE: &str = include_str!("../queries/derived_unbuilt_one.sql");
 /// The version a derived table was built with.
 pub const DERIVED_VERSION: &str = include_str!("../queries/derived_version.sql");
 /// Records a built derived table.

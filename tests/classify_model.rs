@@ -8,6 +8,8 @@
 //! `reclassify` clears it. The episodes the ingester keeps equal the whole history's over the
 //! causes as kept, late lines or not.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -72,16 +74,19 @@ fn compare(db: &Path) -> (i64, i64, i64, i64) {
     (differ("miss_causes", "miss_causes_full"), differ("miss_causes_full", "miss_causes"), late, n)
 }
 
-/// Rows of `request_minutes` that its definition over `events` lacks, and the other way round.
-fn compare_minutes(db: &Path) -> (i64, i64) {
+/// Rows of `request_minutes` that its definition over `events` lacks, and the other way round;
+/// the same of `evaluations_5m` against the evaluations computed from `events` here.
+fn compare_minutes(db: &Path) -> (i64, i64, i64, i64) {
     let c = duckdb::Connection::open(db).unwrap();
     let kept = "SELECT minute, feature_set, hits, misses, hit_bytes, miss_bytes, latency_us, first_ts, last_ts FROM request_minutes";
     let reference = "SELECT * FROM request_minutes_of('-infinity'::TIMESTAMP, 'infinity'::TIMESTAMP)";
     let differ = |a: &str, b: &str| -> i64 {
         c.query_row(&format!("SELECT count(*) FROM (({a}) EXCEPT ALL ({b}))"), [], |r| r.get(0)).unwrap()
     };
-    (differ(kept, reference), differ(reference, kept))
+    let evaluations = "SELECT eval_time, hits, requests FROM evaluations_5m";
+    (differ(kept, reference), differ(reference, kept), differ(evaluations, common::EVALUATIONS_FROM_EVENTS), differ(common::EVALUATIONS_FROM_EVENTS, evaluations))
 }
+
 
 /// Episodes the ingester kept (closed clusters plus the open ones found from the signals,
 /// the `episodes` view) that the whole history's (`episodes_full`) lacks, the other way
@@ -161,7 +166,7 @@ fn check(scenario: &str, case: &Case) -> Result<i64, TestCaseError> {
         let _ = ingest_in_steps(&db, &files, case.batch, Faults { stop_after_batches: None, fail_commit_after: Some(n) }, steps);
     }
     ingest_in_steps(&db, &files, case.batch, Faults::default(), steps).unwrap();
-    prop_assert_eq!(compare_minutes(&db), (0, 0), "request_minutes ({:?})", case);
+    prop_assert_eq!(compare_minutes(&db), (0, 0, 0, 0), "request_minutes, evaluations_5m ({:?})", case);
     // Episodes equal the whole history's over the causes as kept, late lines or not: a late
     // line reopens the clusters it can change.
     let (extra_episodes, missing_episodes, closed) = compare_episodes(&db);

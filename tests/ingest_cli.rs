@@ -448,6 +448,7 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
         // Before the classification was kept, `miss_causes` was a view.
         c.execute_batch(
             "DROP TABLE request_minutes; DROP TABLE request_minutes_stage; DROP TABLE derived_tables;
+             DROP TABLE evaluations_5m; DROP TABLE evaluations_stage;
              DROP TABLE miss_causes; DROP TABLE classify_batch; DROP TABLE classify_carry; DROP TABLE classify_state;
              DROP TABLE episode_clusters; DROP TABLE episode_state;
              CREATE VIEW miss_causes AS SELECT * FROM miss_causes_full;",
@@ -464,20 +465,42 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
         .arg(&log)
         .assert()
         .success()
-        .stderr(predicates::str::contains("a database from before the derived tables: building them from its events, once (1 days)"));
+        .stderr(predicates::str::contains("a database without up-to-date derived tables: building them from its events, once (1 days)"));
     assert_eq!(figures(&db), built);
     assert_eq!(kept(&db), kept_built);
     // Once: the ingest after says nothing of it.
     let again = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
     assert!(!String::from_utf8_lossy(&again.stderr).contains("derived tables"));
     assert_eq!(slo(false), slo_built);
+    // As a database written just before the kept evaluations: a reader computes them from
+    // `request_minutes` (and says so), the next ingest builds them alone, from those.
+    let evaluations = |db: &Path| query_i64(db, "SELECT count(*) FROM evaluations_5m");
+    let evaluations_built = evaluations(&db);
+    assert!(evaluations_built > 10);
+    duckdb::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP TABLE evaluations_5m; DROP TABLE evaluations_stage; DELETE FROM derived_tables WHERE name = 'evaluations_5m';")
+        .unwrap();
+    let out = cachescope().args(["slo", "--format", "json", "--db"]).arg(&db).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("written before its kept 5-minute evaluations"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), slo_built);
+    assert_eq!(report(), report_built);
+    let episodes_before = query_i64(&db, "SELECT count(*) FROM episode_clusters");
+    cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).assert().success();
+    assert_eq!(evaluations(&db), evaluations_built);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM derived_tables"), 4);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM episode_clusters"), episodes_before, "the rest is left as it was");
+    assert_eq!(report(), report_built);
     // Tampered with, `reclassify` rebuilds them from the events.
     let causes = |db: &Path| query_i64(db, "SELECT count(*) FROM miss_causes WHERE cause = 'evicted_capacity'");
     let evicted = causes(&db);
     assert!(evicted > 0);
     duckdb::Connection::open(&db)
         .unwrap()
-        .execute_batch("UPDATE request_minutes SET hits = hits + 1; UPDATE miss_causes SET cause = 'unknown'; DELETE FROM episode_clusters;")
+        .execute_batch(
+            "UPDATE request_minutes SET hits = hits + 1; UPDATE miss_causes SET cause = 'unknown'; DELETE FROM episode_clusters;
+             UPDATE evaluations_5m SET hits = hits - 1;",
+        )
         .unwrap();
     assert_ne!(figures(&db), built);
     assert_ne!(report(), report_built);
@@ -486,8 +509,9 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
         .arg(&db)
         .assert()
         .success()
-        .stdout(predicates::str::contains("rebuilt request_minutes, miss_causes, episode_clusters from the events of 1 days"));
+        .stdout(predicates::str::contains("rebuilt request_minutes, miss_causes, episode_clusters, evaluations_5m from the events of 1 days"));
     assert_eq!(figures(&db), built);
+    assert_eq!(evaluations(&db), evaluations_built);
     assert_eq!(causes(&db), evicted);
     assert_eq!(kept(&db), kept_built);
     assert_eq!(report(), report_built);

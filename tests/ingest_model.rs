@@ -290,6 +290,15 @@ proptest! {
         prop_assert_eq!((differ(kept, reference), differ(reference, kept)), (0, 0), "request_minutes differs from events");
         let stage: i64 = c.query_row("SELECT count(*) FROM request_minutes_stage", [], |r| r.get(0)).unwrap();
         prop_assert_eq!(stage, 0);
+        // So do the 5-minute evaluations, whose minutes grow over several commits.
+        let evaluations = "SELECT eval_time, hits, requests FROM evaluations_5m";
+        prop_assert_eq!(
+            (differ(evaluations, common::EVALUATIONS_FROM_EVENTS), differ(common::EVALUATIONS_FROM_EVENTS, evaluations)),
+            (0, 0),
+            "evaluations_5m differs from events"
+        );
+        let staged: i64 = c.query_row("SELECT count(*) FROM evaluations_stage", [], |r| r.get(0)).unwrap();
+        prop_assert_eq!(staged, 0);
         // So do the misses' causes, unless lines came in out of order (counted).
         let late: i64 = c.query_row("SELECT coalesce(sum(late_events), 0) FROM classify_state", [], |r| r.get(0)).unwrap();
         if late == 0 {

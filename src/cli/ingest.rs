@@ -60,7 +60,7 @@ pub(super) fn open_ingester(db: &Path, format: Option<&str>, format_files: &[Pat
         .iter()
         .map(|p| RegexFormat::from_toml(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut bar = DaysBar::new(format!("cachescope: {}: a database from before the derived tables: building them from its events, once", db.display()));
+    let mut bar = DaysBar::new(format!("cachescope: {}: a database without up-to-date derived tables: building them from its events, once", db.display()));
     let mut ing = crate::ingest::Ingester::open_with(db, Formats::with_custom(custom), &mut |done, total| bar.update(done, total))?;
     bar.finish();
     if let Some(f) = format {

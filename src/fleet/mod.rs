@@ -100,6 +100,7 @@ impl Fleet {
         {
             let conn = session.direct_connection().expect("an in-memory session has a connection");
             conn.execute_batch(queries::FLEET_SCHEMA)?;
+            conn.execute_batch(queries::EVALUATIONS_MACRO)?;
             conn.execute_batch(queries::SLO)?;
             for p in parts.iter().filter(|p| p.table == tables::MINUTES) {
                 load::load(conn, p, &load::Slice { lines: false, during: None })?;

@@ -14,40 +14,84 @@ use crate::queries;
 
 /// The derived tables, each with the version of its definition: raising a version makes the
 /// next ingester that opens a database rebuild that table.
-pub const DERIVED: [(&str, i32); 3] = [("request_minutes", 1), ("miss_causes", 1), ("episode_clusters", 1)];
+pub const DERIVED: [(&str, i32); 4] =
+    [("request_minutes", 1), ("miss_causes", 1), ("episode_clusters", 1), (EVALUATIONS, 1)];
+
+/// The kept 5-minute evaluations: computed from `request_minutes` alone, so rebuilt alone
+/// (in seconds) when they are all that is stale.
+pub const EVALUATIONS: &str = "evaluations_5m";
 
 /// How far a rebuild is: (days done, days in all).
 pub type RebuildProgress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// Whether some derived table is missing or older than this binary's definition.
-pub(super) fn stale(conn: &Connection, db: &Path) -> Result<bool, IngestError> {
-    is_stale(conn).map_err(db_error(db))
+/// The derived tables missing or older than this binary's definition.
+pub(super) fn stale(conn: &Connection, db: &Path) -> Result<Vec<&'static str>, IngestError> {
+    stale_tables(conn).map_err(db_error(db))
 }
 
-/// [`stale`] for any connection (a reader's too).
-pub fn is_stale(conn: &Connection) -> duckdb::Result<bool> {
+/// The derived tables missing or older than this binary's definition, for any connection
+/// (a reader's too).
+pub fn stale_tables(conn: &Connection) -> duckdb::Result<Vec<&'static str>> {
     let recorded: i64 = conn.query_row(queries::DERIVED_EXISTS, [], |r| r.get("n"))?;
     if recorded == 0 {
-        return Ok(true);
+        return Ok(DERIVED.iter().map(|d| d.0).collect());
     }
+    let mut stale = Vec::new();
     for (name, version) in DERIVED {
         let built: Option<i32> = conn
             .query_row(queries::DERIVED_VERSION, [name], |r| r.get("version"))
             .map(Some)
             .or_else(|e| if matches!(e, duckdb::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
         if built != Some(version) {
-            return Ok(true);
+            stale.push(name);
         }
     }
-    Ok(false)
+    Ok(stale)
 }
 
-/// Rebuilds every derived table from `events`, a day per transaction, reporting progress
-/// after each day. The tables are first recorded as not built (so readers compute from
-/// `events`, and an interrupted rebuild starts over when the next ingester opens the
+/// What a reader of a database with these stale tables can read as kept.
+pub fn freshness(stale: &[&str]) -> queries::Fresh {
+    queries::Fresh {
+        derived: stale.iter().all(|t| *t == EVALUATIONS),
+        evaluations: !stale.contains(&EVALUATIONS),
+    }
+}
+
+/// What a rebuild rebuilds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebuild {
+    /// Every derived table, from `events`.
+    All,
+    /// `evaluations_5m` alone, from `request_minutes` (up to date): all that a database
+    /// written just before it lacks.
+    Evaluations,
+}
+
+impl Rebuild {
+    /// What a database with these stale tables needs (`None`: nothing).
+    pub fn of(stale: &[&str]) -> Option<Rebuild> {
+        match stale {
+            [] => None,
+            [only] if *only == EVALUATIONS => Some(Rebuild::Evaluations),
+            _ => Some(Rebuild::All),
+        }
+    }
+
+    /// The tables it rebuilds.
+    pub fn tables(self) -> Vec<&'static str> {
+        match self {
+            Rebuild::All => DERIVED.iter().map(|d| d.0).collect(),
+            Rebuild::Evaluations => vec![EVALUATIONS],
+        }
+    }
+}
+
+/// Rebuilds the derived tables of `what` from `events`, a day per transaction, reporting
+/// progress after each day. The tables are first recorded as not built (so readers compute
+/// from `events`, and an interrupted rebuild starts over when the next ingester opens the
 /// database), and recorded as built with the last day. One transaction for the whole history
 /// held every day's work until its commit: a month of a busy host ran out of memory.
-pub(super) fn rebuild(conn: &Connection, db: &Path, progress: RebuildProgress) -> Result<(), IngestError> {
+pub(super) fn rebuild(conn: &Connection, db: &Path, what: Rebuild, progress: RebuildProgress) -> Result<(), IngestError> {
     let dberr = db_error(db);
     let range: (Option<NaiveDateTime>, Option<NaiveDateTime>) = conn
         .query_row(queries::DERIVED_RANGE, [], |r| Ok((r.get("first_ts")?, r.get("last_ts")?)))
@@ -72,32 +116,52 @@ pub(super) fn rebuild(conn: &Connection, db: &Path, progress: RebuildProgress) -
         }
         Ok(())
     };
+    let all = what == Rebuild::All;
     in_transaction(&mut || {
-        conn.execute_batch(queries::DERIVED_UNBUILT)?;
-        conn.execute_batch(queries::REQUEST_MINUTES_CLEAR)?;
+        if all {
+            conn.execute_batch(queries::DERIVED_UNBUILT)?;
+            conn.execute_batch(queries::REQUEST_MINUTES_CLEAR)?;
+        } else {
+            conn.execute(queries::DERIVED_UNBUILT_ONE, [EVALUATIONS])?;
+        }
+        conn.execute_batch(queries::EVALUATIONS_CLEAR)?;
         conn.execute_batch(queries::EVENTS_SCHEMA)?;
-        episodes::clear(conn)?;
-        classify::clear(conn)
+        if all {
+            episodes::clear(conn)?;
+            classify::clear(conn)?;
+        }
+        Ok(())
     })?;
     let mut insert = conn.prepare(queries::REQUEST_MINUTES_REBUILD).map_err(dberr)?;
+    let mut evaluate = conn.prepare(queries::EVALUATIONS_REBUILD).map_err(dberr)?;
     let total = days.len() as u64;
     progress(0, total);
     for (i, day) in days.iter().enumerate() {
         let until = *day + Duration::days(1);
         in_transaction(&mut || {
-            insert.execute(params![day, until])?;
-            classify::step_over(conn, Some((*day, until)))?;
-            classify::done(conn)?;
-            episodes::advance(conn, Some(until))
+            if all {
+                insert.execute(params![day, until])?;
+            }
+            // The day's evaluations, and the next day's first five, which its last minutes
+            // reach (that day's transaction completes them).
+            evaluate.execute(params![*day + Duration::minutes(1), until + Duration::minutes(5)])?;
+            if all {
+                classify::step_over(conn, Some((*day, until)))?;
+                classify::done(conn)?;
+                episodes::advance(conn, Some(until))?;
+            }
+            Ok(())
         })?;
         progress(i as u64 + 1, total);
     }
     in_transaction(&mut || {
-        classify::step_over(conn, None)?;
-        classify::done(conn)?;
-        episodes::advance(conn, None)?;
+        if all {
+            classify::step_over(conn, None)?;
+            classify::done(conn)?;
+            episodes::advance(conn, None)?;
+        }
         let now = chrono::Utc::now().naive_utc();
-        for (name, version) in DERIVED {
+        for (name, version) in DERIVED.iter().filter(|d| what.tables().contains(&d.0)) {
             conn.execute(queries::DERIVED_BUILT, params![name, version, now])?;
         }
         Ok(())

@@ -180,10 +180,11 @@ impl Ingester {
 
     fn open_inner(db: &Path, formats: Formats, always: bool, upgrade: derived::RebuildProgress) -> Result<Ingester, IngestError> {
         let (database, conn) = setup::open_database(db)?;
-        if always || derived::stale(&conn, db)? {
+        let what = if always { Some(derived::Rebuild::All) } else { derived::Rebuild::of(&derived::stale(&conn, db)?) };
+        if let Some(what) = what {
             // A database written before the derived tables (or by an older definition of
             // them): built from its events once, before anything is added.
-            derived::rebuild(&conn, db, upgrade)?;
+            derived::rebuild(&conn, db, what, upgrade)?;
         }
         let files = checkpoint::load(&conn, db)?;
         let names = setup::load_names(&conn, db)?;
@@ -215,7 +216,7 @@ impl Ingester {
     /// done, days in all).
     pub fn rebuild_derived(&mut self, progress: derived::RebuildProgress) -> Result<(), IngestError> {
         let sink = self.sink.as_ref().expect("the sink is home between files");
-        derived::rebuild(sink.connection(), &self.db, progress)
+        derived::rebuild(sink.connection(), &self.db, derived::Rebuild::All, progress)
     }
 
     /// Reads every file with this format instead of detecting it.

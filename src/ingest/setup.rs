@@ -74,7 +74,7 @@ pub(super) fn open_database(db: &Path) -> Result<(Arc<RawDatabase>, Connection),
             }
         }
         conn.execute_batch(queries::EVENTS_SCHEMA)?;
-        queries::install_views(&conn, false, true)?;
+        queries::install_views(&conn, false, queries::Fresh::ALL)?;
         conn.execute_batch("COMMIT")
     })();
     if let Err(e) = schema {

@@ -1,6 +1,6 @@
 //! The transaction sink: parsed rows moved into one open DuckDB transaction chunk by chunk
 //! (memory stays a few chunks whatever the transaction's size), then committed together with
-//! the names they refer to, the per-minute figures, the classification of its misses
+//! the names they refer to, the per-minute figures and 5-minute evaluations, the classification of its misses
 //! ([`super::classify`]) and the file's checkpoint, or rolled back
 //! whole. Nothing is visible before the commit, so a crash anywhere loses or repeats nothing.
 //! It runs on the append thread ([`super::pipeline`]).
@@ -257,26 +257,42 @@ impl Sink {
     /// the commit, and before it when they pile up: [`Steps::minute_rows`]): a few rows (a
     /// tailer's commit) one upsert each; more through the stage table, one appender and one
     /// upsert whatever their number (a tailer's commit took ~10 ms more through the stage).
+    /// Then recomputes the 5-minute evaluations over the minutes added to (`evaluations_5m`).
     fn merge_minutes(&mut self) -> Result<(), IngestError> {
         if self.tx.minutes.is_empty() {
             return Ok(());
         }
         let dberr = db_error(&self.db);
         let rows = self.tx.minutes.take();
+        // The minutes added to (sorted: a minute's feature sets are neighbours), whose
+        // evaluations are recomputed after the merge.
+        let mut touched: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        touched.dedup();
+        let minute = |us: i64| Value::Timestamp(TimeUnit::Microsecond, us);
         if rows.len() <= FEW_MINUTES {
             let mut upsert = self.conn.prepare_cached(queries::REQUEST_MINUTES_UPSERT).map_err(dberr)?;
             for row in &rows {
                 upsert.execute(minute_values(row)).map_err(dberr)?;
             }
-            return Ok(());
+            let mut stage = self.conn.prepare_cached(queries::EVALUATIONS_STAGE).map_err(dberr)?;
+            for m in touched {
+                stage.execute([minute(m)]).map_err(dberr)?;
+            }
+        } else {
+            let mut app = self.conn.appender("request_minutes_stage").map_err(dberr)?;
+            for row in &rows {
+                app.append_row(minute_values(row)).map_err(dberr)?;
+            }
+            app.flush().map_err(dberr)?;
+            drop(app);
+            self.conn.execute_batch(queries::REQUEST_MINUTES_MERGE).map_err(dberr)?;
+            let mut app = self.conn.appender("evaluations_stage").map_err(dberr)?;
+            for m in touched {
+                app.append_row([minute(m)]).map_err(dberr)?;
+            }
+            app.flush().map_err(dberr)?;
         }
-        let mut app = self.conn.appender("request_minutes_stage").map_err(dberr)?;
-        for row in &rows {
-            app.append_row(minute_values(row)).map_err(dberr)?;
-        }
-        app.flush().map_err(dberr)?;
-        drop(app);
-        self.conn.execute_batch(queries::REQUEST_MINUTES_MERGE).map_err(dberr)?;
+        self.conn.execute_batch(queries::EVALUATIONS_UPDATE).map_err(dberr)?;
         Ok(())
     }
 

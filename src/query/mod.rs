@@ -183,14 +183,20 @@ impl Session {
                 if old_layout > 0 {
                     conn.execute_batch(crate::queries::SCHEMA_COMPAT)?;
                 }
-                let stale = crate::ingest::derived::is_stale(conn)?;
-                if stale {
+                let stale = crate::ingest::derived::stale_tables(conn)?;
+                let fresh = crate::ingest::derived::freshness(&stale);
+                if fresh.derived && !fresh.evaluations {
+                    eprintln!(
+                        "cachescope: note: {} was written before its kept 5-minute evaluations: they are computed from the per-minute figures at every query, which is slower; the next `cachescope ingest` or `tail` on it builds them in seconds",
+                        db.display()
+                    );
+                } else if !stale.is_empty() {
                     eprintln!(
                         "cachescope: note: {} was written before its derived tables (or by an older version): figures are computed from the events, which is slower; the next `cachescope ingest` or `tail` on it builds them (or run `cachescope reclassify`)",
                         db.display()
                     );
                 }
-                Ok(crate::queries::install_views(conn, true, !stale)?)
+                Ok(crate::queries::install_views(conn, true, fresh)?)
             }
             Session::Socket(client) => {
                 let theirs = client.views_fingerprint()?;

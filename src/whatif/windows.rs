@@ -100,7 +100,11 @@ mod tests {
 
     #[test]
     fn the_window_is_the_one_the_alerts_use() {
-        assert!(crate::queries::SLO.contains(&format!("ROWS BETWEEN {} PRECEDING AND CURRENT ROW", WINDOW_MINUTES - 1)));
+        // queries/evaluations_macro.sql, `evaluations_5m_of`: the minutes before an evaluation it
+        // reads, and the evaluations after a minute it counts in.
+        let sql = crate::queries::EVALUATIONS_MACRO;
+        assert!(sql.contains(&format!("lo - INTERVAL {WINDOW_MINUTES} MINUTE AS lo_m")), "the window's reach");
+        assert!(sql.contains(&format!("range(1, {}) k(k)", WINDOW_MINUTES + 1)), "the evaluations a minute counts in");
     }
 
     #[test]

@@ -197,3 +197,16 @@ pub fn stop_tail(mut tail: std::process::Child) {
     unsafe { libc::kill(tail.id() as i32, libc::SIGTERM) };
     assert!(tail.wait().unwrap().success());
 }
+
+/// Every evaluation with requests (the five whole minutes before each minute's end that
+/// follows a request), written apart from the crate's definition: a range join of evaluation
+/// times and the requests' minutes, straight from `events`.
+pub const EVALUATIONS_FROM_EVENTS: &str = "
+    WITH m AS (
+        SELECT date_trunc('minute', ts) AS minute, count(*) FILTER (WHERE event = 'hit') AS hits, count(*) AS requests
+        FROM events WHERE event IN ('hit', 'miss') AND ts IS NOT NULL GROUP BY 1
+    ),
+    e AS (SELECT DISTINCT minute + to_minutes(k) AS eval_time FROM m, range(1, 6) t(k))
+    SELECT e.eval_time, sum(m.hits)::BIGINT AS hits, sum(m.requests)::BIGINT AS requests
+    FROM e JOIN m ON m.minute >= e.eval_time - INTERVAL 5 MINUTE AND m.minute < e.eval_time
+    GROUP BY e.eval_time";
