@@ -329,11 +329,16 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
     let from_ms = period.from.and_utc().timestamp_millis();
     let (requests, measured) = analysis::requests_and_hit_ratio(db, period)?;
     let sample_rate = q.sample_rate.filter(|r| *r < 1.0);
+    let started = std::time::Instant::now();
     let trace = match shared.filter(|sh| sample_rate.is_none() && sh.warm_from <= warm_from && period.until <= sh.until) {
         Some(sh) => sh.trace.slice(&sh.us, warm_from.and_utc().timestamp_micros(), from_ms, period.until.and_utc().timestamp_micros()),
         None => read_trace(db, warm_from, from_ms, period.until, sample_rate, None)?,
     };
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, ops = trace.ops.len(), "what-if: read the trace from {warm_from}");
+    let started = std::time::Instant::now();
     let lru = curve::lru_pass(&trace);
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "what-if: LRU pass");
+    let started = std::time::Instant::now();
     if lru.distances.is_empty() {
         return Err(WhatIfError::NoRequests(format!(" in {} .. {}", fmt_ts(period.from), fmt_ts(period.until))));
     }
@@ -371,7 +376,10 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
     sizes.sort_by(f64::total_cmp);
     sizes.dedup();
     let settings_list: Vec<(f64, Option<f64>)> = retentions.iter().flat_map(|r| sizes.iter().map(move |c| (*c, *r))).collect();
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "what-if: searched the smallest sizes");
+    let started = std::time::Instant::now();
     let points = model.points(&settings_list);
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, points = settings_list.len(), "what-if: simulated the points");
     // The current capacity is among the points (with the log's retention when no list is
     // given); otherwise it is simulated on its own.
     let current_point = s.capacity_gb.map(|c| {
