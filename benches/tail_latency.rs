@@ -5,6 +5,7 @@
 //! cargo build --release && cargo bench --bench tail_latency      # 100k lines/s for 5 s
 //! TAIL_BENCH_RATE=20000 TAIL_BENCH_SECS=10 cargo bench --bench tail_latency
 //! TAIL_BENCH_MIX=1 cargo bench --bench tail_latency   # the mixed day's lines, not only hits
+//! RUST_LOG=cachescope=debug TAIL_BENCH_STDERR=/tmp/tail.err cargo bench --bench tail_latency
 //! ```
 //!
 //! By default every line is an ordinary hit: the cheapest line there is (no classification,
@@ -33,7 +34,12 @@ fn main() {
         .arg(&db)
         .arg(&log)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // TAIL_BENCH_STDERR=FILE keeps the tailer's stderr (with RUST_LOG=cachescope=debug:
+        // each commit's parts, timed).
+        .stderr(match std::env::var_os("TAIL_BENCH_STDERR") {
+            Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+            None => Stdio::null(),
+        })
         .spawn()
         .unwrap();
     let sock = cachescope::query::socket_path(&db);

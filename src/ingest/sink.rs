@@ -35,6 +35,21 @@ fn minute_values((minute, feature_set, a): &(i64, Box<str>, Agg)) -> [Value; 9] 
     ]
 }
 
+/// Milliseconds since the last lap (for the commit's debug line).
+struct Lap(std::time::Instant);
+
+impl Lap {
+    fn new() -> Lap {
+        Lap(std::time::Instant::now())
+    }
+
+    fn ms(&mut self) -> u64 {
+        let ms = self.0.elapsed().as_millis() as u64;
+        self.0 = std::time::Instant::now();
+        ms
+    }
+}
+
 /// Up to this many (minute, feature set) rows a commit upserts one by one.
 const FEW_MINUTES: usize = 16;
 
@@ -218,11 +233,17 @@ impl Sink {
             }
             app.flush().map_err(dberr)?;
         }
+        // Each part timed for `RUST_LOG=cachescope=debug` (what a tailer's commit costs).
+        let mut lap = Lap::new();
         self.merge_minutes()?;
+        let minutes_ms = lap.ms();
         self.classify()?;
+        let classify_ms = lap.ms();
+        let (mut late_ms, mut advance_ms) = (0, 0);
         if self.tx.stage_used {
             let dberr = db_error(&self.db);
             episodes::reopen_late(&self.conn).map_err(dberr)?;
+            late_ms = lap.ms();
             let due = match (self.episodes_every, self.episodes_advanced) {
                 (Some(every), Some(at)) => at.elapsed() >= every,
                 _ => true,
@@ -232,12 +253,22 @@ impl Sink {
                 self.episodes_advanced = Some(std::time::Instant::now());
             }
             classify::done(&self.conn).map_err(dberr)?;
+            advance_ms = lap.ms();
         }
         let mut checkpoint = checkpoint.clone();
         checkpoint.events += self.tx.rows;
         checkpoint.quarantined += self.tx.quarantined;
         checkpoint::save(&self.conn, &self.db, &checkpoint)?;
         self.conn.execute_batch("COMMIT").map_err(db_error(&self.db))?;
+        tracing::debug!(
+            rows = self.tx.rows,
+            minutes_ms,
+            classify_ms,
+            late_ms,
+            advance_ms,
+            commit_ms = lap.ms(),
+            "committed"
+        );
         let file = (self.tx.file_id.clone(), self.tx.path.clone());
         let tx = std::mem::take(&mut self.tx);
         (self.tx.file_id, self.tx.path) = file;
