@@ -169,11 +169,13 @@ fn number(db: &Path, q: &str) -> Option<i64> {
 }
 
 /// A tailer keeps episodes as the whole history finds them: the mixed day's log, half read
-/// at the start and the rest appended while it follows. The first commit advances the kept
-/// episodes; the rest comes within the minute a tailer waits between advances, so readers
-/// find its clusters themselves, and the two together are `episodes_full`'s.
+/// at the start and the rest appended in three parts while it follows. The first commit
+/// advances the kept episodes; the rest comes within the minute a tailer waits between
+/// advances, so readers find its clusters themselves, and the two together are
+/// `episodes_full`'s. Its 5-minute evaluations, recomputed at each commit over the minutes it
+/// added to (each part ends inside a minute the next one adds to), equal theirs from `events`.
 #[test]
-fn a_tailer_keeps_the_episodes_the_whole_history_finds() {
+fn a_tailer_keeps_the_episodes_and_evaluations_the_whole_history_finds() {
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("trading-system.log");
     let db = d.path().join("ev.duckdb");
@@ -200,12 +202,23 @@ fn a_tailer_keeps_the_episodes_the_whole_history_finds() {
     read(half);
     let kept = number(&db, "SELECT count(*) FROM episode_clusters WHERE is_episode").unwrap();
     assert!(kept > 0, "the first commit kept no episode");
-    write(&lines[half..]);
-    read(lines.len());
+    // The rest in three parts, each cut inside a minute: the next commit adds to it.
+    let cuts = [half, half + (lines.len() - half) / 3, half + 2 * (lines.len() - half) / 3, lines.len()];
+    for w in cuts.windows(2) {
+        write(&lines[w[0]..w[1]]);
+        read(w[1]);
+    }
     let extra = number(&db, "SELECT count(*) FROM (SELECT * FROM episodes EXCEPT ALL SELECT * FROM episodes_full)");
     let missing = number(&db, "SELECT count(*) FROM (SELECT * FROM episodes_full EXCEPT ALL SELECT * FROM episodes)");
     let all = number(&db, "SELECT count(*) FROM episodes_full").unwrap();
+    // So are the 5-minute evaluations, against their computation from the events.
+    let kept_evaluations = "SELECT eval_time, hits, requests FROM evaluations_5m";
+    let differ = |a: &str, b: &str| number(&db, &format!("SELECT count(*) FROM (({a}) EXCEPT ALL ({b}))"));
+    let evaluations = (differ(kept_evaluations, common::EVALUATIONS_FROM_EVENTS), differ(common::EVALUATIONS_FROM_EVENTS, kept_evaluations));
+    let n_evaluations = number(&db, "SELECT count(*) FROM evaluations_5m").unwrap();
     common::stop_tail(tail);
     assert_eq!((extra, missing), (Some(0), Some(0)), "kept and found episodes through the tailer");
     assert!(all > kept, "{all} episodes, {kept} kept at the first commit");
+    assert_eq!(evaluations, (Some(0), Some(0)), "kept evaluations through the tailer");
+    assert!(n_evaluations > 300, "{n_evaluations} evaluations");
 }
