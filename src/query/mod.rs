@@ -196,7 +196,10 @@ impl Session {
                         db.display()
                     );
                 }
-                Ok(crate::queries::install_views(conn, true, fresh)?)
+                let started = std::time::Instant::now();
+                crate::queries::install_views(conn, true, fresh)?;
+                tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "installed this binary's views");
+                Ok(())
             }
             Session::Socket(client) => {
                 let theirs = client.views_fingerprint()?;
