@@ -105,6 +105,10 @@ mod tests {
         let sql = crate::queries::EVALUATIONS_MACRO;
         assert!(sql.contains(&format!("lo - INTERVAL {WINDOW_MINUTES} MINUTE AS lo_m")), "the window's reach");
         assert!(sql.contains(&format!("range(1, {}) k(k)", WINDOW_MINUTES + 1)), "the evaluations a minute counts in");
+        // ...and the ingester's update of them (queries/evaluations_update.sql).
+        let sql = crate::queries::EVALUATIONS_UPDATE;
+        assert_eq!(sql.matches(&format!("range(1, {}) k(k)", WINDOW_MINUTES + 1)).count(), 2, "the evaluations a minute counts in, the minutes of one");
+        assert!(sql.contains(&format!("e.eval_time - INTERVAL {WINDOW_MINUTES} MINUTE")), "the window's reach");
     }
 
     #[test]
