@@ -223,6 +223,15 @@ CREATE TABLE IF NOT EXISTS derived_tables (
     built_at TIMESTAMP NOT NULL
 );
 
+-- The events the derived tables hold: the sum of `ingest_files.events` at the last commit of
+-- an ingester that keeps them (written in that commit). Rows committed by another version's
+-- ingester that does not keep them all (a rollback of cachescope, then forward again) move
+-- that sum on without this: readers and the next ingester then see the tables as stale
+-- (src/ingest/derived.rs). No row: a database written before this record, trusted as it is.
+CREATE TABLE IF NOT EXISTS derived_events (
+    events BIGINT NOT NULL
+);
+
 -- Lines that could not be parsed: kept here, never dropped silently.
 CREATE TABLE IF NOT EXISTS ingest_errors (
     file_id     VARCHAR NOT NULL,

@@ -228,6 +228,10 @@ pub const EVALUATIONS_CLEAR: &str = include_str!("../queries/evaluations_clear.s
 pub const EVALUATIONS_MACRO: &str = include_str!("../queries/evaluations_macro.sql");
 /// A reader's `evaluations_5m` on a database without an up-to-date one.
 pub const EVALUATIONS_FALLBACK: &str = include_str!("../queries/evaluations_fallback.sql");
+/// Records that the derived tables hold every event ingested.
+pub const DERIVED_EVENTS_SAVE: &str = include_str!("../queries/derived_events_save.sql");
+/// The events the derived tables hold, and the events ingested.
+pub const DERIVED_EVENTS_CHECK: &str = include_str!("../queries/derived_events_check.sql");
 /// Records that one derived table is not built (a rebuild of it alone has begun).
 pub const DERIVED_UNBUILT_ONE: &str = include_str!("../queries/derived_unbuilt_one.sql");
 /// The version a derived table was built with.
@@ -238,7 +242,7 @@ pub const DERIVED_BUILT: &str = include_str!("../queries/derived_built.sql");
 pub const DERIVED_MACROS: &str = include_str!("../queries/derived_macros.sql");
 /// A reader's `request_minutes` on a database without an up-to-date one.
 pub const REQUEST_MINUTES_FALLBACK: &str = include_str!("../queries/request_minutes_fallback.sql");
-/// Whether `derived_tables` exists.
+/// Whether a derived tables' record (`derived_tables`, `derived_events`) exists.
 pub const DERIVED_EXISTS: &str = include_str!("../queries/derived_exists.sql");
 /// The time range derived tables are built from.
 pub const DERIVED_RANGE: &str = include_str!("../queries/derived_range.sql");

@@ -407,9 +407,10 @@ fn a_database_of_the_old_layout_is_upgraded_and_keeps_its_rows() {
     assert_eq!(query_i64(&db, "SELECT misses FROM request_minutes WHERE minute = '2026-11-25 10:00:00'"), 1);
 }
 
-/// The derived tables (figures, causes, kept episodes): missing (a database written before
-/// them) they are computed from the events by a reader, built by the next ingest, and
-/// `reclassify` rebuilds them equal.
+/// The derived tables (figures, evaluations, causes, kept episodes): missing (a database
+/// written before them, or rows committed by an ingester that does not keep them) they are
+/// computed from the events by a reader, built by the next ingest, and `reclassify` rebuilds
+/// them equal.
 #[test]
 fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
     let d = tempfile::tempdir().unwrap();
@@ -442,6 +443,17 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
     let kept = |db: &Path| query_i64(db, "SELECT count(*) FROM episode_clusters WHERE is_episode");
     let kept_built = kept(&db);
     assert!(kept_built > 3, "{kept_built} closed episodes");
+    // An ingest that rebuilds them (nothing new to read), saying why it takes longer.
+    let ingest_rebuilds = || {
+        cachescope()
+            .arg("ingest")
+            .arg("--db")
+            .arg(&db)
+            .arg(&log)
+            .assert()
+            .success()
+            .stderr(predicates::str::contains("a database without up-to-date derived tables: building them from its events, once (1 days)"));
+    };
     // As a database written before the derived tables.
     {
         let c = duckdb::Connection::open(&db).unwrap();
@@ -457,15 +469,8 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
     }
     assert_eq!(slo(true), slo_built, "a reader computes the same figures from the events");
     assert_eq!(report(), report_built);
-    // The next ingest builds them (nothing new to read), and says why it takes longer.
-    cachescope()
-        .arg("ingest")
-        .arg("--db")
-        .arg(&db)
-        .arg(&log)
-        .assert()
-        .success()
-        .stderr(predicates::str::contains("a database without up-to-date derived tables: building them from its events, once (1 days)"));
+    // The next ingest builds them.
+    ingest_rebuilds();
     assert_eq!(figures(&db), built);
     assert_eq!(kept(&db), kept_built);
     // Once: the ingest after says nothing of it.
@@ -514,6 +519,18 @@ fn derived_figures_are_built_on_upgrade_rebuilt_on_demand_and_read_the_same() {
     assert_eq!(evaluations(&db), evaluations_built);
     assert_eq!(causes(&db), evicted);
     assert_eq!(kept(&db), kept_built);
+    assert_eq!(report(), report_built);
+    // Rows committed by an ingester that does not keep the derived tables (another version's,
+    // after a rollback) move the events on without their record: readers compute from the
+    // events and say so, and the next ingest rebuilds them.
+    let recorded = || query_i64(&db, "SELECT events FROM derived_events");
+    let events = query_i64(&db, "SELECT sum(events)::BIGINT FROM ingest_files");
+    assert_eq!(recorded(), events, "each commit records the events the derived tables hold");
+    duckdb::Connection::open(&db).unwrap().execute_batch("UPDATE ingest_files SET events = events + 3").unwrap();
+    assert_eq!(slo(true), slo_built, "stale: computed from the events, with the note");
+    ingest_rebuilds();
+    assert_eq!(recorded(), events + 3);
+    assert_eq!(slo(false), slo_built);
     assert_eq!(report(), report_built);
 }
 

@@ -32,8 +32,8 @@ pub(super) fn stale(conn: &Connection, db: &Path) -> Result<Vec<&'static str>, I
 /// The derived tables missing or older than this binary's definition, for any connection
 /// (a reader's too).
 pub fn stale_tables(conn: &Connection) -> duckdb::Result<Vec<&'static str>> {
-    let recorded: i64 = conn.query_row(queries::DERIVED_EXISTS, [], |r| r.get("n"))?;
-    if recorded == 0 {
+    let exists = |table: &str| -> duckdb::Result<bool> { Ok(conn.query_row(queries::DERIVED_EXISTS, [table], |r| r.get::<_, i64>("n"))? > 0) };
+    if !exists("derived_tables")? || (exists("derived_events")? && !holds_every_event(conn)?) {
         return Ok(DERIVED.iter().map(|d| d.0).collect());
     }
     let mut stale = Vec::new();
@@ -47,6 +47,20 @@ pub fn stale_tables(conn: &Connection) -> duckdb::Result<Vec<&'static str>> {
         }
     }
     Ok(stale)
+}
+
+/// Whether the derived tables hold every event ingested: no ingester that does not keep them
+/// (another version's) committed rows since the last one that does (`derived_events`). A
+/// database without the record is trusted (the next ingester records it).
+fn holds_every_event(conn: &Connection) -> duckdb::Result<bool> {
+    let (kept, events): (Option<i64>, i64) = conn.query_row(queries::DERIVED_EVENTS_CHECK, [], |r| Ok((r.get("kept")?, r.get("events")?)))?;
+    Ok(kept.is_none_or(|k| k == events))
+}
+
+/// Records that the derived tables hold every event ingested (in the transaction of a commit
+/// that kept them, or after a rebuild).
+pub(super) fn record_events(conn: &Connection) -> duckdb::Result<()> {
+    conn.execute_batch(queries::DERIVED_EVENTS_SAVE)
 }
 
 /// What a reader of a database with these stale tables can read as kept.
@@ -173,7 +187,7 @@ pub(super) fn rebuild(conn: &Connection, db: &Path, what: Rebuild, progress: Reb
         for (name, version) in DERIVED.iter().filter(|d| what.tables().contains(&d.0)) {
             conn.execute(queries::DERIVED_BUILT, params![name, version, now])?;
         }
-        Ok(())
+        record_events(conn)
     })?;
     Ok(())
 }

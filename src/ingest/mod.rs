@@ -181,10 +181,14 @@ impl Ingester {
     fn open_inner(db: &Path, formats: Formats, always: bool, upgrade: derived::RebuildProgress) -> Result<Ingester, IngestError> {
         let (database, conn) = setup::open_database(db)?;
         let what = if always { Some(derived::Rebuild::All) } else { derived::Rebuild::of(&derived::stale(&conn, db)?) };
-        if let Some(what) = what {
+        match what {
             // A database written before the derived tables (or by an older definition of
-            // them): built from its events once, before anything is added.
-            derived::rebuild(&conn, db, what, upgrade)?;
+            // them, or with rows committed by an ingester that did not keep them): built
+            // from its events once, before anything is added (which records that they hold
+            // every event).
+            Some(what) => derived::rebuild(&conn, db, what, upgrade)?,
+            // Up to date: recorded as such, for a database written before the record.
+            None => derived::record_events(&conn).map_err(db_error(db))?,
         }
         let files = checkpoint::load(&conn, db)?;
         let names = setup::load_names(&conn, db)?;

@@ -259,6 +259,7 @@ impl Sink {
         checkpoint.events += self.tx.rows;
         checkpoint.quarantined += self.tx.quarantined;
         checkpoint::save(&self.conn, &self.db, &checkpoint)?;
+        super::derived::record_events(&self.conn).map_err(db_error(&self.db))?;
         self.conn.execute_batch("COMMIT").map_err(db_error(&self.db))?;
         tracing::debug!(
             rows = self.tx.rows,
