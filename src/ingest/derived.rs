@@ -1,8 +1,10 @@
 //! Derived tables: figures kept up to date as rows are committed (`request_minutes`,
-//! `miss_causes` and the classification's state, `episode_clusters` and theirs), so
-//! that the SLO's questions cost what the question costs, not what the history costs. This
-//! module rebuilds them from `events` — the reference they must equal — when a database
-//! written before them (or by an older definition) is opened, and for `cachescope reclassify`.
+//! `evaluations_5m`, `miss_causes` and the classification's state, `episode_clusters` and
+//! theirs), so that the SLO's questions cost what the question costs, not what the history
+//! costs. This module says which are stale and rebuilds them from `events` — the reference
+//! they must equal — when a database written before them (or by an older definition, or with
+//! rows another version's ingester committed without them) is opened, and for `cachescope
+//! reclassify`.
 
 use std::path::Path;
 
@@ -24,13 +26,14 @@ pub const EVALUATIONS: &str = "evaluations_5m";
 /// How far a rebuild is: (days done, days in all).
 pub type RebuildProgress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// The derived tables missing or older than this binary's definition.
+/// The derived tables to rebuild ([`stale_tables`]).
 pub(super) fn stale(conn: &Connection, db: &Path) -> Result<Vec<&'static str>, IngestError> {
     stale_tables(conn).map_err(db_error(db))
 }
 
 /// The derived tables missing or older than this binary's definition, for any connection
-/// (a reader's too).
+/// (a reader's too); all of them when rows were committed by an ingester that does not keep
+/// them ([`holds_every_event`]).
 pub fn stale_tables(conn: &Connection) -> duckdb::Result<Vec<&'static str>> {
     let exists = |table: &str| -> duckdb::Result<bool> { Ok(conn.query_row(queries::DERIVED_EXISTS, [table], |r| r.get::<_, i64>("n"))? > 0) };
     if !exists("derived_tables")? || (exists("derived_events")? && !holds_every_event(conn)?) {
@@ -103,8 +106,8 @@ impl Rebuild {
     }
 }
 
-/// Rebuilds the derived tables of `what` from `events`, a day per transaction, reporting
-/// progress after each day. The tables are first recorded as not built (so readers compute
+/// Rebuilds the derived tables of `what` from `events`, a day per transaction (the
+/// evaluations alone: a month), reporting progress after each. The tables are first recorded as not built (so readers compute
 /// from `events`, and an interrupted rebuild starts over when the next ingester opens the
 /// database), and recorded as built with the last day. One transaction for the whole history
 /// held every day's work until its commit: a month of a busy host ran out of memory.
