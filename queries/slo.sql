@@ -106,8 +106,9 @@ WITH rules AS (
 ),
 -- The breaching evaluations of each rule. Evaluations come every minute (a missing one had no
 -- request: no breach), so a run of consecutive breaching evaluations is a run of consecutive
--- minutes: each minute less its rank among the rule's breaches is the same for the whole run. (Numbering every
--- evaluation instead took 2 s over the 2.5M minutes of 4.7 years; the breaches are few.)
+-- minutes: each minute less its rank among the rule's breaches is the same for the whole run.
+-- (Numbering every evaluation instead took 2 s over the 2.5M minutes of 4.7 years; the
+-- breaches are few.)
 evals AS (
     SELECT r.alert, r.severity, r.threshold, r.for_minutes, h.eval_time, h.hit_ratio
     FROM rules r JOIN hit_ratio_5m h ON breaches(h.requests, h.hit_ratio, r.threshold)
