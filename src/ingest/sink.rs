@@ -1,9 +1,10 @@
 //! The transaction sink: parsed rows moved into one open DuckDB transaction chunk by chunk
 //! (memory stays a few chunks whatever the transaction's size), then committed together with
-//! the names they refer to, the per-minute figures and 5-minute evaluations, the classification of its misses
-//! ([`super::classify`]) and the file's checkpoint, or rolled back
-//! whole. Nothing is visible before the commit, so a crash anywhere loses or repeats nothing.
-//! It runs on the append thread ([`super::pipeline`]).
+//! the names they refer to, the per-minute figures and 5-minute evaluations, the
+//! classification of its misses ([`super::classify`]), the kept episodes, the file's
+//! checkpoint and the record that the derived tables hold every event, or rolled back whole.
+//! Nothing is visible before the commit, so a crash anywhere loses or repeats nothing. It
+//! runs on the append thread ([`super::pipeline`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
