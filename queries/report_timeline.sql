@@ -9,13 +9,13 @@ WITH b AS (
            least(date_trunc('minute', CAST($2 AS TIMESTAMP)), last_eval) AS hi_e
     FROM evaluation_range
 ),
+evals AS (SELECT lo_e, hi_e, datediff('minute', lo_e, hi_e) + 1 AS minutes FROM b WHERE lo_e <= hi_e),
 per AS (
-    SELECT lo_e, hi_e, greatest(1, ceil((datediff('minute', lo_e, hi_e) + 1) / CAST($3 AS DOUBLE)))::BIGINT AS n
-    FROM b WHERE lo_e <= hi_e
+    SELECT lo_e, hi_e, minutes, greatest(1, ceil(minutes / CAST($3 AS DOUBLE)))::BIGINT AS n FROM evals
 ),
 stretches AS (
     SELECT s.s AS stretch, per.lo_e + to_minutes(s.s * per.n) AS first_eval
-    FROM per, range(0, (datediff('minute', per.lo_e, per.hi_e) // per.n) + 1) s(s)
+    FROM per, range(0, (per.minutes - 1) // per.n + 1) s(s)
 ),
 h AS (
     SELECT datediff('minute', per.lo_e, h.eval_time) // per.n AS stretch, h.eval_time, h.hit_ratio, h.requests

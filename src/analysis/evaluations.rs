@@ -118,11 +118,16 @@ mod tests {
                   LATERAL (SELECT CASE WHEN m >= TIMESTAMP '2027-01-02 10:00' AND m < TIMESTAMP '2027-01-04 12:00' THEN 50
                                        WHEN m >= TIMESTAMP '2027-01-04 20:00' AND m < TIMESTAMP '2027-01-04 20:20' THEN 70
                                        WHEN m >= TIMESTAMP '2027-01-05 05:48' THEN 40
-                                       ELSE 99 END AS h) y;
-             INSERT INTO evaluations_5m SELECT * FROM evaluations_5m_of('-infinity'::TIMESTAMP, 'infinity'::TIMESTAMP);",
+                                       ELSE 99 END AS h) y",
         )
         .unwrap();
+        evaluate_again(c);
         s
+    }
+
+    /// The evaluations of every minute, from the figures (as an ingester's commit keeps them).
+    fn evaluate_again(c: &duckdb::Connection) {
+        c.execute(queries::EVALUATIONS_REBUILD, ["-infinity", "infinity"]).unwrap();
     }
 
     fn alerts(s: &Session, p: Period) -> Vec<AlertRow> {
@@ -182,11 +187,11 @@ mod tests {
         // Without the last two, the last alert is the long one, ended more than a day before
         // the data: found by looking further back than the first day.
         let c = s.direct_connection().unwrap();
-        // (The evaluations follow the figures, as an ingester's commit makes them.)
-        let evaluate_again = "INSERT OR REPLACE INTO evaluations_5m SELECT * FROM evaluations_5m_of('-infinity'::TIMESTAMP, 'infinity'::TIMESTAMP)";
-        c.execute_batch(&format!("UPDATE request_minutes SET hits = 99, misses = 1 WHERE minute >= TIMESTAMP '2027-01-04'; {evaluate_again}")).unwrap();
+        c.execute_batch("UPDATE request_minutes SET hits = 99, misses = 1 WHERE minute >= TIMESTAMP '2027-01-04'").unwrap();
+        evaluate_again(c);
         assert_eq!(last_alert(&s).unwrap(), Period { from: t("2027-01-02T09:56:00Z"), until: t("2027-01-04T00:06:00Z") });
-        c.execute_batch(&format!("UPDATE request_minutes SET hits = 99, misses = 1; {evaluate_again}")).unwrap();
+        c.execute_batch("UPDATE request_minutes SET hits = 99, misses = 1").unwrap();
+        evaluate_again(c);
         assert!(matches!(last_alert(&s), Err(AnalysisError::NoAlert { .. })));
     }
 

@@ -66,11 +66,13 @@ pub(super) fn record_events(conn: &Connection) -> duckdb::Result<()> {
     conn.execute_batch(queries::DERIVED_EVENTS_SAVE)
 }
 
-/// What a reader of a database with these stale tables can read as kept.
+/// What a reader of a database with these stale tables can read as kept: what an ingester
+/// would not rebuild ([`Rebuild::of`]).
 pub fn freshness(stale: &[&str]) -> queries::Fresh {
-    queries::Fresh {
-        derived: stale.iter().all(|t| *t == EVALUATIONS),
-        evaluations: !stale.contains(&EVALUATIONS),
+    match Rebuild::of(stale) {
+        None => queries::Fresh::ALL,
+        Some(Rebuild::Evaluations) => queries::Fresh { derived: true, evaluations: false },
+        Some(Rebuild::All) => queries::Fresh { derived: false, evaluations: false },
     }
 }
 
