@@ -1,2 +1,2 @@
--- The version a derived table was built with ($1: its name).
-SELECT version FROM derived_tables WHERE name = $1;
+-- The version each derived table was built with.
+SELECT name, version FROM derived_tables;

@@ -234,7 +234,7 @@ pub const DERIVED_EVENTS_SAVE: &str = include_str!("../queries/derived_events_sa
 pub const DERIVED_EVENTS_CHECK: &str = include_str!("../queries/derived_events_check.sql");
 /// Records that one derived table is not built (a rebuild of it alone has begun).
 pub const DERIVED_UNBUILT_ONE: &str = include_str!("../queries/derived_unbuilt_one.sql");
-/// The version a derived table was built with.
+/// The version each derived table was built with.
 pub const DERIVED_VERSION: &str = include_str!("../queries/derived_version.sql");
 /// Records a built derived table.
 pub const DERIVED_BUILT: &str = include_str!("../queries/derived_built.sql");

@@ -39,17 +39,9 @@ pub fn stale_tables(conn: &Connection) -> duckdb::Result<Vec<&'static str>> {
     if !exists("derived_tables")? || (exists("derived_events")? && !holds_every_event(conn)?) {
         return Ok(DERIVED.iter().map(|d| d.0).collect());
     }
-    let mut stale = Vec::new();
-    for (name, version) in DERIVED {
-        let built: Option<i32> = conn
-            .query_row(queries::DERIVED_VERSION, [name], |r| r.get("version"))
-            .map(Some)
-            .or_else(|e| if matches!(e, duckdb::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
-        if built != Some(version) {
-            stale.push(name);
-        }
-    }
-    Ok(stale)
+    let mut read = conn.prepare(queries::DERIVED_VERSION)?;
+    let built: Vec<(String, i32)> = read.query_map([], |r| Ok((r.get("name")?, r.get("version")?)))?.collect::<duckdb::Result<_>>()?;
+    Ok(DERIVED.iter().filter(|(name, version)| !built.iter().any(|(n, v)| n == name && v == version)).map(|d| d.0).collect())
 }
 
 /// Whether the derived tables hold every event ingested: no ingester that does not keep them
