@@ -246,8 +246,10 @@ pub const REQUEST_MINUTES_FALLBACK: &str = include_str!("../queries/request_minu
 pub const DERIVED_EXISTS: &str = include_str!("../queries/derived_exists.sql");
 /// The time range derived tables are built from.
 pub const DERIVED_RANGE: &str = include_str!("../queries/derived_range.sql");
-/// What-if: the request stream in order.
-pub const WHATIF_STREAM: &str = include_str!("../queries/whatif_stream.sql");
+/// What-if: the ordinary hits (numeric keys) in order.
+pub const WHATIF_STREAM_HITS: &str = include_str!("../queries/whatif_stream_hits.sql");
+/// What-if: every other event a cache replays, in the same order as the hits.
+pub const WHATIF_STREAM_OTHERS: &str = include_str!("../queries/whatif_stream_others.sql");
 /// What-if: its DuckDB memory cap.
 pub const WHATIF_MEMORY: &str = include_str!("../queries/whatif_memory.sql");
 /// What-if's memory cap when the first one was too tight.

@@ -250,7 +250,9 @@ pub fn read_shared(db: &Session, periods: &[Period]) -> Result<SharedTrace, What
     }
     let (warm_from, until) = span.unwrap_or_default();
     let mut us = Vec::new();
+    let started = std::time::Instant::now();
     let trace = read_trace(db, warm_from, warm_from.and_utc().timestamp_millis(), until, None, Some(&mut us))?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, ops = trace.ops.len(), periods = periods.len(), "what-if: read the trace shared from {warm_from}");
     Ok(SharedTrace { trace, us, warm_from, until, starts })
 }
 
@@ -328,6 +330,7 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
     };
     let from_ms = period.from.and_utc().timestamp_millis();
     let (requests, measured) = analysis::requests_and_hit_ratio(db, period)?;
+    let (capacity_changes, smallest_capacity_gb) = capacity_changes(db, period)?;
     let sample_rate = q.sample_rate.filter(|r| *r < 1.0);
     let started = std::time::Instant::now();
     let trace = match shared.filter(|sh| sample_rate.is_none() && sh.warm_from <= warm_from && period.until <= sh.until) {
@@ -348,7 +351,6 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
         Some(e) => Curve::new(&lru.distances).sampled(e),
         None => Curve::new(&lru.distances),
     };
-    let (capacity_changes, smallest_capacity_gb) = capacity_changes(db, period)?;
     let working_set_gb = lru.working_set_bytes as f64 / GB;
     // A sample's windows hold the rate's share of the requests.
     let slo = SloPolicy { min_requests_5m: ((SLO.min_requests_5m as f64 * sample_rate.unwrap_or(1.0)).ceil() as u32).max(1), ..SLO };
@@ -358,8 +360,9 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
     let mut recs = Vec::new();
     let mut recs_every = Vec::new();
     for r in &retentions {
-        recs.extend(model.smallest_for_period(*r));
-        recs_every.extend(model.smallest_for_every_window(*r));
+        let (period, every) = model.smallest_both(*r);
+        recs.extend(period);
+        recs_every.extend(every);
     }
     let best = |v: Vec<Recommendation>| v.into_iter().min_by(|a, b| a.capacity_gb.total_cmp(&b.capacity_gb));
     let (recommendation, recommendation_every_window) = (best(recs), best(recs_every));

@@ -150,6 +150,16 @@ impl Model<'_> {
         self.smallest(retention_days, lo, hi, |s| self.meets_every_window(s))
     }
 
+    /// [`Self::smallest_for_period`] and [`Self::smallest_for_every_window`], side by side on
+    /// two cores: each is a bisection of whole simulations, one after the other.
+    pub fn smallest_both(&self, retention_days: Option<f64>) -> (Option<Recommendation>, Option<Recommendation>) {
+        std::thread::scope(|scope| {
+            let every = scope.spawn(|| self.smallest_for_every_window(retention_days));
+            let period = self.smallest_for_period(retention_days);
+            (period, every.join().expect("a what-if search thread panicked"))
+        })
+    }
+
     pub fn blocked_for_period(&self) -> Blocked {
         Blocked {
             ceiling_hit_ratio: self.curve.ceiling().unwrap_or(0.0),
