@@ -153,7 +153,7 @@ pub struct Report {
     #[serde(skip)]
     pub timeline: Vec<Point>,
     /// What-if cache sizing, when capacity evictions are among the top causes
-    /// (`whatif::size_report`).
+    /// (`whatif::sizing`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sizing: Option<Sizing>,
     /// A fleet report's hosts (`--fleet`): each host's figures and causes.
@@ -199,11 +199,17 @@ impl Report {
 
     /// Whether capacity evictions are among the top causes (the report then sizes the cache).
     pub fn evictions_among_top_causes(&self) -> bool {
-        self.causes
-            .iter()
-            .take(Self::SIZING_TOP_CAUSES)
-            .any(|c| matches!(Cause::parse(&c.cause), Some(Cause::Engine(MissReason::EvictedCapacity) | Cause::Evicted)))
+        evictions_among_top_causes(&self.causes)
     }
+}
+
+/// Whether capacity evictions are among the top [`Report::SIZING_TOP_CAUSES`] of `causes`
+/// (ordered as a report lists them).
+pub fn evictions_among_top_causes(causes: &[CauseRow]) -> bool {
+    causes
+        .iter()
+        .take(Report::SIZING_TOP_CAUSES)
+        .any(|c| matches!(Cause::parse(&c.cause), Some(Cause::Engine(MissReason::EvictedCapacity) | Cause::Evicted)))
 }
 
 /// The runbook's section and action for a cause.
@@ -466,9 +472,28 @@ pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
 
 /// Builds the report for `period`, listing the episodes of `scope`.
 pub fn report_of(db: &Session, period: Period, scope: Scope) -> Result<Report, AnalysisError> {
-    let p = period.params();
-    let SloFigures { requests, hits, misses, hit_ratio, slo, error_budget, alerts, timeline } = slo_figures(db, period)?;
-    let causes = rows::<CauseSqlRow>(db, queries::REPORT_CAUSES, &p)?
+    report_with(db, findings(db, period, scope, causes(db, period)?)?)
+}
+
+/// What a report finds in its period before its figures: the misses' causes and the episodes.
+/// They decide whether the report sizes the cache (`whatif::sizing`), which can then begin
+/// beside the rest of the report.
+pub struct Findings {
+    period: Period,
+    scope: Scope,
+    pub causes: Vec<CauseRow>,
+    pub episodes: Vec<EpisodeRow>,
+}
+
+impl Findings {
+    pub fn period(&self) -> Period {
+        self.period
+    }
+}
+
+/// The misses of `period` by cause, the largest first.
+pub fn causes(db: &Session, period: Period) -> Result<Vec<CauseRow>, AnalysisError> {
+    Ok(rows::<CauseSqlRow>(db, queries::REPORT_CAUSES, &period.params())?
         .into_iter()
         .map(|r| CauseRow {
             runbook: runbook_for(&r.cause),
@@ -482,8 +507,12 @@ pub fn report_of(db: &Session, period: Period, scope: Scope) -> Result<Report, A
                 .map(|(symbol, misses)| SymbolCount { symbol, misses })
                 .collect(),
         })
-        .collect();
-    let episodes = rows::<EpisodeSqlRow>(db, scope.episodes_sql(), &p)?
+        .collect())
+}
+
+/// The findings of `period`: its `causes` and its episodes (those of `scope`).
+pub fn findings(db: &Session, period: Period, scope: Scope, causes: Vec<CauseRow>) -> Result<Findings, AnalysisError> {
+    let episodes = rows::<EpisodeSqlRow>(db, scope.episodes_sql(), &period.params())?
         .into_iter()
         .map(|r| {
             let mut evidence = Vec::new();
@@ -513,6 +542,13 @@ pub fn report_of(db: &Session, period: Period, scope: Scope) -> Result<Report, A
             }
         })
         .collect();
+    Ok(Findings { period, scope, causes, episodes })
+}
+
+/// The report of what `findings` found, with the figures of its period.
+pub fn report_with(db: &Session, findings: Findings) -> Result<Report, AnalysisError> {
+    let Findings { period, scope, causes, episodes } = findings;
+    let SloFigures { requests, hits, misses, hit_ratio, slo, error_budget, alerts, timeline } = slo_figures(db, period)?;
     Ok(Report {
         period,
         requests,

@@ -6,6 +6,7 @@
 //! external access (files, network) disabled.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use chrono::NaiveDateTime;
@@ -103,11 +104,12 @@ pub enum Session {
     Loaded(Loaded),
 }
 
-/// An in-memory database ([`Session::in_memory`]).
+/// An in-memory database ([`Session::in_memory`]), or a second connection to a file a direct
+/// session opened ([`Session::fork`]).
 pub struct Loaded {
     conn: Connection,
     /// Declared last: dropped after the connection made from it.
-    _database: RawDatabase,
+    _database: Arc<RawDatabase>,
 }
 
 /// A read-only connection to a database file, with the [`Guard`] that judges texts.
@@ -116,7 +118,7 @@ pub struct Direct {
     guard: Guard,
     db: PathBuf,
     /// Declared last: dropped after the connections made from it.
-    _database: RawDatabase,
+    _database: Arc<RawDatabase>,
 }
 
 impl Session {
@@ -135,7 +137,7 @@ impl Session {
                     conn,
                     guard,
                     db: db.to_path_buf(),
-                    _database: database,
+                    _database: Arc::new(database),
                 }))
             }
             Err(e) if crate::engine::manifest::is_lock_conflict(&e) => {
@@ -160,7 +162,21 @@ impl Session {
     pub fn in_memory() -> Result<Session, QueryError> {
         let database = RawDatabase::open(":memory:", &[("enable_external_access", "false")])?;
         let conn = database.connect()?;
-        Ok(Session::Loaded(Loaded { conn, _database: database }))
+        Ok(Session::Loaded(Loaded { conn, _database: Arc::new(database) }))
+    }
+
+    /// A second session on the same file, for the crate's own queries on another thread (the
+    /// cache sizing's reads beside a report's queries): a connection of its own, without the
+    /// temporary views. `None` through a tailer (it answers one client at a time), on an
+    /// in-memory database, and on a file of the old layout (whose `event_rows` is a temporary
+    /// copy of the first connection's).
+    pub fn fork(&self) -> Result<Option<Session>, QueryError> {
+        let Session::Direct(Direct { conn, _database: database, .. }) = self else { return Ok(None) };
+        let old_layout: i64 = conn.query_row(crate::queries::SCHEMA_LAYOUT, [], |r| r.get(0))?;
+        if old_layout > 0 {
+            return Ok(None);
+        }
+        Ok(Some(Session::Loaded(Loaded { conn: database.connect()?, _database: database.clone() })))
     }
 
     /// The connection of a direct session (for tests that read a database as reports do).
