@@ -320,6 +320,13 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
         Some(p) => p,
         None => analysis::data_range(db)?.ok_or_else(|| WhatIfError::NoRequests(String::new()))?,
     };
+    let totals = analysis::requests_and_hit_ratio(db, period)?;
+    whatif_of(db, q, period, totals, shared)
+}
+
+/// [`whatif_in`] of `period` with its requests and measured hit ratio (`totals`) given: `db`
+/// needs only the tables of the events, no view (a second connection's do, [`Session::fork`]).
+pub fn whatif_of(db: &Session, q: &Question, period: Period, totals: (u64, Option<f64>), shared: Option<&SharedTrace>) -> Result<WhatIf, WhatIfError> {
     let known = shared
         .filter(|_| q.retention_days.is_empty())
         .and_then(|sh| sh.starts.iter().find(|(p, _, _)| *p == period))
@@ -329,7 +336,7 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
         None => start_of_read(db, period, &q.retention_days)?,
     };
     let from_ms = period.from.and_utc().timestamp_millis();
-    let (requests, measured) = analysis::requests_and_hit_ratio(db, period)?;
+    let (requests, measured) = totals;
     let (capacity_changes, smallest_capacity_gb) = capacity_changes(db, period)?;
     let sample_rate = q.sample_rate.filter(|r| *r < 1.0);
     let started = std::time::Instant::now();

@@ -2,7 +2,7 @@
 //! evictions are among the report's top causes, and for each thrashing episode of an
 //! incident the size that would have avoided it.
 
-use super::{read_shared, whatif_in, Question, SharedTrace, WhatIf, WhatIfError};
+use super::{read_shared, whatif_of, Question, SharedTrace, WhatIf, WhatIfError};
 use crate::analysis::{self, AnalysisError, CauseRow, EpisodeRow, Incident, Period, Report, Scope, Sizing};
 use crate::engine::clock::parse_ts;
 use crate::query::Session;
@@ -41,8 +41,13 @@ fn sizing_of(w: &WhatIf) -> Sizing {
 /// The sizing of `period`, or a note saying how to get it when it cannot be computed here
 /// (its trace taken out of `shared` when given).
 fn size(db: &Session, period: Period, shared: Option<&SharedTrace>) -> Result<Sizing, WhatIfError> {
+    size_of(db, period, analysis::requests_and_hit_ratio(db, period)?, shared)
+}
+
+/// [`size`] with the period's requests and measured hit ratio given (`db` needs no view).
+fn size_of(db: &Session, period: Period, totals: (u64, Option<f64>), shared: Option<&SharedTrace>) -> Result<Sizing, WhatIfError> {
     let q = Question { period: Some(period), skip_curve: true, ..Default::default() };
-    match whatif_in(db, &q, shared) {
+    match whatif_of(db, &q, period, totals, shared) {
         Ok(w) => Ok(sizing_of(&w)),
         Err(WhatIfError::NoRequests(_)) => Ok(Sizing { note: Some("No requests in the period".into()), ..Default::default() }),
         Err(e) => Err(e),
@@ -50,59 +55,91 @@ fn size(db: &Session, period: Period, shared: Option<&SharedTrace>) -> Result<Si
 }
 
 /// The report of `period` with its "Cache sizing" section when it needs one (what `report`
-/// and `demo` print). Its causes decide; the requests the sizing replays are then read beside
-/// the rest of the report.
+/// and `demo` print). Its causes decide; the sizing then runs beside the rest of the report.
 pub fn report(db: &Session, period: Period) -> Result<Report, WhatIfError> {
     let causes = analysis::causes(db, period)?;
-    let periods: Vec<Period> = report_sizing_period(period, &causes).map(|(p, _)| p).into_iter().collect();
-    let (mut r, shared) = beside(db, &periods, || analysis::report_with(db, analysis::findings(db, period, Scope::Host, causes)?))?;
-    size_report_in(db, &mut r, shared.as_ref())?;
+    let plan = report_sizing_period(period, &causes);
+    let periods: Vec<Period> = plan.iter().map(|(p, _)| *p).collect();
+    let (mut r, beside) = beside(db, &periods, || analysis::report_with(db, analysis::findings(db, period, Scope::Host, causes)?))?;
+    if let Some((p, sized_from)) = plan {
+        r.sizing = Some(Sizing { sized_from, ..beside.unwrap_or_default().size(db, p)? });
+    }
     Ok(r)
 }
 
 /// The incident summary of `period`, its thrashing episodes sized. When its report sizes the
-/// cache (its causes say so), the requests are read from then on, beside the rest (the
-/// episodes, within the period, are covered by that read); otherwise, when its episodes say
-/// that some thrashed, beside the figures.
+/// cache (its causes say so), that sizing runs from then on beside the rest, and its requests
+/// serve the episodes' too (within the period); otherwise the thrashing episodes are sized
+/// beside the figures.
 pub fn incident(db: &Session, period: Period) -> Result<Incident, WhatIfError> {
     let causes = analysis::causes(db, period)?;
     let summary = |found: analysis::Findings| analysis::report_with(db, found).and_then(|r| analysis::incident_of(r, db, period));
-    let (mut inc, shared) = match report_sizing_period(period, &causes) {
+    let plan = report_sizing_period(period, &causes);
+    let (mut inc, beside) = match plan {
         Some((p, _)) => beside(db, &[p], || summary(analysis::findings(db, period, Scope::Host, causes)?))?,
         None => {
             let found = analysis::findings(db, period, Scope::Host, causes)?;
-            let periods: Vec<Period> = found.episodes.iter().filter_map(episode_period).collect();
-            beside(db, &periods, || summary(found))?
+            let episodes: Vec<Period> = found.episodes.iter().filter_map(episode_period).collect();
+            beside(db, &episodes, || summary(found))?
         }
     };
+    let mut beside = beside.unwrap_or_default();
+    let periods: Vec<Period> = plan.iter().map(|(p, _)| *p).chain(inc.report.episodes.iter().filter_map(episode_period)).collect();
     // Without a read beside (through a tailer), the periods are read once for all of them.
-    let shared = match shared {
-        Some(s) => Some(s),
-        None => {
-            let mut periods: Vec<Period> = report_sizing_period(period, &inc.report.causes).map(|(p, _)| p).into_iter().collect();
-            periods.extend(inc.report.episodes.iter().filter_map(episode_period));
-            (periods.len() > 1).then(|| read_shared(db, &periods)).transpose()?
-        }
-    };
-    size_incident_in(db, &mut inc, shared.as_ref())?;
+    if beside.shared.is_none() && periods.len() > 1 {
+        beside.shared = Some(read_shared(db, &periods)?);
+    }
+    if let Some((p, sized_from)) = plan {
+        inc.report.sizing = Some(Sizing { sized_from, ..beside.size(db, p)? });
+    }
+    for e in inc.report.episodes.iter_mut() {
+        let Some(p) = episode_period(e) else { continue };
+        e.sizing = Some(beside.size(db, p)?);
+    }
     Ok(inc)
 }
 
-/// Runs `work` (the rest of a report) while the requests the sizing of `periods` replays are
-/// read on a second connection, on another thread: that read is most of a sizing's time, and
-/// the report's queries do not wait for it. Through a tailer (which answers one client at a
-/// time) the sizings read after `work`.
-fn beside<T: Send>(db: &Session, periods: &[Period], work: impl FnOnce() -> Result<T, AnalysisError>) -> Result<(T, Option<SharedTrace>), WhatIfError> {
+/// What the thread beside a report hands back: the requests it read, and the sizing of each
+/// period it was given.
+#[derive(Default)]
+struct Beside {
+    shared: Option<SharedTrace>,
+    sized: Vec<(Period, Sizing)>,
+}
+
+impl Beside {
+    /// The sizing of `period`: the one done beside, else done now (from the requests read
+    /// beside when they cover it).
+    fn size(&self, db: &Session, period: Period) -> Result<Sizing, WhatIfError> {
+        match self.sized.iter().find(|(p, _)| *p == period) {
+            Some((_, s)) => Ok(s.clone()),
+            None => size(db, period, self.shared.as_ref()),
+        }
+    }
+}
+
+/// Runs `work` (the rest of a report) while a second connection, on another thread, reads
+/// the requests of `periods` and sizes each: the sizing's read and simulations do not wait for
+/// the report's queries, nor these for them. Each period's requests and measured ratio are
+/// counted here first (from the figures the report reads, which may be this session's
+/// views). `None` when there is nothing to size or the session cannot be forked (through a
+/// tailer, which answers one client at a time): the sizings then run after `work`.
+fn beside<T: Send>(db: &Session, periods: &[Period], work: impl FnOnce() -> Result<T, AnalysisError>) -> Result<(T, Option<Beside>), WhatIfError> {
     let fork = match periods.is_empty() {
         true => None,
         false => db.fork()?,
     };
     let Some(fork) = fork else { return Ok((work()?, None)) };
+    let totals = periods.iter().map(|p| analysis::requests_and_hit_ratio(db, *p)).collect::<Result<Vec<_>, _>>()?;
     std::thread::scope(|scope| {
-        let read = scope.spawn(move || read_shared(&fork, periods));
+        let sizing = scope.spawn(move || -> Result<Beside, WhatIfError> {
+            let shared = read_shared(&fork, periods)?;
+            let sized = periods.iter().zip(totals).map(|(p, t)| Ok((*p, size_of(&fork, *p, t, Some(&shared))?))).collect::<Result<_, WhatIfError>>()?;
+            Ok(Beside { shared: Some(shared), sized })
+        });
         let done = work()?;
-        let shared = read.join().expect("the sizing's read thread panicked")?;
-        Ok((done, Some(shared)))
+        let beside = sizing.join().expect("the sizing's thread panicked")?;
+        Ok((done, Some(beside)))
     })
 }
 
@@ -125,13 +162,6 @@ fn report_sizing_period(period: Period, causes: &[CauseRow]) -> Option<(Period, 
     })
 }
 
-fn size_report_in(db: &Session, r: &mut Report, shared: Option<&SharedTrace>) -> Result<(), WhatIfError> {
-    if let Some((period, sized_from)) = report_sizing_period(r.period, &r.causes) {
-        r.sizing = Some(Sizing { sized_from, ..size(db, period, shared)? });
-    }
-    Ok(())
-}
-
 /// A thrashing episode's period (its minutes, the last one's second included).
 fn episode_period(e: &EpisodeRow) -> Option<Period> {
     if e.kind != EpisodeKind::Thrashing.as_str() {
@@ -141,15 +171,3 @@ fn episode_period(e: &EpisodeRow) -> Option<Period> {
     Some(Period { from: start, until: end + chrono::Duration::seconds(1) })
 }
 
-/// Sizes the incident's report and each of its thrashing episodes (over the episode's minutes:
-/// the size at which none of its 5-minute windows would have been below the SLO), their
-/// requests taken out of `shared` where it covers them (their periods overlap and share their
-/// warm-up: they are read once for all of them).
-fn size_incident_in(db: &Session, inc: &mut Incident, shared: Option<&SharedTrace>) -> Result<(), WhatIfError> {
-    size_report_in(db, &mut inc.report, shared)?;
-    for e in inc.report.episodes.iter_mut() {
-        let Some(period) = episode_period(e) else { continue };
-        e.sizing = Some(size(db, period, shared)?);
-    }
-    Ok(())
-}
