@@ -377,6 +377,67 @@ fn reports_size_the_cache_on_the_file_and_through_tail_alike() {
     assert!(line.contains("would have avoided it") && line.contains("as little as 0.00097938 GB"), "{line}");
 }
 
+/// A second host's log for the thrashing fixture's window: more misses of three other causes
+/// than its thrashing episode has (new symbols, new keys, a manifest outage), so that capacity
+/// evictions are not among the top three causes.
+fn other_causes_log(dir: &Path) -> std::path::PathBuf {
+    let mut n: u64 = 0;
+    let mut miss = |ms: u32, symbol: &str, outcome: &str| -> String {
+        n += 1;
+        let key = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        format!(
+            "2026-11-24T14:35:{:02}.{:06}Z INFO cachescope::engine: Cache MISS for {symbol} event=miss op=get_or_compute symbol={symbol} feature_set=returns key={key:016x} slot={:016x} config=f92e97f5751ccd2a data_version=v0 start=2026-11-20T14:30:00.000000Z end=2026-11-20T21:00:00.000000Z bytes=900 latency_us=500 outcome={outcome}\n",
+            ms / 1000,
+            (ms % 1000) * 1000,
+            key.rotate_left(17)
+        )
+    };
+    let mut lines = String::new();
+    for i in 0..450 {
+        lines.push_str(&miss(2 * i, &format!("NS{i}"), "stored"));
+        lines.push_str(&miss(2 * i + 1, "JFH", "stored"));
+    }
+    lines.push_str("2026-11-24T14:35:02.000000Z ERROR cachescope::engine: Manifest /mnt/feature_cache/manifest.duckdb is locked by another process; running UNCACHED: every request will be recomputed event=manifest_unavailable path=/mnt/feature_cache/manifest.duckdb pid=4242\n");
+    for i in 0..450 {
+        lines.push_str(&miss(2001 + i, "JFH", "uncached"));
+    }
+    lines.push_str("2026-11-24T14:35:04.000000Z WARN cachescope::engine: Manifest available again; cache re-enabled event=manifest_available path=/mnt/feature_cache/manifest.duckdb unavailable_s=2\n");
+    let log = dir.join("other-host.log");
+    std::fs::write(&log, lines).unwrap();
+    log
+}
+
+#[test]
+fn an_incident_whose_report_sizes_nothing_still_sizes_its_thrashing_episode() {
+    let d = tempfile::tempdir().unwrap();
+    let (log, other) = (thrashing_fixture(d.path()), other_causes_log(d.path()));
+    let db = d.path().join("ev.duckdb");
+    cachescope().args(["ingest", "--db"]).arg(&db).arg(&log).arg(&other).assert().success();
+    let out = cachescope().args(["incident", "--format", "json", "--from", "2026-11-24T14:30:00Z", "--to", "2026-11-24T14:40:00Z", "--db"]).arg(&db).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let inc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let causes: Vec<&str> = inc["report"]["causes"].as_array().unwrap().iter().map(|c| c["cause"].as_str().unwrap()).collect();
+    assert_eq!(causes.iter().position(|c| *c == "evicted_capacity"), Some(3), "evictions are fourth: {causes:?}");
+    assert!(inc["report"]["sizing"].is_null(), "the report sizes nothing: {}", inc["report"]["sizing"]);
+    let ep = inc["report"]["episodes"].as_array().unwrap().iter().find(|e| e["kind"] == "thrashing").unwrap_or_else(|| panic!("{inc}"));
+    let end = chrono::DateTime::parse_from_rfc3339(ep["end"].as_str().unwrap()).unwrap() + chrono::Duration::seconds(1);
+    let own = cachescope()
+        .args(["whatif", "--format", "json", "--from", ep["start"].as_str().unwrap(), "--until", &end.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(own.status.success(), "{}", String::from_utf8_lossy(&own.stderr));
+    let w: serde_json::Value = serde_json::from_slice(&own.stdout).unwrap();
+    let s = &ep["sizing"];
+    assert!(s.is_object(), "the thrashing episode is sized: {ep}");
+    assert_eq!(s["ceiling_hit_ratio"], w["ceiling_hit_ratio"], "{s} {w}");
+    assert_eq!(s["predicted_hit_ratio"], w["current"]["predicted_hit_ratio"], "{s} {w}");
+    assert_eq!(s["period_gb"], w["recommendation"]["capacity_gb"], "{s} {w}");
+    assert_eq!(s["every_window_gb"], w["recommendation_every_window"]["capacity_gb"], "{s} {w}");
+    // The other episodes are not thrashing: nothing to size.
+    assert!(inc["report"]["episodes"].as_array().unwrap().iter().filter(|e| e["kind"] != "thrashing").all(|e| e["sizing"].is_null()), "{inc}");
+}
+
 /// `days` days of the mixed-day fixture, each repetition the next day (as a host's log).
 fn days_of_mixed_day(dir: &Path, days: i64) -> std::path::PathBuf {
     let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mixed_day/trading-system.log.zst")).unwrap();

@@ -2,6 +2,8 @@
 //! evictions are among the report's top causes, and for each thrashing episode of an
 //! incident the size that would have avoided it.
 
+use std::sync::Arc;
+
 use super::{read_shared, whatif_of, Question, SharedTrace, WhatIf, WhatIfError};
 use crate::analysis::{self, AnalysisError, CauseRow, EpisodeRow, Incident, Period, Report, Scope, Sizing};
 use crate::engine::clock::parse_ts;
@@ -60,60 +62,94 @@ pub fn report(db: &Session, period: Period) -> Result<Report, WhatIfError> {
     let causes = analysis::causes(db, period)?;
     let plan = report_sizing_period(period, &causes);
     let periods: Vec<Period> = plan.iter().map(|(p, _)| *p).collect();
-    let (mut r, beside) = beside(db, &periods, || analysis::report_with(db, analysis::findings(db, period, Scope::Host, causes)?))?;
+    let work = || analysis::report_with(db, analysis::findings(db, period, Scope::Host, causes)?);
+    let (mut r, sized) = match beside(db, &periods, work, |_, _| Ok(()))? {
+        Beside::Done(r, sized) => (r, sized),
+        Beside::Unforked(work) => (work()?, Vec::new()),
+    };
     if let Some((p, sized_from)) = plan {
-        r.sizing = Some(Sizing { sized_from, ..beside.unwrap_or_default().size(db, p)? });
+        let s = match sized.into_iter().next() {
+            Some((_, s)) => s,
+            None => size(db, p, None)?,
+        };
+        r.sizing = Some(Sizing { sized_from, ..s });
     }
     Ok(r)
 }
 
 /// The incident summary of `period`, its thrashing episodes sized. When its report sizes the
 /// cache (its causes say so), that sizing runs from then on beside the rest, and its requests
-/// serve the episodes' too (within the period); otherwise the thrashing episodes are sized
-/// beside the figures.
+/// serve the episodes', sized here meanwhile; otherwise the thrashing episodes are sized beside
+/// the figures.
 pub fn incident(db: &Session, period: Period) -> Result<Incident, WhatIfError> {
     let causes = analysis::causes(db, period)?;
-    let summary = |found: analysis::Findings| analysis::report_with(db, found).and_then(|r| analysis::incident_of(r, db, period));
     let plan = report_sizing_period(period, &causes);
-    let (mut inc, beside) = match plan {
-        Some((p, _)) => beside(db, &[p], || summary(analysis::findings(db, period, Scope::Host, causes)?))?,
+    let summary = |found: analysis::Findings| analysis::report_with(db, found).and_then(|r| analysis::incident_of(r, db, period));
+    type Work<'a> = Box<dyn FnOnce() -> Result<Incident, AnalysisError> + 'a>;
+    let beside = match plan {
+        Some((p, _)) => {
+            let work = || summary(analysis::findings(db, period, Scope::Host, causes)?);
+            beside(db, &[p], work, |inc: &mut Incident, shared| size_episodes(db, inc, shared))?.map_work(|w| Box::new(w) as Work)
+        }
         None => {
             let found = analysis::findings(db, period, Scope::Host, causes)?;
             let episodes: Vec<Period> = found.episodes.iter().filter_map(episode_period).collect();
-            beside(db, &episodes, || summary(found))?
+            beside(db, &episodes, || summary(found), |_, _| Ok(()))?.map_work(|w| Box::new(w) as Work)
         }
     };
-    let mut beside = beside.unwrap_or_default();
-    let periods: Vec<Period> = plan.iter().map(|(p, _)| *p).chain(inc.report.episodes.iter().filter_map(episode_period)).collect();
-    // Without a read beside (through a tailer), the periods are read once for all of them.
-    if beside.shared.is_none() && periods.len() > 1 {
-        beside.shared = Some(read_shared(db, &periods)?);
-    }
+    let (mut inc, sized) = match beside {
+        Beside::Done(inc, sized) => (inc, sized),
+        Beside::Unforked(work) => {
+            // One after the other (through a tailer): the periods are read once for all of them.
+            let mut inc = work()?;
+            let periods: Vec<Period> = plan.iter().map(|(p, _)| *p).chain(inc.report.episodes.iter().filter_map(episode_period)).collect();
+            let shared = (periods.len() > 1).then(|| read_shared(db, &periods)).transpose()?;
+            let sized = match plan {
+                Some((p, _)) => vec![(p, size(db, p, shared.as_ref())?)],
+                None => Vec::new(),
+            };
+            size_episodes(db, &mut inc, shared.as_ref())?;
+            (inc, sized)
+        }
+    };
+    let sized_of = |p: Period| sized.iter().find(|(q, _)| *q == p).map(|(_, s)| s.clone());
     if let Some((p, sized_from)) = plan {
-        inc.report.sizing = Some(Sizing { sized_from, ..beside.size(db, p)? });
+        inc.report.sizing = Some(Sizing { sized_from, ..sized_of(p).expect("the report's period was sized") });
     }
-    for e in inc.report.episodes.iter_mut() {
+    // The episodes sized beside (when the report sized nothing), else here.
+    for e in inc.report.episodes.iter_mut().filter(|e| e.sizing.is_none()) {
         let Some(p) = episode_period(e) else { continue };
-        e.sizing = Some(beside.size(db, p)?);
+        e.sizing = Some(match sized_of(p) {
+            Some(s) => s,
+            None => size(db, p, None)?,
+        });
     }
     Ok(inc)
 }
 
-/// What the thread beside a report hands back: the requests it read, and the sizing of each
-/// period it was given.
-#[derive(Default)]
-struct Beside {
-    shared: Option<SharedTrace>,
-    sized: Vec<(Period, Sizing)>,
+/// Sizes each thrashing episode of `inc`, from `shared` where it covers it.
+fn size_episodes(db: &Session, inc: &mut Incident, shared: Option<&SharedTrace>) -> Result<(), WhatIfError> {
+    for e in inc.report.episodes.iter_mut() {
+        let Some(p) = episode_period(e) else { continue };
+        e.sizing = Some(size(db, p, shared)?);
+    }
+    Ok(())
 }
 
-impl Beside {
-    /// The sizing of `period`: the one done beside, else done now (from the requests read
-    /// beside when they cover it).
-    fn size(&self, db: &Session, period: Period) -> Result<Sizing, WhatIfError> {
-        match self.sized.iter().find(|(p, _)| *p == period) {
-            Some((_, s)) => Ok(s.clone()),
-            None => size(db, period, self.shared.as_ref()),
+/// How [`beside`] went.
+enum Beside<T, W> {
+    /// The work is done, `then` too, and each period was sized beside it (in their order).
+    Done(T, Vec<(Period, Sizing)>),
+    /// The session cannot be forked (through a tailer, which answers one client at a time), or
+    /// there was nothing to size: the work is handed back to be run, then the sizings after it.
+    Unforked(W),
+}
+
+impl<T, W> Beside<T, W> {
+    fn map_work<V>(self, f: impl FnOnce(W) -> V) -> Beside<T, V> {
+        match self {
+            Beside::Done(t, s) => Beside::Done(t, s),
+            Beside::Unforked(w) => Beside::Unforked(f(w)),
         }
     }
 }
@@ -122,24 +158,39 @@ impl Beside {
 /// the requests of `periods` and sizes each: the sizing's read and simulations do not wait for
 /// the report's queries, nor these for them. Each period's requests and measured ratio are
 /// counted here first (from the figures the report reads, which may be this session's
-/// views). `None` when there is nothing to size or the session cannot be forked (through a
-/// tailer, which answers one client at a time): the sizings then run after `work`.
-fn beside<T: Send>(db: &Session, periods: &[Period], work: impl FnOnce() -> Result<T, AnalysisError>) -> Result<(T, Option<Beside>), WhatIfError> {
+/// views). Once `work` is done and the requests are read, `then` runs here with them while the
+/// other thread sizes (an incident sizes its episodes).
+fn beside<T: Send, W: FnOnce() -> Result<T, AnalysisError>>(
+    db: &Session,
+    periods: &[Period],
+    work: W,
+    then: impl FnOnce(&mut T, Option<&SharedTrace>) -> Result<(), WhatIfError>,
+) -> Result<Beside<T, W>, WhatIfError> {
     let fork = match periods.is_empty() {
         true => None,
         false => db.fork()?,
     };
-    let Some(fork) = fork else { return Ok((work()?, None)) };
+    let Some(fork) = fork else { return Ok(Beside::Unforked(work)) };
     let totals = periods.iter().map(|p| analysis::requests_and_hit_ratio(db, *p)).collect::<Result<Vec<_>, _>>()?;
     std::thread::scope(|scope| {
-        let sizing = scope.spawn(move || -> Result<Beside, WhatIfError> {
-            let shared = read_shared(&fork, periods)?;
-            let sized = periods.iter().zip(totals).map(|(p, t)| Ok((*p, size_of(&fork, *p, t, Some(&shared))?))).collect::<Result<_, WhatIfError>>()?;
-            Ok(Beside { shared: Some(shared), sized })
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<SharedTrace>>(1);
+        let sizing = scope.spawn(move || -> Result<Vec<(Period, Sizing)>, WhatIfError> {
+            let shared = Arc::new(read_shared(&fork, periods)?);
+            let _ = tx.send(shared.clone());
+            periods.iter().zip(totals).map(|(p, t)| Ok((*p, size_of(&fork, *p, t, Some(&*shared))?))).collect()
         });
-        let done = work()?;
-        let beside = sizing.join().expect("the sizing's thread panicked")?;
-        Ok((done, Some(beside)))
+        let mut done = work()?;
+        let Ok(shared) = rx.recv() else {
+            // The thread ended without its read: its error says why.
+            return Err(match sizing.join().expect("the sizing's thread panicked") {
+                Err(e) => e,
+                Ok(_) => unreachable!("the sizing's thread hands its read over before it sizes"),
+            });
+        };
+        let then = then(&mut done, Some(&*shared));
+        let sized = sizing.join().expect("the sizing's thread panicked")?;
+        then?;
+        Ok(Beside::Done(done, sized))
     })
 }
 
