@@ -465,12 +465,8 @@ impl Scope {
     }
 }
 
-/// Builds the report for `period`.
-pub fn report(db: &Session, period: Period) -> Result<Report, AnalysisError> {
-    report_of(db, period, Scope::Host)
-}
-
-/// Builds the report for `period`, listing the episodes of `scope`.
+/// Builds the report for `period`, listing the episodes of `scope`, without its cache sizing
+/// (`whatif::sizing::report` adds it; a fleet says how to get it).
 pub fn report_of(db: &Session, period: Period, scope: Scope) -> Result<Report, AnalysisError> {
     report_with(db, findings(db, period, scope, causes(db, period)?)?)
 }
@@ -483,12 +479,6 @@ pub struct Findings {
     scope: Scope,
     pub causes: Vec<CauseRow>,
     pub episodes: Vec<EpisodeRow>,
-}
-
-impl Findings {
-    pub fn period(&self) -> Period {
-        self.period
-    }
 }
 
 /// The misses of `period` by cause, the largest first.
@@ -649,11 +639,6 @@ fn timeline(report: &Report) -> Vec<TimelineEntry> {
     }
     t.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     t.into_iter().map(|x| x.2).collect()
-}
-
-/// Builds the incident summary for `period`.
-pub fn incident(db: &Session, period: Period) -> Result<Incident, AnalysisError> {
-    incident_of(report(db, period)?, db, period)
 }
 
 /// Builds the incident summary for `period` around its `report` (which a fleet's completes

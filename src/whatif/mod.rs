@@ -325,7 +325,8 @@ pub fn whatif_in(db: &Session, q: &Question, shared: Option<&SharedTrace>) -> Re
 }
 
 /// [`whatif_in`] of `period` with its requests and measured hit ratio (`totals`) given: `db`
-/// needs only the tables of the events, no view (a second connection's do, [`Session::fork`]).
+/// needs only the events' tables, none of the views (a second connection, [`Session::fork`],
+/// has no other).
 pub fn whatif_of(db: &Session, q: &Question, period: Period, totals: (u64, Option<f64>), shared: Option<&SharedTrace>) -> Result<WhatIf, WhatIfError> {
     let known = shared
         .filter(|_| q.retention_days.is_empty())

@@ -1,6 +1,7 @@
 //! What-if sizing inside `report` and `incident`: a "Cache sizing" section when capacity
 //! evictions are among the report's top causes, and for each thrashing episode of an
-//! incident the size that would have avoided it.
+//! incident the size that would have avoided it. On the file, the sizing runs on a second
+//! connection in a thread of its own beside the report's other queries (`beside`).
 
 use std::sync::Arc;
 
