@@ -64,12 +64,9 @@ pub fn report(db: &Session, period: Period) -> Result<Report, WhatIfError> {
     let plan = report_sizing_period(period, &causes);
     let periods: Vec<Period> = plan.iter().map(|(p, _)| *p).collect();
     let work = || analysis::report_with(db, analysis::findings(db, period, Scope::Host, causes)?);
-    let (mut r, sized) = match beside(db, &periods, work, |_, _| Ok(()))? {
-        Beside::Done(r, sized) => (r, sized),
-        Beside::Unforked(work) => (work()?, Vec::new()),
-    };
+    let (mut r, sized) = beside(db, &periods, work, |_, _| Ok(()))?;
     if let Some((p, sized_from)) = plan {
-        let s = match sized.into_iter().next() {
+        let s = match sized.and_then(|s| s.into_iter().next()) {
             Some((_, s)) => s,
             None => size(db, p, None)?,
         };
@@ -86,31 +83,28 @@ pub fn incident(db: &Session, period: Period) -> Result<Incident, WhatIfError> {
     let causes = analysis::causes(db, period)?;
     let plan = report_sizing_period(period, &causes);
     let summary = |found: analysis::Findings| analysis::report_with(db, found).and_then(|r| analysis::incident_of(r, db, period));
-    type Work<'a> = Box<dyn FnOnce() -> Result<Incident, AnalysisError> + 'a>;
-    let beside = match plan {
+    let (mut inc, sized) = match plan {
         Some((p, _)) => {
             let work = || summary(analysis::findings(db, period, Scope::Host, causes)?);
-            beside(db, &[p], work, |inc: &mut Incident, shared| size_episodes(db, inc, shared))?.map_work(|w| Box::new(w) as Work)
+            beside(db, &[p], work, |inc: &mut Incident, shared| size_episodes(db, inc, shared))?
         }
         None => {
             let found = analysis::findings(db, period, Scope::Host, causes)?;
             let episodes: Vec<Period> = found.episodes.iter().filter_map(episode_period).collect();
-            beside(db, &episodes, || summary(found), |_, _| Ok(()))?.map_work(|w| Box::new(w) as Work)
+            beside(db, &episodes, || summary(found), |_, _| Ok(()))?
         }
     };
-    let (mut inc, sized) = match beside {
-        Beside::Done(inc, sized) => (inc, sized),
-        Beside::Unforked(work) => {
-            // One after the other (through a tailer): the periods are read once for all of them.
-            let mut inc = work()?;
+    let sized = match sized {
+        Some(sized) => sized,
+        None => {
+            // Nothing sized beside (through a tailer): the periods are read once for all of them.
             let periods: Vec<Period> = plan.iter().map(|(p, _)| *p).chain(inc.report.episodes.iter().filter_map(episode_period)).collect();
             let shared = (periods.len() > 1).then(|| read_shared(db, &periods)).transpose()?;
-            let sized = match plan {
+            size_episodes(db, &mut inc, shared.as_ref())?;
+            match plan {
                 Some((p, _)) => vec![(p, size(db, p, shared.as_ref())?)],
                 None => Vec::new(),
-            };
-            size_episodes(db, &mut inc, shared.as_ref())?;
-            (inc, sized)
+            }
         }
     };
     let sized_of = |p: Period| sized.iter().find(|(q, _)| *q == p).map(|(_, s)| s.clone());
@@ -137,41 +131,26 @@ fn size_episodes(db: &Session, inc: &mut Incident, shared: Option<&SharedTrace>)
     Ok(())
 }
 
-/// How [`beside`] went.
-enum Beside<T, W> {
-    /// The work is done, `then` too, and each period was sized beside it (in their order).
-    Done(T, Vec<(Period, Sizing)>),
-    /// The session cannot be forked (through a tailer, which answers one client at a time), or
-    /// there was nothing to size: the work is handed back to be run, then the sizings after it.
-    Unforked(W),
-}
-
-impl<T, W> Beside<T, W> {
-    fn map_work<V>(self, f: impl FnOnce(W) -> V) -> Beside<T, V> {
-        match self {
-            Beside::Done(t, s) => Beside::Done(t, s),
-            Beside::Unforked(w) => Beside::Unforked(f(w)),
-        }
-    }
-}
-
 /// Runs `work` (the rest of a report) while a second connection, on another thread, reads
 /// the requests of `periods` and sizes each: the sizing's read and simulations do not wait for
 /// the report's queries, nor these for them. Each period's requests and measured ratio are
 /// counted here first (from the figures the report reads, which may be this session's
 /// views). Once `work` is done and the requests are read, `then` runs here with them while the
-/// other thread sizes (an incident sizes its episodes).
-fn beside<T: Send, W: FnOnce() -> Result<T, AnalysisError>>(
+/// other thread sizes (an incident sizes its episodes). The sizings, in the order of
+/// `periods`; `None` (and `then` not run) when there was nothing to size or the session
+/// cannot be forked (through a tailer, which answers one client at a time): the caller sizes
+/// after `work`.
+fn beside<T: Send>(
     db: &Session,
     periods: &[Period],
-    work: W,
+    work: impl FnOnce() -> Result<T, AnalysisError>,
     then: impl FnOnce(&mut T, Option<&SharedTrace>) -> Result<(), WhatIfError>,
-) -> Result<Beside<T, W>, WhatIfError> {
+) -> Result<(T, Option<Vec<(Period, Sizing)>>), WhatIfError> {
     let fork = match periods.is_empty() {
         true => None,
         false => db.fork()?,
     };
-    let Some(fork) = fork else { return Ok(Beside::Unforked(work)) };
+    let Some(fork) = fork else { return Ok((work()?, None)) };
     let totals = periods.iter().map(|p| analysis::requests_and_hit_ratio(db, *p)).collect::<Result<Vec<_>, _>>()?;
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<SharedTrace>>(1);
@@ -191,7 +170,7 @@ fn beside<T: Send, W: FnOnce() -> Result<T, AnalysisError>>(
         let then = then(&mut done, Some(&*shared));
         let sized = sizing.join().expect("the sizing's thread panicked")?;
         then?;
-        Ok(Beside::Done(done, sized))
+        Ok((done, Some(sized)))
     })
 }
 

@@ -140,8 +140,10 @@ fn read_others(db: &Session, params: &[String], sample_rate: Option<f64>) -> Res
                 None => Key::Text(match text_ids.get(key_text.value(i)) {
                     Some(t) => *t,
                     None => {
+                        let t = others.texts.len() as u32;
                         others.texts.push(key_text.value(i).to_string());
-                        *text_ids.entry(key_text.value(i).to_string()).or_insert(others.texts.len() as u32 - 1)
+                        text_ids.insert(key_text.value(i).to_string(), t);
+                        t
                     }
                 }),
             };
