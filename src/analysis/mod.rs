@@ -380,8 +380,29 @@ pub fn hit_ratio(db: &Session, period: Period) -> Result<Option<f64>, AnalysisEr
 
 /// The requests of `period` and the share served from cache.
 pub fn requests_and_hit_ratio(db: &Session, period: Period) -> Result<(u64, Option<f64>), AnalysisError> {
-    let TotalsRow { hits, requests, .. } = row(db, queries::REPORT_TOTALS, &period.params())?;
-    Ok((requests.max(0) as u64, (requests > 0).then(|| hits as f64 / requests as f64)))
+    Ok(totals(db, period)?.requests_and_hit_ratio())
+}
+
+/// A period's requests, hits and misses (queries/report_totals.sql), counted once where a
+/// report and its sizing both need them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Totals {
+    hits: i64,
+    misses: i64,
+    requests: i64,
+}
+
+impl Totals {
+    /// The requests and the share served from cache (`None`: no requests).
+    pub fn requests_and_hit_ratio(&self) -> (u64, Option<f64>) {
+        (self.requests.max(0) as u64, (self.requests > 0).then(|| self.hits as f64 / self.requests as f64))
+    }
+}
+
+/// The [`Totals`] of `period`.
+pub fn totals(db: &Session, period: Period) -> Result<Totals, AnalysisError> {
+    let TotalsRow { hits, misses, requests, .. } = row(db, queries::REPORT_TOTALS, &period.params())?;
+    Ok(Totals { hits, misses, requests })
 }
 
 /// The most points a period's timeline has (a chart is 960 pixels wide): a longer period's
@@ -391,9 +412,16 @@ pub const TIMELINE_POINTS: usize = 2_880;
 
 /// [`SloFigures`] of `period`.
 pub(crate) fn slo_figures(db: &Session, period: Period) -> Result<SloFigures, AnalysisError> {
-    let p = period.params();
+    slo_figures_counted(db, period, None)
+}
+
+/// [`slo_figures`], with the period's [`Totals`] when they were counted already.
+fn slo_figures_counted(db: &Session, period: Period, counted: Option<Totals>) -> Result<SloFigures, AnalysisError> {
     evaluations::evaluate(db, period)?;
-    let TotalsRow { hits, misses, requests, .. } = row(db, queries::REPORT_TOTALS, &p)?;
+    let Totals { hits, misses, requests } = match counted {
+        Some(t) => t,
+        None => totals(db, period)?,
+    };
     let fired = [period.from.to_string(), period.until.to_string(), "true".into()];
     let alerts: Vec<AlertRow> = rows(db, queries::REPORT_ALERTS, &fired)?;
     let bp = vec![
@@ -479,6 +507,15 @@ pub struct Findings {
     scope: Scope,
     pub causes: Vec<CauseRow>,
     pub episodes: Vec<EpisodeRow>,
+    /// The period's totals, when they were counted before the figures (for its sizing).
+    totals: Option<Totals>,
+}
+
+impl Findings {
+    /// These findings with their period's totals, counted already: the figures use them.
+    pub fn counted(self, totals: Totals) -> Findings {
+        Findings { totals: Some(totals), ..self }
+    }
 }
 
 /// The misses of `period` by cause, the largest first.
@@ -532,13 +569,13 @@ pub fn findings(db: &Session, period: Period, scope: Scope, causes: Vec<CauseRow
             }
         })
         .collect();
-    Ok(Findings { period, scope, causes, episodes })
+    Ok(Findings { period, scope, causes, episodes, totals: None })
 }
 
 /// The report of what `findings` found, with the figures of its period.
 pub fn report_with(db: &Session, findings: Findings) -> Result<Report, AnalysisError> {
-    let Findings { period, scope, causes, episodes } = findings;
-    let SloFigures { requests, hits, misses, hit_ratio, slo, error_budget, alerts, timeline } = slo_figures(db, period)?;
+    let Findings { period, scope, causes, episodes, totals } = findings;
+    let SloFigures { requests, hits, misses, hit_ratio, slo, error_budget, alerts, timeline } = slo_figures_counted(db, period, totals)?;
     Ok(Report {
         period,
         requests,

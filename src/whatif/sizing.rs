@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{read_shared, whatif_of, Question, SharedTrace, WhatIf, WhatIfError};
-use crate::analysis::{self, AnalysisError, CauseRow, EpisodeRow, Incident, Period, Report, Scope, Sizing};
+use crate::analysis::{self, AnalysisError, CauseRow, EpisodeRow, Incident, Period, Report, Scope, Sizing, Totals};
 use crate::engine::clock::parse_ts;
 use crate::query::Session;
 use crate::vocab::EpisodeKind;
@@ -63,7 +63,7 @@ pub fn report(db: &Session, period: Period) -> Result<Report, WhatIfError> {
     let causes = analysis::causes(db, period)?;
     let plan = report_sizing_period(period, &causes);
     let periods: Vec<Period> = plan.iter().map(|(p, _)| *p).collect();
-    let work = || analysis::report_with(db, analysis::findings(db, period, Scope::Host, causes)?);
+    let work = |counted: &[(Period, Totals)]| analysis::report_with(db, with_counted(analysis::findings(db, period, Scope::Host, causes)?, period, counted));
     let (mut r, sized) = beside(db, &periods, work, |_, _| Ok(()))?;
     if let Some((p, sized_from)) = plan {
         let s = match sized.and_then(|s| s.into_iter().next()) {
@@ -85,13 +85,13 @@ pub fn incident(db: &Session, period: Period) -> Result<Incident, WhatIfError> {
     let summary = |found: analysis::Findings| analysis::report_with(db, found).and_then(|r| analysis::incident_of(r, db, period));
     let (mut inc, sized) = match plan {
         Some((p, _)) => {
-            let work = || summary(analysis::findings(db, period, Scope::Host, causes)?);
+            let work = |counted: &[(Period, Totals)]| summary(with_counted(analysis::findings(db, period, Scope::Host, causes)?, period, counted));
             beside(db, &[p], work, |inc: &mut Incident, shared| size_episodes(db, inc, shared))?
         }
         None => {
             let found = analysis::findings(db, period, Scope::Host, causes)?;
             let episodes: Vec<Period> = found.episodes.iter().filter_map(episode_period).collect();
-            beside(db, &episodes, || summary(found), |_, _| Ok(()))?
+            beside(db, &episodes, |_: &[(Period, Totals)]| summary(found), |_, _| Ok(()))?
         }
     };
     let sized = match sized {
@@ -133,34 +133,40 @@ fn size_episodes(db: &Session, inc: &mut Incident, shared: Option<&SharedTrace>)
 
 /// Runs `work` (the rest of a report) while a second connection, on another thread, reads
 /// the requests of `periods` and sizes each: the sizing's read and simulations do not wait for
-/// the report's queries, nor these for them. Each period's requests and measured ratio are
-/// counted here first (from the figures the report reads, which may be this session's
-/// views). Once `work` is done and the requests are read, `then` runs here with them while the
-/// other thread sizes (an incident sizes its episodes). The sizings, in the order of
-/// `periods`; `None` (and `then` not run) when there was nothing to size or the session
-/// cannot be forked (through a tailer, which answers one client at a time): the caller sizes
-/// after `work`.
+/// the report's queries, nor these for them. Each period's totals (requests and measured
+/// ratio) are counted here while the read begins (from the figures the report reads, which may
+/// be this session's views), and handed to `work` too (a report of the same period uses them).
+/// Once `work` is done and the requests are read, `then` runs here with them while the other
+/// thread sizes (an incident sizes its episodes). The sizings, in the order of `periods`;
+/// `None` (`work` given no totals, `then` not run) when there was nothing to size or the
+/// session cannot be forked (through a tailer, which answers one client at a time): the
+/// caller sizes after `work`.
 fn beside<T: Send>(
     db: &Session,
     periods: &[Period],
-    work: impl FnOnce() -> Result<T, AnalysisError>,
+    work: impl FnOnce(&[(Period, Totals)]) -> Result<T, AnalysisError>,
     then: impl FnOnce(&mut T, Option<&SharedTrace>) -> Result<(), WhatIfError>,
 ) -> Result<(T, Option<Vec<(Period, Sizing)>>), WhatIfError> {
     let fork = match periods.is_empty() {
         true => None,
         false => db.fork()?,
     };
-    let Some(fork) = fork else { return Ok((work()?, None)) };
-    let totals = periods.iter().map(|p| analysis::requests_and_hit_ratio(db, *p)).collect::<Result<Vec<_>, _>>()?;
+    let Some(fork) = fork else { return Ok((work(&[])?, None)) };
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<SharedTrace>>(1);
+        let (read_tx, read_rx) = std::sync::mpsc::sync_channel::<Arc<SharedTrace>>(1);
+        let (totals_tx, totals_rx) = std::sync::mpsc::sync_channel::<Vec<Totals>>(1);
         let sizing = scope.spawn(move || -> Result<Vec<(Period, Sizing)>, WhatIfError> {
             let shared = Arc::new(read_shared(&fork, periods)?);
-            let _ = tx.send(shared.clone());
-            periods.iter().zip(totals).map(|(p, t)| Ok((*p, size_of(&fork, *p, t, Some(&*shared))?))).collect()
+            let _ = read_tx.send(shared.clone());
+            // No totals: counting them failed here, and that error is the one reported.
+            let Ok(totals) = totals_rx.recv() else { return Ok(Vec::new()) };
+            periods.iter().zip(totals).map(|(p, t)| Ok((*p, size_of(&fork, *p, t.requests_and_hit_ratio(), Some(&*shared))?))).collect()
         });
-        let mut done = work()?;
-        let Ok(shared) = rx.recv() else {
+        let totals = periods.iter().map(|p| analysis::totals(db, *p)).collect::<Result<Vec<_>, _>>()?;
+        let _ = totals_tx.send(totals.clone());
+        let counted: Vec<(Period, Totals)> = periods.iter().copied().zip(totals).collect();
+        let mut done = work(&counted)?;
+        let Ok(shared) = read_rx.recv() else {
             // The thread ended without its read: its error says why.
             return Err(match sizing.join().expect("the sizing's thread panicked") {
                 Err(e) => e,
@@ -172,6 +178,14 @@ fn beside<T: Send>(
         then?;
         Ok((done, Some(sized)))
     })
+}
+
+/// `findings`, with the totals of their period when `counted` has them.
+fn with_counted(findings: analysis::Findings, period: Period, counted: &[(Period, Totals)]) -> analysis::Findings {
+    match counted.iter().find(|(p, _)| *p == period) {
+        Some((_, t)) => findings.counted(*t),
+        None => findings,
+    }
 }
 
 /// A report sizes the cache by replaying every request of what it sizes through the model (an
