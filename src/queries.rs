@@ -260,10 +260,8 @@ pub const QUERY_ORDER_KEEP: &str = include_str!("../queries/query_order_keep.sql
 pub const QUERY_ORDER_RESTORE: &str = include_str!("../queries/query_order_restore.sql");
 /// Puts the session's memory cap back after what-if's read.
 pub const WHATIF_MEMORY_RESTORE: &str = include_str!("../queries/whatif_memory_restore.sql");
-/// What-if: capacity changes in the period.
-pub const WHATIF_CAPACITY_CHANGES: &str = include_str!("../queries/whatif_capacity_changes.sql");
-/// What-if: the capacity the engine ran with.
-pub const WHATIF_CURRENT: &str = include_str!("../queries/whatif_current.sql");
+/// What-if: the lines that set the engine's settings in a range.
+pub const WHATIF_SETTINGS_LINES: &str = include_str!("../queries/whatif_settings_lines.sql");
 /// Export: the days of a period that have requests.
 pub const EXPORT_DAYS: &str = include_str!("../queries/export_days.sql");
 /// Export: a day's per-minute figures.

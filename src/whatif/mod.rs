@@ -11,6 +11,7 @@ pub mod chart;
 pub mod curve;
 pub mod policy;
 pub mod search;
+pub mod settings;
 pub mod sizing;
 pub mod stack;
 pub mod stream;
@@ -21,13 +22,13 @@ pub use curve::{Curve, Unservable};
 pub use stack::StackDistances;
 
 use chrono::NaiveDateTime;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::analysis::{self, Period, SloPolicy, SLO};
 use crate::engine::clock::fmt_ts;
-use crate::engine::config::Config;
 use crate::queries;
 use crate::query::{QueryError, Session};
+use settings::SettingLines;
 
 /// Failure of a what-if analysis.
 #[derive(Debug, thiserror::Error)]
@@ -158,69 +159,6 @@ const GB: f64 = 1e9;
 /// History read before the period so that the cache starts in the state it would have had.
 const WARM_UP_DAYS: f64 = 1.0;
 
-/// The settings' log lines are looked for this far back first, then 8x further each time, then
-/// in all of the history: an engine that restarts every trading day logs them daily, and a
-/// scan of the whole history's lines cost 0.45 s and 250 MB over 100M lines.
-const SETTINGS_LOOK_BACK_DAYS: [i64; 3] = [32, 256, 2048];
-
-/// Runs `ask(since)` from each look-back in turn until it says it found what it looks for,
-/// and over all the history last.
-fn looking_back<T>(to: NaiveDateTime, mut ask: impl FnMut(&str) -> Result<(T, bool), WhatIfError>) -> Result<T, WhatIfError> {
-    for days in SETTINGS_LOOK_BACK_DAYS {
-        let (answer, found) = ask(&(to - chrono::Duration::days(days)).to_string())?;
-        if found {
-            return Ok(answer);
-        }
-    }
-    Ok(ask("-infinity")?.0)
-}
-
-/// A row of queries/whatif_current.sql.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CurrentRow {
-    capacity_gb: Option<f64>,
-    retention_days: Option<f64>,
-    cleanup_threshold: Option<f64>,
-    eviction_target: Option<f64>,
-    startup_found: bool,
-}
-
-/// A row of queries/whatif_capacity_changes.sql.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CapacityChangesRow {
-    changes: i64,
-    smallest_gb: Option<f64>,
-    in_effect_found: bool,
-}
-
-/// The settings in the log at `until` (the engine's defaults where it does not say).
-pub fn settings(db: &Session, until: NaiveDateTime) -> Result<Settings, WhatIfError> {
-    let d = Config::with_cache_dir(Default::default());
-    let until_s = until.to_string();
-    looking_back(until, |since| {
-        let r: CurrentRow = db.query_own(queries::WHATIF_CURRENT, &[until_s.clone(), since.to_string()])?.decode_one()?;
-        let s = Settings {
-            capacity_gb: r.capacity_gb,
-            retention_days: r.retention_days,
-            cleanup_threshold: r.cleanup_threshold.unwrap_or(d.cleanup_threshold),
-            eviction_target: r.eviction_target.unwrap_or(d.eviction_target),
-        };
-        Ok((s, r.startup_found))
-    })
-}
-
-/// How many times the capacity changed in `period`, and the smallest it ran with in it (the one
-/// in effect at its start, or set during it).
-fn capacity_changes(db: &Session, period: Period) -> Result<(i64, Option<f64>), WhatIfError> {
-    let (from, until) = (period.from.to_string(), period.until.to_string());
-    looking_back(period.from, |since| {
-        let r: CapacityChangesRow = db.query_own(queries::WHATIF_CAPACITY_CHANGES, &[from.clone(), until.clone(), since.to_string()])?.decode_one()?;
-        Ok(((r.changes, r.smallest_gb), r.in_effect_found))
-    })
-}
-
 /// The events of a span read once for several what-if questions over periods within it (an
 /// incident's window and its thrashing episodes): each takes its own trace out of it
 /// ([`trace::Trace::slice`]), the same as a read of its own.
@@ -233,6 +171,8 @@ pub struct SharedTrace {
     /// Each period's settings and the start of its read ([`start_of_read`] with the log's
     /// retention), looked up once.
     starts: Vec<(Period, Settings, NaiveDateTime)>,
+    /// The settings' lines around the periods, for other periods inside (an incident's episodes).
+    lines: Option<SettingLines>,
 }
 
 /// Reads once what the exact what-if questions of `periods` (the log's retention, no
@@ -240,8 +180,9 @@ pub struct SharedTrace {
 pub fn read_shared(db: &Session, periods: &[Period]) -> Result<SharedTrace, WhatIfError> {
     let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
     let mut starts = Vec::with_capacity(periods.len());
+    let lines = settings::lines_for(db, periods)?;
     for p in periods {
-        let (settings, warm_from) = start_of_read(db, *p, &[])?;
+        let (settings, warm_from) = start_of_read(db, *p, &[], lines.as_ref())?;
         starts.push((*p, settings, warm_from));
         span = Some(match span {
             Some((a, b)) => (a.min(warm_from), b.max(p.until)),
@@ -253,14 +194,17 @@ pub fn read_shared(db: &Session, periods: &[Period]) -> Result<SharedTrace, What
     let started = std::time::Instant::now();
     let trace = read_trace(db, warm_from, warm_from.and_utc().timestamp_millis(), until, None, Some(&mut us))?;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, ops = trace.ops.len(), periods = periods.len(), "what-if: read the trace shared from {warm_from}");
-    Ok(SharedTrace { trace, us, warm_from, until, starts })
+    Ok(SharedTrace { trace, us, warm_from, until, starts, lines })
 }
 
-/// The settings at the end of `period`, and where its read starts: the longest retention
-/// (the log's, or one asked) and a day before it, so that the cache starts in the state it
-/// would have had.
-fn start_of_read(db: &Session, period: Period, retentions: &[f64]) -> Result<(Settings, NaiveDateTime), WhatIfError> {
-    let s = settings(db, period.until)?;
+/// The settings at the end of `period` (from `lines` when they say), and where its read
+/// starts: the longest retention (the log's, or one asked) and a day before it, so that the
+/// cache starts in the state it would have had.
+fn start_of_read(db: &Session, period: Period, retentions: &[f64], lines: Option<&SettingLines>) -> Result<(Settings, NaiveDateTime), WhatIfError> {
+    let s = match lines.and_then(|l| l.at(period.until)) {
+        Some(s) => s,
+        None => settings::settings(db, period.until)?,
+    };
     let longest_retention = retentions.iter().copied().chain(s.retention_days).fold(0.0, f64::max);
     Ok((s, period.from - chrono::Duration::milliseconds(trace::retention_ms(longest_retention + WARM_UP_DAYS))))
 }
@@ -332,13 +276,25 @@ pub fn whatif_of(db: &Session, q: &Question, period: Period, totals: (u64, Optio
         .filter(|_| q.retention_days.is_empty())
         .and_then(|sh| sh.starts.iter().find(|(p, _, _)| *p == period))
         .map(|(_, s, w)| (*s, *w));
+    // The settings' lines: the shared read's, else the period's own, read once for both questions.
+    let own;
+    let lines = match shared.and_then(|sh| sh.lines.as_ref()) {
+        Some(l) => Some(l),
+        None => {
+            own = settings::lines_for(db, &[period])?;
+            own.as_ref()
+        }
+    };
     let (s, warm_from) = match known {
         Some(k) => k,
-        None => start_of_read(db, period, &q.retention_days)?,
+        None => start_of_read(db, period, &q.retention_days, lines)?,
     };
     let from_ms = period.from.and_utc().timestamp_millis();
     let (requests, measured) = totals;
-    let (capacity_changes, smallest_capacity_gb) = capacity_changes(db, period)?;
+    let (capacity_changes, smallest_capacity_gb) = match lines.and_then(|l| l.capacity_changes(period)) {
+        Some(c) => c,
+        None => settings::capacity_changes(db, period)?,
+    };
     let sample_rate = q.sample_rate.filter(|r| *r < 1.0);
     let started = std::time::Instant::now();
     let trace = match shared.filter(|sh| sample_rate.is_none() && sh.warm_from <= warm_from && period.until <= sh.until) {
@@ -532,38 +488,6 @@ mod tests {
 
     fn t(s: &str) -> NaiveDateTime {
         crate::engine::clock::parse_ts(s).unwrap()
-    }
-
-    #[test]
-    fn settings_far_back_are_found_and_the_latest_wins() {
-        let session = Session::in_memory().unwrap();
-        let c = session.direct_connection().unwrap();
-        c.execute_batch(queries::EVENTS_SCHEMA).unwrap();
-        let mut add = c.prepare("INSERT INTO event_rows (ts, event, raw, file_id, byte_offset, line_no) VALUES (CAST(? AS TIMESTAMP), ?, ?, 'f', 0, ?)").unwrap();
-        let lines = [
-            ("2026-01-01 00:00:00", "startup", "event=startup max_cache_size_gb=5 retention_days=7 cleanup_threshold=0.85 eviction_target=0.7"),
-            ("2026-01-10 00:00:00", "capacity_change", "event=capacity_change max_cache_size_gb=3 previous_max_cache_size_gb=5"),
-            ("2026-03-01 00:00:00", "retention_change", "event=retention_change retention_days=3"),
-            ("2026-05-15 00:00:00", "capacity_change", "event=capacity_change max_cache_size_gb=1 previous_max_cache_size_gb=3"),
-        ];
-        for (n, (ts, event, raw)) in lines.iter().enumerate() {
-            add.execute(duckdb::params![ts, event, raw, n as i64 + 1]).unwrap();
-        }
-        // The startup 135 days back (the second look), 30 days back (the first), 2,557 days
-        // back (all of the history): the latest capacity and retention, the startup's others.
-        let at = |until: &str| settings(&session, t(until)).unwrap();
-        let want = |gb: f64, days: f64| Settings { capacity_gb: Some(gb), retention_days: Some(days), cleanup_threshold: 0.85, eviction_target: 0.7 };
-        assert_eq!(at("2026-05-16T00:00:00Z"), want(1.0, 3.0));
-        assert_eq!(at("2026-01-31T00:00:00Z"), want(3.0, 7.0));
-        assert_eq!(at("2033-01-01T00:00:00Z"), want(1.0, 3.0));
-        // Before any line: the engine's defaults.
-        let none = at("2025-12-01T00:00:00Z");
-        assert_eq!((none.capacity_gb, none.retention_days), (None, None));
-        // The capacity in effect at a period's start, set 111 days before it, and a change in it.
-        let p = |from: &str, until: &str| Period { from: t(from), until: t(until) };
-        assert_eq!(capacity_changes(&session, p("2026-05-01T00:00:00Z", "2026-05-10T00:00:00Z")).unwrap(), (0, Some(3.0)));
-        assert_eq!(capacity_changes(&session, p("2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z")).unwrap(), (1, Some(1.0)));
-        assert_eq!(capacity_changes(&session, p("2032-01-01T00:00:00Z", "2032-02-01T00:00:00Z")).unwrap(), (0, Some(1.0)));
     }
 
     #[test]
