@@ -314,11 +314,6 @@ struct BudgetRow {
     window_misses: i64,
     window_allowed_misses: f64,
     window_consumed: Option<f64>,
-    #[allow(dead_code)]
-    period_requests: i64,
-    #[allow(dead_code)]
-    period_misses: i64,
-    period_burn_rate: Option<f64>,
     breach_minutes: i64,
 }
 
@@ -424,14 +419,7 @@ fn slo_figures_counted(db: &Session, period: Period, counted: Option<Totals>) ->
     };
     let fired = [period.from.to_string(), period.until.to_string(), "true".into()];
     let alerts: Vec<AlertRow> = rows(db, queries::REPORT_ALERTS, &fired)?;
-    let bp = vec![
-        period.until.to_string(),
-        period.until.to_string(),
-        period.from.to_string(),
-        period.until.to_string(),
-        period.from.to_string(),
-        period.until.to_string(),
-    ];
+    let bp = [period.until.to_string(), period.until.to_string(), period.from.to_string(), period.until.to_string()];
     let b: BudgetRow = row(db, queries::REPORT_BUDGET, &bp)?;
     let target = b.slo_target;
     let budget = Budget {
@@ -442,7 +430,8 @@ fn slo_figures_counted(db: &Session, period: Period, counted: Option<Totals>) ->
         allowed_misses: b.window_allowed_misses,
         consumed: b.window_consumed,
         remaining: b.window_consumed.map(|c| 1.0 - c),
-        burn_rate: b.period_burn_rate,
+        // The share of the period's requests missed, over the share the SLO allows.
+        burn_rate: (requests > 0).then(|| (misses as f64 / requests as f64) / (1.0 - target)),
     };
     let breach_minutes = b.breach_minutes;
     let hit_ratio = (requests > 0).then(|| hits as f64 / requests as f64);
