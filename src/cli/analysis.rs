@@ -45,13 +45,31 @@ pub(super) fn parse_duration(v: &str) -> anyhow::Result<chrono::Duration> {
     })
 }
 
+/// The period the command line gives whole (`--since`, or `--from` and `--until`), known before
+/// the database is read.
+pub(super) fn given_period(p: &PeriodArgs) -> anyhow::Result<Option<crate::analysis::Period>> {
+    use crate::analysis::Period;
+    let now = chrono::Utc::now().naive_utc();
+    Ok(match p {
+        PeriodArgs { since: Some(s), .. } => Some(Period { from: now - parse_duration(s)?, until: now }),
+        PeriodArgs { from: Some(f), until: Some(u), .. } => {
+            let (from, until) = (parse_time("--from", f)?, parse_time("--until", u)?);
+            if until <= from {
+                anyhow::bail!(UsageError("the period is empty: --until must be after --from".into()));
+            }
+            Some(Period { from, until })
+        }
+        _ => None,
+    })
+}
+
 pub(super) fn period_of(db: &crate::query::Session, p: PeriodArgs) -> anyhow::Result<crate::analysis::Period> {
     use crate::analysis::{data_range, Period};
-    let PeriodArgs { since, from, until } = p;
-    let now = chrono::Utc::now().naive_utc();
-    if let Some(s) = since {
-        return Ok(Period { from: now - parse_duration(&s)?, until: now });
+    if let Some(given) = given_period(&p)? {
+        return Ok(given);
     }
+    let PeriodArgs { from, until, .. } = p;
+    let now = chrono::Utc::now().naive_utc();
     let range = data_range(db)?;
     let from = match from {
         Some(f) => parse_time("--from", &f)?,
@@ -93,7 +111,7 @@ pub(super) fn cmd_report(
     out: Option<PathBuf>,
     fail_on_breach: bool,
 ) -> anyhow::Result<()> {
-    use crate::{analysis, report};
+    use crate::report;
     let r = match fleet {
         Some(pattern) => {
             let mut f = Fleet::open(&pattern)?;
@@ -101,9 +119,13 @@ pub(super) fn cmd_report(
             f.report(period)?
         }
         None => {
-            let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
-            let period = period_of(&db, period)?;
-            crate::whatif::sizing::report(&db, period)?
+            let given = given_period(&period)?;
+            let (db, early) = crate::whatif::sizing::session(&db.unwrap_or_else(crate::ingest::default_db), given)?;
+            let period = match given {
+                Some(p) => p,
+                None => period_of(&db, period)?,
+            };
+            crate::whatif::sizing::report(&db, period, early)?
         }
     };
     let text = match format {
@@ -139,9 +161,13 @@ pub(super) fn cmd_incident(
             f.incident(period)?
         }
         None => {
-            let db = analysis::session(&db.unwrap_or_else(crate::ingest::default_db))?;
-            let period = if last_alert { analysis::last_alert(&db)? } else { given()? };
-            crate::whatif::sizing::incident(&db, period)?
+            let known = if last_alert { None } else { Some(given()?) };
+            let (db, early) = crate::whatif::sizing::session(&db.unwrap_or_else(crate::ingest::default_db), known)?;
+            let period = match known {
+                Some(p) => p,
+                None => analysis::last_alert(&db)?,
+            };
+            crate::whatif::sizing::incident(&db, period, early)?
         }
     };
     match format {

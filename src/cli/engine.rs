@@ -88,9 +88,9 @@ pub(super) fn cmd_demo(dir: Option<PathBuf>) -> anyhow::Result<()> {
     eprintln!("{}", sum.line());
     let session = analysis::session(&db)?;
     let period = analysis::data_range(&session)?.ok_or_else(|| anyhow::anyhow!("the simulated log has no requests"))?;
-    let r = crate::whatif::sizing::report(&session, period)?;
+    let r = crate::whatif::sizing::report(&session, period, None)?;
     print!("{}", report::report_markdown(&r)?);
-    let inc = crate::whatif::sizing::incident(&session, period)?;
+    let inc = crate::whatif::sizing::incident(&session, period, None)?;
     std::fs::write(dir.join("incident.svg"), report::chart_svg(&inc.report)?)?;
     std::fs::write(dir.join("incident.md"), report::incident_markdown(&inc, Some("incident.svg"))?)?;
     std::fs::write(dir.join("incident.html"), report::incident_html(&inc)?)?;

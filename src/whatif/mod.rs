@@ -9,6 +9,7 @@
 
 pub mod chart;
 pub mod curve;
+pub mod early;
 pub mod policy;
 pub mod search;
 pub mod settings;

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::early::EarlyRead;
 use super::{read_shared, whatif_of, Question, SharedTrace, WhatIf, WhatIfError};
 use crate::analysis::{self, AnalysisError, CauseRow, EpisodeRow, Incident, Period, Report, Scope, Sizing, Totals};
 use crate::engine::clock::parse_ts;
@@ -57,14 +58,34 @@ fn size_of(db: &Session, period: Period, totals: (u64, Option<f64>), shared: Opt
     }
 }
 
+/// Opens `db` for a report or an incident, of `period` when the command line gives it: what its
+/// report would size begins to be read ([`begin_early`]) while the session installs its views.
+pub fn session(db: &std::path::Path, period: Option<Period>) -> Result<(Session, Option<EarlyRead>), WhatIfError> {
+    // Said as `analysis::session` says them.
+    let session = Session::open(db).map_err(AnalysisError::from)?;
+    let early = match period {
+        Some(p) => begin_early(&session, p)?,
+        None => None,
+    };
+    session.use_own_views().map_err(AnalysisError::from)?;
+    Ok((session, early))
+}
+
+/// Begins reading what a report of `period` would size (the period known before the views:
+/// [`EarlyRead`]), for [`report`] or [`incident`] to size from if its causes say it sizes.
+pub fn begin_early(db: &Session, period: Period) -> Result<Option<EarlyRead>, WhatIfError> {
+    EarlyRead::begin(db, sized_period(period).0)
+}
+
 /// The report of `period` with its "Cache sizing" section when it needs one (what `report`
-/// and `demo` print). Its causes decide; the sizing then runs beside the rest of the report.
-pub fn report(db: &Session, period: Period) -> Result<Report, WhatIfError> {
+/// and `demo` print). Its causes decide; the sizing then runs beside the rest of the report,
+/// from `early`'s read when that is of the period it sizes.
+pub fn report(db: &Session, period: Period, early: Option<EarlyRead>) -> Result<Report, WhatIfError> {
     let causes = analysis::causes(db, period)?;
     let plan = report_sizing_period(period, &causes);
     let periods: Vec<Period> = plan.iter().map(|(p, _)| *p).collect();
     let work = |counted: &[(Period, Totals)]| analysis::report_with(db, with_counted(analysis::findings(db, period, Scope::Host, causes)?, period, counted));
-    let (mut r, sized) = beside(db, &periods, work, |_, _| Ok(()))?;
+    let (mut r, sized) = beside(db, &periods, early, work, |_, _| Ok(()))?;
     if let Some((p, sized_from)) = plan {
         let s = match sized.and_then(|s| s.into_iter().next()) {
             Some((_, s)) => s,
@@ -78,20 +99,20 @@ pub fn report(db: &Session, period: Period) -> Result<Report, WhatIfError> {
 /// The incident summary of `period`, its thrashing episodes sized. When its report sizes the
 /// cache (its causes say so), that sizing runs from then on beside the rest, and its requests
 /// serve the episodes', sized here meanwhile; otherwise the thrashing episodes are sized beside
-/// the figures.
-pub fn incident(db: &Session, period: Period) -> Result<Incident, WhatIfError> {
+/// the figures. `early`: as [`report`]'s.
+pub fn incident(db: &Session, period: Period, early: Option<EarlyRead>) -> Result<Incident, WhatIfError> {
     let causes = analysis::causes(db, period)?;
     let plan = report_sizing_period(period, &causes);
     let summary = |found: analysis::Findings| analysis::report_with(db, found).and_then(|r| analysis::incident_of(r, db, period));
     let (mut inc, sized) = match plan {
         Some((p, _)) => {
             let work = |counted: &[(Period, Totals)]| summary(with_counted(analysis::findings(db, period, Scope::Host, causes)?, period, counted));
-            beside(db, &[p], work, |inc: &mut Incident, shared| size_episodes(db, inc, shared))?
+            beside(db, &[p], early, work, |inc: &mut Incident, shared| size_episodes(db, inc, shared))?
         }
         None => {
             let found = analysis::findings(db, period, Scope::Host, causes)?;
             let episodes: Vec<Period> = found.episodes.iter().filter_map(episode_period).collect();
-            beside(db, &episodes, |_: &[(Period, Totals)]| summary(found), |_, _| Ok(()))?
+            beside(db, &episodes, early, |_: &[(Period, Totals)]| summary(found), |_, _| Ok(()))?
         }
     };
     let sized = match sized {
@@ -133,7 +154,8 @@ fn size_episodes(db: &Session, inc: &mut Incident, shared: Option<&SharedTrace>)
 
 /// Runs `work` (the rest of a report) while a second connection, on another thread, reads
 /// the requests of `periods` and sizes each: the sizing's read and simulations do not wait for
-/// the report's queries, nor these for them. Each period's totals (requests and measured
+/// the report's queries, nor these for them; `early`, when it reads just `periods`, is that
+/// read (any other is interrupted). Each period's totals (requests and measured
 /// ratio) are counted here while the read begins (from the figures the report reads, which may
 /// be this session's views), and handed to `work` too (a report of the same period uses them).
 /// Once `work` is done and the requests are read, `then` runs here with them while the other
@@ -144,19 +166,35 @@ fn size_episodes(db: &Session, inc: &mut Incident, shared: Option<&SharedTrace>)
 fn beside<T: Send>(
     db: &Session,
     periods: &[Period],
+    early: Option<EarlyRead>,
     work: impl FnOnce(&[(Period, Totals)]) -> Result<T, AnalysisError>,
     then: impl FnOnce(&mut T, Option<&SharedTrace>) -> Result<(), WhatIfError>,
 ) -> Result<(T, Option<Vec<(Period, Sizing)>>), WhatIfError> {
-    let fork = match periods.is_empty() {
-        true => None,
-        false => db.fork()?,
+    let source = match early {
+        Some(e) if periods == [e.period] => Some(Source::Early(e)),
+        other => {
+            if let Some(e) = other {
+                e.cancel(db)?;
+            }
+            match periods.is_empty() {
+                true => None,
+                false => db.fork()?.map(Source::Fork),
+            }
+        }
     };
-    let Some(fork) = fork else { return Ok((work(&[])?, None)) };
+    let Some(source) = source else { return Ok((work(&[])?, None)) };
     std::thread::scope(|scope| {
         let (read_tx, read_rx) = std::sync::mpsc::sync_channel::<Arc<SharedTrace>>(1);
         let (totals_tx, totals_rx) = std::sync::mpsc::sync_channel::<Vec<Totals>>(1);
         let sizing = scope.spawn(move || -> Result<Vec<(Period, Sizing)>, WhatIfError> {
-            let shared = Arc::new(read_shared(&fork, periods)?);
+            let (fork, shared) = match source {
+                Source::Early(e) => e.take()?,
+                Source::Fork(fork) => {
+                    let shared = read_shared(&fork, periods)?;
+                    (fork, shared)
+                }
+            };
+            let shared = Arc::new(shared);
             let _ = read_tx.send(shared.clone());
             // No totals: counting them failed here, and that error is the one reported.
             let Ok(totals) = totals_rx.recv() else { return Ok(Vec::new()) };
@@ -180,6 +218,12 @@ fn beside<T: Send>(
     })
 }
 
+/// Where the sizing's read comes from: one begun before the views, or a second connection.
+enum Source {
+    Early(EarlyRead),
+    Fork(Session),
+}
+
 /// `findings`, with the totals of their period when `counted` has them.
 fn with_counted(findings: analysis::Findings, period: Period, counted: &[(Period, Totals)]) -> analysis::Findings {
     match counted.iter().find(|(p, _)| *p == period) {
@@ -197,14 +241,17 @@ pub const REPORT_SIZING_DAYS: i64 = 7;
 /// The period a report of `period` sizes (`None`: it sizes none, capacity evictions are not
 /// among its top `causes`), and where it begins when that is not the report's start.
 fn report_sizing_period(period: Period, causes: &[CauseRow]) -> Option<(Period, Option<String>)> {
-    if !analysis::evictions_among_top_causes(causes) {
-        return None;
-    }
+    analysis::evictions_among_top_causes(causes).then(|| sized_period(period))
+}
+
+/// The period a report of `period` sizes when it sizes, and where it begins when that is not
+/// the report's start.
+fn sized_period(period: Period) -> (Period, Option<String>) {
     let last = period.until - chrono::Duration::days(REPORT_SIZING_DAYS);
-    Some(match period.from < last {
+    match period.from < last {
         true => (Period { from: last, until: period.until }, Some(crate::engine::clock::fmt_ts(last))),
         false => (period, None),
-    })
+    }
 }
 
 /// A thrashing episode's period (its minutes, the last one's second included).
