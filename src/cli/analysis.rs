@@ -119,13 +119,19 @@ pub(super) fn cmd_report(
             f.report(period)?
         }
         None => {
+            use crate::whatif::sizing::{self, Known};
             let given = given_period(&period)?;
-            let (db, early) = crate::whatif::sizing::session(&db.unwrap_or_else(crate::ingest::default_db), given)?;
+            let known = match (given, &period) {
+                (Some(p), _) => Known::Given(p),
+                (None, PeriodArgs { since: None, from: None, until: None }) => Known::Whole,
+                (None, _) => Known::Later,
+            };
+            let (db, early) = sizing::session(&db.unwrap_or_else(crate::ingest::default_db), known)?;
             let period = match given {
                 Some(p) => p,
                 None => period_of(&db, period)?,
             };
-            crate::whatif::sizing::report(&db, period, early)?
+            sizing::report(&db, period, early)?
         }
     };
     let text = match format {
@@ -161,11 +167,12 @@ pub(super) fn cmd_incident(
             f.incident(period)?
         }
         None => {
-            let known = if last_alert { None } else { Some(given()?) };
+            use crate::whatif::sizing::Known;
+            let known = if last_alert { Known::Later } else { Known::Given(given()?) };
             let (db, early) = crate::whatif::sizing::session(&db.unwrap_or_else(crate::ingest::default_db), known)?;
             let period = match known {
-                Some(p) => p,
-                None => analysis::last_alert(&db)?,
+                Known::Given(p) => p,
+                _ => analysis::last_alert(&db)?,
             };
             crate::whatif::sizing::incident(&db, period, early)?
         }

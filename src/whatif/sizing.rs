@@ -58,11 +58,30 @@ fn size_of(db: &Session, period: Period, totals: (u64, Option<f64>), shared: Opt
     }
 }
 
-/// Opens `db` for a report or an incident, of `period` when the command line gives it: what its
-/// report would size begins to be read ([`begin_early`]) while the session installs its views.
-pub fn session(db: &std::path::Path, period: Option<Period>) -> Result<(Session, Option<EarlyRead>), WhatIfError> {
+/// What a report or an incident knows of its period before the session's views are installed.
+#[derive(Debug, Clone, Copy)]
+pub enum Known {
+    /// The command line gives it whole.
+    Given(Period),
+    /// All of the data: its range, from the per-minute figures.
+    Whole,
+    /// Only the views will tell (the last alert, a bound from the data).
+    Later,
+}
+
+/// Opens `db` for a report or an incident: what its report would size begins to be read
+/// ([`begin_early`]) while the session installs its views, when the period is `known`.
+pub fn session(db: &std::path::Path, known: Known) -> Result<(Session, Option<EarlyRead>), WhatIfError> {
     // Said as `analysis::session` says them.
     let session = Session::open(db).map_err(AnalysisError::from)?;
+    let period = match known {
+        Known::Given(p) => Some(p),
+        // From the tables as they are: on a database whose derived tables are stale the views
+        // may say another range, and the read begun is then interrupted (`beside`); one whose
+        // figures cannot be read here just begins nothing, and the views say what is wrong.
+        Known::Whole => analysis::data_range(&session).ok().flatten(),
+        Known::Later => None,
+    };
     let early = match period {
         Some(p) => begin_early(&session, p)?,
         None => None,
