@@ -87,6 +87,13 @@ fn json_report_has_the_documented_shape_and_fail_on_breach_gates_cron() {
     assert!(part["requests"].as_i64().unwrap() < v["requests"].as_i64().unwrap());
     let bad = run(&["report", "--from", "yesterday"], &steady);
     assert_eq!(bad.status.code(), Some(2));
+    // Durations past any history are usage errors, not panics.
+    for since in ["999999999999d", "99999999999999h", "9223372036854775807s"] {
+        let bad = run(&["report", "--since", since], &steady);
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2), "--since {since}: {err}");
+        assert!(err.contains(&format!("--since `{since}`")) && !err.contains("panicked"), "--since {since}: {err}");
+    }
 }
 
 #[test]

@@ -36,13 +36,14 @@ pub(super) fn cmd_sql(query: Option<String>, db: Option<PathBuf>, format: SqlFor
 pub(super) fn parse_duration(v: &str) -> anyhow::Result<chrono::Duration> {
     let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
     let n: i64 = num.parse().map_err(|_| UsageError(format!("--since `{v}` is not a duration like 24h, 90m or 7d")))?;
-    Ok(match unit {
-        "s" => chrono::Duration::seconds(n),
-        "m" => chrono::Duration::minutes(n),
-        "h" | "" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
+    let d = match unit {
+        "s" => chrono::Duration::try_seconds(n),
+        "m" => chrono::Duration::try_minutes(n),
+        "h" | "" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
         _ => anyhow::bail!(UsageError(format!("--since `{v}`: unit must be s, m, h or d"))),
-    })
+    };
+    Ok(d.ok_or_else(|| UsageError(format!("--since `{v}` is longer than any history; give at most a few thousand years")))?)
 }
 
 /// The period the command line gives whole (`--since`, or `--from` and `--until`), known before
@@ -51,7 +52,10 @@ pub(super) fn given_period(p: &PeriodArgs) -> anyhow::Result<Option<crate::analy
     use crate::analysis::Period;
     let now = chrono::Utc::now().naive_utc();
     Ok(match p {
-        PeriodArgs { since: Some(s), .. } => Some(Period { from: now - parse_duration(s)?, until: now }),
+        PeriodArgs { since: Some(s), .. } => {
+            let from = now.checked_sub_signed(parse_duration(s)?);
+            Some(Period { from: from.ok_or_else(|| UsageError(format!("--since `{s}` reaches before the earliest time there is; give a shorter duration")))?, until: now })
+        }
         PeriodArgs { from: Some(f), until: Some(u), .. } => {
             let (from, until) = (parse_time("--from", f)?, parse_time("--until", u)?);
             if until <= from {
