@@ -2,7 +2,7 @@
 -- change and retention change, in the log's order (time, then line). src/whatif/settings.rs
 -- answers from them, for any moment or period from $2 on, the settings in effect and the
 -- capacities the engine ran with: a report and its episodes read them once. What a line sets
--- (NULL where it does not say) is read from its text only from the last startup at or before
+-- (NULL where it does not say) is read from its text only from the last startup before
 -- $2 on (`has_values`; all of them when there is none): the lines before it no longer decide
 -- anything from $2 on. The text is compressed: reading it back for a month of lines cost 55-85
 -- ms at 10M lines, for the lines of a day a few.
@@ -14,7 +14,7 @@ WITH s AS MATERIALIZED (
 -- A one-row table whose columns bound the scan below: DuckDB turns them into filters that
 -- skip the row groups before the anchor (an expression of a subquery is not pushed down).
 bounds AS MATERIALIZED (
-    SELECT coalesce(max(ts) FILTER (WHERE event = 'startup' AND ts <= CAST($2 AS TIMESTAMP)), CAST($1 AS TIMESTAMP)) AS lo,
+    SELECT coalesce(max(ts) FILTER (WHERE event = 'startup' AND ts < CAST($2 AS TIMESTAMP)), CAST($1 AS TIMESTAMP)) AS lo,
            CAST($3 AS TIMESTAMP) AS hi
     FROM s
 ),

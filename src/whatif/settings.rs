@@ -291,5 +291,11 @@ mod tests {
         assert_eq!(may.at(t("2026-03-02T00:00:00Z")), None);
         assert_eq!(may.capacity_changes(Period { from: t("2026-02-01T00:00:00Z"), until: t("2026-03-10T00:00:00Z") }), None);
         assert_eq!(may.at(t("2026-03-10T00:00:00Z")), Some(settings(&session, t("2026-03-10T00:00:00Z")).unwrap()));
+        // A startup at the first moment asked about is not yet in effect then: the lines
+        // before it answer that moment.
+        let at_startup = t("2026-03-05T00:00:00Z");
+        let then = SettingLines::read(&session, since, at_startup, t("2026-06-01T00:00:00Z")).unwrap();
+        assert_eq!(then.at(at_startup), Some(settings(&session, at_startup).unwrap()));
+        assert_eq!(then.at(at_startup).unwrap().cleanup_threshold, 0.85);
     }
 }
