@@ -252,6 +252,8 @@ pub const WHATIF_STREAM_HITS: &str = include_str!("../queries/whatif_stream_hits
 pub const WHATIF_STREAM_OTHERS: &str = include_str!("../queries/whatif_stream_others.sql");
 /// What-if: its DuckDB memory cap.
 pub const WHATIF_MEMORY: &str = include_str!("../queries/whatif_memory.sql");
+/// What-if: the session's memory cap kept, to be put back.
+pub const WHATIF_MEMORY_KEEP: &str = include_str!("../queries/whatif_memory_keep.sql");
 /// What-if's memory cap when the first one was too tight.
 pub const WHATIF_MEMORY_RETRY: &str = include_str!("../queries/whatif_memory_retry.sql");
 /// Keeps the order of a query's rows through the tailer's socket, whatever the ingester set.
@@ -260,9 +262,6 @@ pub const QUERY_ORDER_KEEP: &str = include_str!("../queries/query_order_keep.sql
 pub const QUERY_ORDER_RESTORE: &str = include_str!("../queries/query_order_restore.sql");
 /// Puts the session's memory cap back after what-if's read.
 pub const WHATIF_MEMORY_RESTORE: &str = include_str!("../queries/whatif_memory_restore.sql");
-/// What-if's read begun before the views: the session's memory cap kept, and put back.
-pub const EARLY_MEMORY_KEEP: &str = include_str!("../queries/whatif_early_memory_keep.sql");
-pub const EARLY_MEMORY_RESTORE: &str = include_str!("../queries/whatif_early_memory_restore.sql");
 /// What-if: the lines that set the engine's settings in a range.
 pub const WHATIF_SETTINGS_LINES: &str = include_str!("../queries/whatif_settings_lines.sql");
 /// Export: the days of a period that have requests.

@@ -33,7 +33,7 @@ impl EarlyRead {
     pub fn begin(db: &Session, period: Period) -> Result<Option<EarlyRead>, WhatIfError> {
         let Some(fork) = db.fork()? else { return Ok(None) };
         let (Some(main), Some(conn)) = (db.direct_connection(), fork.direct_connection()) else { return Ok(None) };
-        main.execute_batch(queries::EARLY_MEMORY_KEEP)?;
+        main.execute_batch(queries::WHATIF_MEMORY_KEEP)?;
         let interrupt = conn.interrupt_handle();
         let thread = std::thread::spawn(move || {
             let shared = read_shared(&fork, &[period])?;
@@ -53,7 +53,7 @@ impl EarlyRead {
     pub fn cancel(mut self, db: &Session) -> Result<(), WhatIfError> {
         self.stop();
         if let Some(main) = db.direct_connection() {
-            main.execute_batch(queries::EARLY_MEMORY_RESTORE)?;
+            main.execute_batch(queries::WHATIF_MEMORY_RESTORE)?;
         }
         Ok(())
     }

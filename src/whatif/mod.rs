@@ -225,6 +225,7 @@ fn read_trace(
     let Some(conn) = db.direct_connection() else {
         return Ok(stream::read(db, &warm_from, from_ms, &until, sample_rate, times)?);
     };
+    conn.execute_batch(queries::WHATIF_MEMORY_KEEP)?;
     conn.execute_batch(queries::WHATIF_MEMORY)?;
     let read = read_trace_capped(db, conn, &warm_from, from_ms, &until, sample_rate, times);
     conn.execute_batch(queries::WHATIF_MEMORY_RESTORE)?;

@@ -197,6 +197,13 @@ mod tests {
         crate::engine::clock::parse_ts(s).unwrap()
     }
 
+    /// A startup, then a capacity change and a retention change (time, event, text).
+    const FIRST_LINES: [(&str, &str, &str); 3] = [
+        ("2026-01-01 00:00:00", "startup", "event=startup max_cache_size_gb=5 retention_days=7 cleanup_threshold=0.85 eviction_target=0.7"),
+        ("2026-01-10 00:00:00", "capacity_change", "event=capacity_change max_cache_size_gb=3 previous_max_cache_size_gb=5"),
+        ("2026-03-01 00:00:00", "retention_change", "event=retention_change retention_days=3"),
+    ];
+
     /// An events database holding `lines` (time, event, text), each on its own line of one file.
     fn with_lines(lines: &[(&str, &str, &str)]) -> Session {
         let session = Session::in_memory().unwrap();
@@ -213,9 +220,9 @@ mod tests {
     #[test]
     fn settings_far_back_are_found_and_the_latest_wins() {
         let session = with_lines(&[
-            ("2026-01-01 00:00:00", "startup", "event=startup max_cache_size_gb=5 retention_days=7 cleanup_threshold=0.85 eviction_target=0.7"),
-            ("2026-01-10 00:00:00", "capacity_change", "event=capacity_change max_cache_size_gb=3 previous_max_cache_size_gb=5"),
-            ("2026-03-01 00:00:00", "retention_change", "event=retention_change retention_days=3"),
+            FIRST_LINES[0],
+            FIRST_LINES[1],
+            FIRST_LINES[2],
             ("2026-05-15 00:00:00", "capacity_change", "event=capacity_change max_cache_size_gb=1 previous_max_cache_size_gb=3"),
         ]);
         // The startup 135 days back (the second look), 30 days back (the first), 2,557 days
@@ -240,9 +247,9 @@ mod tests {
     #[test]
     fn lines_read_once_answer_as_the_look_backs_do() {
         let session = with_lines(&[
-            ("2026-01-01 00:00:00", "startup", "event=startup max_cache_size_gb=5 retention_days=7 cleanup_threshold=0.85 eviction_target=0.7"),
-            ("2026-01-10 00:00:00", "capacity_change", "event=capacity_change max_cache_size_gb=3 previous_max_cache_size_gb=5"),
-            ("2026-03-01 00:00:00", "retention_change", "event=retention_change retention_days=3"),
+            FIRST_LINES[0],
+            FIRST_LINES[1],
+            FIRST_LINES[2],
             ("2026-03-05 00:00:00", "startup", "event=startup max_cache_size_gb=4 retention_days=5 cleanup_threshold=0.95 eviction_target=0.9"),
             // Two lines of the same moment: the later line wins.
             ("2026-03-20 00:00:00", "capacity_change", "event=capacity_change max_cache_size_gb=2 previous_max_cache_size_gb=4"),
