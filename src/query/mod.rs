@@ -167,10 +167,14 @@ impl Session {
 
     /// A second session on the same file, for the crate's own queries on another thread (the
     /// cache sizing's reads beside a report's queries): a connection of its own, without the
-    /// temporary views. `None` through a tailer (it answers one client at a time), on an
-    /// in-memory database, and on a file of the old layout (whose `event_rows` is a temporary
-    /// copy of the first connection's).
+    /// temporary views; through a tailer, a second session of its socket. `None` through a
+    /// tailer that answers one client at a time (older than this version), on an in-memory
+    /// database, and on a file of the old layout (whose `event_rows` is a temporary copy of
+    /// the first connection's).
     pub fn fork(&self) -> Result<Option<Session>, QueryError> {
+        if let Session::Socket(client) = self {
+            return Ok(client.another()?.map(Session::Socket));
+        }
         let Session::Direct(Direct { conn, _database: database, .. }) = self else { return Ok(None) };
         let old_layout: i64 = conn.query_row(crate::queries::SCHEMA_LAYOUT, [], |r| r.get(0))?;
         if old_layout > 0 {

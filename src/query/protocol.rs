@@ -37,9 +37,11 @@ pub(super) struct Request {
     pub arrow: bool,
 }
 
-/// The protocol's version, in every answer: 2 added Arrow streams (a request's `arrow`). An
-/// answer without it comes from a tailer older than that.
-pub const PROTOCOL: u32 = 2;
+/// The protocol's version, in every answer: 2 added Arrow streams (a request's `arrow`); 3
+/// serves several sessions at once (an older tailer serves one client at a time, so a second
+/// session of the same process would wait for the first to end). An answer without it comes
+/// from a tailer older than versions.
+pub const PROTOCOL: u32 = 3;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Response {
@@ -103,6 +105,24 @@ impl SocketClient {
         &self.path
     }
 
+    /// The server's [`PROTOCOL`] (asked once, when no answer has said it yet).
+    fn server_protocol(&self) -> Result<u32, QueryError> {
+        if self.protocol.borrow().is_none() {
+            self.ask(&Request { views: true, ..Default::default() })?;
+        }
+        Ok(self.protocol.borrow().unwrap_or(0))
+    }
+
+    /// A second session on the same tailer, for the crate's own queries on another thread;
+    /// `None` when the tailer serves one client at a time (older than protocol 3), where a
+    /// second session would wait for this one to end.
+    pub fn another(&self) -> Result<Option<SocketClient>, QueryError> {
+        if self.server_protocol()? < 3 {
+            return Ok(None);
+        }
+        SocketClient::connect(&self.path).map(Some)
+    }
+
     pub fn query(&self, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
         self.ask(&Request {
             sql: Some(sql.to_string()),
@@ -126,10 +146,7 @@ impl SocketClient {
     pub fn stream_arrow(&self, sql: &str, params: &[String], each: &mut dyn FnMut(&RecordBatch) -> Result<(), QueryError>) -> Result<(), QueryError> {
         let serr = |source| self.socket_error(source);
         // A tailer older than streams would answer with every row as JSON: asked first.
-        if self.protocol.borrow().is_none() {
-            self.ask(&Request { views: true, ..Default::default() })?;
-        }
-        if self.protocol.borrow().unwrap_or(0) < 2 {
+        if self.server_protocol()? < 2 {
             return Err(serr("the tailer is older than this cachescope and cannot stream rows: restart `cachescope tail` with this version".into()));
         }
         let req = Request { sql: Some(sql.to_string()), params: params.to_vec(), arrow: true, ..Default::default() };

@@ -1,15 +1,17 @@
 //! The query server of a process that holds the events database (`cachescope tail`): it
 //! listens on `<db>.sock` (mode 0600) and gives each client a DuckDB connection of its own
-//! for as long as the client stays (a session), one client at a time. Every text is judged by
-//! a [`Guard`]; every query runs in a READ ONLY transaction that is rolled back; DuckDB's
-//! memory budget is raised by the per-query cap while a request runs and given back to the
-//! ingester after it, whatever happened.
+//! for as long as the client stays (a session), up to [`MAX_SESSIONS`] clients at once, each
+//! on a thread of its own (a report's queries and its cache sizing's read are two). Every text
+//! is judged by a [`Guard`]; every query runs in a READ ONLY transaction that is rolled back;
+//! DuckDB's memory budget is raised by the per-query cap while any request runs (one cap for
+//! them all: the budget is the database's) and given back to the ingester after the last,
+//! whatever happened.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
@@ -72,8 +74,11 @@ pub const MATERIALIZABLE: [&str; 1] = ["hit_ratio_5m"];
 /// The longest request line the socket reads (a query text with its parameters).
 pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 
-/// How long a session may sit idle between requests before the server moves on.
+/// How long a session may sit idle between requests before the server ends it.
 const IDLE: Duration = Duration::from_secs(5);
+
+/// Sessions served at once; a further client waits until one ends.
+pub const MAX_SESSIONS: usize = 4;
 
 /// How long a client may leave an answer unread (a stream it stopped reading) before the
 /// server gives up on it and serves the next client.
@@ -95,7 +100,9 @@ impl QueryServer {
             path: path.clone(),
             source,
         };
-        let guard = connector.guard().map_err(|e| serr(e.into()))?;
+        // Each session judges its texts with a guard of its own (a guard is one connection);
+        // this one says at the start whether guards can be made at all.
+        drop(connector.guard().map_err(|e| serr(e.into()))?);
         // A socket left by a killed tailer: nobody answers on it.
         if path.exists() && UnixStream::connect(&path).is_err() {
             let _ = std::fs::remove_file(&path);
@@ -111,15 +118,7 @@ impl QueryServer {
         let stop = shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("query-server".into())
-            .spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((s, _)) => serve_client(&connector, &guard, memory, s, &stop),
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
-                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
-                    }
-                }
-            })
+            .spawn(move || accept_sessions(&listener, &connector, memory, &stop))
             .map_err(|e| serr(e.into()))?;
         Ok(QueryServer {
             path,
@@ -147,6 +146,45 @@ impl Drop for QueryServer {
     }
 }
 
+/// The server's thread: accepts clients and serves each on a thread of its own, at most
+/// [`MAX_SESSIONS`] at once, until stopped; then ends every session (their sockets are shut,
+/// which ends a read or write in progress) and waits for their threads.
+fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: MemoryBudget, stop: &Arc<AtomicBool>) {
+    let requests = Arc::new(Running::default());
+    let mut sessions: Vec<(UnixStream, std::thread::JoinHandle<()>)> = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        sessions.retain(|(_, t)| !t.is_finished());
+        if sessions.len() >= MAX_SESSIONS {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        match listener.accept() {
+            Ok((s, _)) => {
+                let Ok(handle) = s.try_clone() else { continue };
+                let (connector, stop, requests) = (connector.clone(), stop.clone(), requests.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("query-session".into())
+                    .spawn(move || serve_client(&connector, &requests, memory, s, &stop));
+                match spawned {
+                    Ok(t) => sessions.push((handle, t)),
+                    Err(e) => tracing::warn!("cannot start a thread for a query session: {e}"),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    for (s, t) in sessions {
+        let _ = s.shutdown(std::net::Shutdown::Both);
+        let _ = t.join();
+    }
+}
+
+/// The requests running now, across sessions: the first raises DuckDB's settings for queries,
+/// the last gives the ingester its own back.
+#[derive(Default)]
+struct Running(Mutex<usize>);
+
 fn send(s: &mut UnixStream, resp: &Response) -> bool {
     let mut out = serde_json::to_string(resp).unwrap_or_else(|_| "{\"ok\":false,\"error\":\"encoding\"}".into());
     out.push('\n');
@@ -155,18 +193,19 @@ fn send(s: &mut UnixStream, resp: &Response) -> bool {
 
 /// One client's session: its own connection (its temporary tables die with it), requests
 /// until it hangs up, is idle for [`IDLE`], sends a bad request, or the server stops.
-fn serve_client(connector: &Connector, guard: &Guard, memory: MemoryBudget, s: UnixStream, stop: &AtomicBool) {
+fn serve_client(connector: &Connector, requests: &Running, memory: MemoryBudget, s: UnixStream, stop: &AtomicBool) {
     let _ = s.set_nonblocking(false);
     let _ = s.set_read_timeout(Some(IDLE));
     let _ = s.set_write_timeout(Some(WRITE_STALL));
     let Ok(mut out) = s.try_clone() else { return };
-    let conn = match connector.connect() {
-        Ok(c) => c,
+    let (conn, guard) = match connector.connect().and_then(|c| Ok((c, connector.guard()?))) {
+        Ok(both) => both,
         Err(e) => {
             send(&mut out, &Response::failed(format!("cannot open a connection for the query: {e}"), false));
             return;
         }
     };
+    let guard = &guard;
     let mut reader = BufReader::new(s);
     let mut line = String::new();
     while !stop.load(Ordering::SeqCst) {
@@ -182,11 +221,11 @@ fn serve_client(connector: &Connector, guard: &Guard, memory: MemoryBudget, s: U
         // An answer is one line, sent once the settings and the lock are back as they were; an
         // Arrow stream is written as it is read, between its first line and that last one.
         let resp = match serde_json::from_str::<Request>(&line) {
-            Ok(req) if req.arrow => match with_query_settings(&conn, memory, || stream_answer(&conn, guard, connector, &req, &mut out)) {
+            Ok(req) if req.arrow => match with_query_settings(&conn, requests, memory, || stream_answer(&conn, guard, connector, &req, &mut out)) {
                 Some(last) => last,
                 None => return,
             },
-            Ok(req) => Response::answer(with_query_settings(&conn, memory, || answer(&conn, guard, connector, &req))),
+            Ok(req) => Response::answer(with_query_settings(&conn, requests, memory, || answer(&conn, guard, connector, &req))),
             Err(e) => Response::failed(format!("bad request: {e}"), false),
         };
         reassert_lock(connector);
@@ -207,24 +246,55 @@ fn reassert_lock(connector: &Connector) {
 }
 
 /// Runs `f` with DuckDB's budget raised by the query cap and the rows' order kept (both
-/// global settings of the ingester's database), then gives the ingester its own back.
-fn with_query_settings<T>(conn: &Connection, memory: MemoryBudget, f: impl FnOnce() -> T) -> T {
-    // Numbers of our own, not user input: SET takes no parameters.
-    let set = |mb: u64| conn.execute_batch(&format!("SET memory_limit = '{mb}MB'"));
-    if let Err(e) = set(memory.ingest_mb + memory.query_mb) {
-        tracing::warn!("cannot raise DuckDB's memory limit for a query: {e}");
+/// global settings of the ingester's database) while any request runs, then, after the last
+/// one, gives the ingester its own back (also when `f` panics: [`RunningRequest`]'s drop).
+fn with_query_settings<T>(conn: &Connection, requests: &Running, memory: MemoryBudget, f: impl FnOnce() -> T) -> T {
+    let _running = RunningRequest::start(conn, requests, memory);
+    f()
+}
+
+/// One request counted in [`Running`] while it lives.
+struct RunningRequest<'a> {
+    conn: &'a Connection,
+    requests: &'a Running,
+    memory: MemoryBudget,
+}
+
+impl<'a> RunningRequest<'a> {
+    fn start(conn: &'a Connection, requests: &'a Running, memory: MemoryBudget) -> RunningRequest<'a> {
+        let mut running = requests.0.lock().unwrap_or_else(|p| p.into_inner());
+        if *running == 0 {
+            if let Err(e) = set_memory_limit(conn, memory.ingest_mb + memory.query_mb) {
+                tracing::warn!("cannot raise DuckDB's memory limit for a query: {e}");
+            }
+            if let Err(e) = conn.execute_batch(crate::queries::QUERY_ORDER_KEEP) {
+                tracing::warn!("cannot keep the order of a query's rows: {e}");
+            }
+        }
+        *running += 1;
+        RunningRequest { conn, requests, memory }
     }
-    if let Err(e) = conn.execute_batch(crate::queries::QUERY_ORDER_KEEP) {
-        tracing::warn!("cannot keep the order of a query's rows: {e}");
+}
+
+impl Drop for RunningRequest<'_> {
+    fn drop(&mut self) {
+        let mut running = self.requests.0.lock().unwrap_or_else(|p| p.into_inner());
+        *running -= 1;
+        if *running > 0 {
+            return;
+        }
+        if let Err(e) = self.conn.execute_batch(crate::queries::QUERY_ORDER_RESTORE) {
+            tracing::error!("cannot give the ingester its preserve_insertion_order back after a query: {e}");
+        }
+        if let Err(e) = set_memory_limit(self.conn, self.memory.ingest_mb) {
+            tracing::error!("cannot give DuckDB's memory limit back to {} MB after a query: {e}", self.memory.ingest_mb);
+        }
     }
-    let out = f();
-    if let Err(e) = conn.execute_batch(crate::queries::QUERY_ORDER_RESTORE) {
-        tracing::error!("cannot give the ingester its preserve_insertion_order back after a query: {e}");
-    }
-    if let Err(e) = set(memory.ingest_mb) {
-        tracing::error!("cannot give DuckDB's memory limit back to {} MB after a query: {e}", memory.ingest_mb);
-    }
-    out
+}
+
+/// Sets DuckDB's memory limit (a number of our own, not user input: SET takes no parameters).
+fn set_memory_limit(conn: &Connection, mb: u64) -> duckdb::Result<()> {
+    conn.execute_batch(&format!("SET memory_limit = '{mb}MB'"))
 }
 
 /// Judges a request for an Arrow stream and answers it in one READ ONLY transaction that is
@@ -356,6 +426,25 @@ mod tests {
         (conn, server, client)
     }
 
+    /// An older tailer on `<dir>/old.sock`: one session, every request answered with
+    /// `answer`; it returns the requests and whether a second client came meanwhile.
+    fn old_tailer(dir: &Path, answer: &'static [u8]) -> (PathBuf, std::thread::JoinHandle<(Vec<String>, bool)>) {
+        let path = dir.join("old.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let old = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut out = s.try_clone().unwrap();
+            let mut asked = Vec::new();
+            for line in BufReader::new(s).lines() {
+                asked.push(line.unwrap());
+                out.write_all(answer).unwrap();
+            }
+            listener.set_nonblocking(true).unwrap();
+            (asked, listener.accept().is_ok())
+        });
+        (path, old)
+    }
+
     #[test]
     fn a_session_gives_the_ingest_budget_back_after_every_request() {
         let dir = tempfile::tempdir().unwrap();
@@ -447,26 +536,77 @@ mod tests {
         // An old tailer answers any request with JSON rows (here: every request, with no
         // protocol in its answer); asked for a stream, it would have built every row as JSON.
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let old = std::thread::spawn(move || {
-            let (s, _) = listener.accept().unwrap();
-            let mut out = s.try_clone().unwrap();
-            let mut asked = Vec::new();
-            for line in BufReader::new(s).lines() {
-                let line = line.unwrap();
-                asked.push(line);
-                out.write_all(b"{\"ok\":true,\"error\":null,\"result\":{\"columns\":[],\"rows\":[]}}\n").unwrap();
-            }
-            asked
-        });
+        let (path, old) = old_tailer(dir.path(), b"{\"ok\":true,\"error\":null,\"result\":{\"columns\":[],\"rows\":[]}}\n");
         let client = SocketClient::connect(&path).unwrap();
         let e = client.stream_arrow("SELECT 1", &[], &mut |_| Ok(())).unwrap_err();
         assert!(e.to_string().contains("older than this cachescope"), "{e}");
         drop(client);
-        let asked = old.join().unwrap();
+        let (asked, _) = old.join().unwrap();
         assert_eq!(asked.len(), 1, "{asked:?}");
         assert!(!asked[0].contains(r#""arrow":true"#), "{asked:?}");
+    }
+
+    #[test]
+    fn sessions_are_served_at_once_and_the_budget_comes_back_after_the_last_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, server, first) = serve(dir.path(), "SET memory_limit = '64MB'");
+        let limit = || -> String { conn.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0)).unwrap() };
+        let raised = |m: &str| m.starts_with("347") || m.starts_with("364");
+        let lowered = |m: &str| m.starts_with("61") || m.starts_with("64");
+        // The first session asks something and stays; a second one is answered meanwhile (a
+        // server of one client at a time would answer it once the first had gone).
+        first.query("SELECT 1 AS one", &[]).unwrap();
+        let second = first.another().unwrap().expect("this server serves several sessions");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let asked = std::thread::spawn(move || {
+            let r = second.query("SELECT 2 AS two", &[]).map(|r| r.rows[0][0].clone());
+            tx.send(r).unwrap();
+            second
+        });
+        let got = rx.recv_timeout(Duration::from_secs(3)).expect("the second session was not answered while the first was open");
+        assert_eq!(got.unwrap(), serde_json::json!(2));
+        let second = asked.join().unwrap();
+        // Requests that overlap: the budget stays raised until the last one ends. The first
+        // session's stream (40 MB: more than the socket holds) is held unread while the second
+        // session's request runs and ends.
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let streaming = std::thread::spawn(move || {
+            let mut rows = 0;
+            first
+                .stream_arrow("SELECT range AS x FROM range(5000000)", &[], &mut |b| {
+                    if rows == 0 {
+                        started_tx.send(()).unwrap();
+                        go_rx.recv().unwrap();
+                    }
+                    rows += b.num_rows();
+                    Ok(())
+                })
+                .unwrap();
+            rows
+        });
+        started_rx.recv_timeout(Duration::from_secs(10)).expect("the stream began");
+        let during = second.query("SELECT current_setting('memory_limit') AS m", &[]).unwrap();
+        assert!(raised(during.rows[0][0].as_str().unwrap()), "{:?}", during.rows);
+        assert!(raised(&limit()), "a request ended while another ran, and gave the budget back: {}", limit());
+        go_tx.send(()).unwrap();
+        assert_eq!(streaming.join().unwrap(), 5_000_000);
+        assert!(lowered(&limit()), "{}", limit());
+        server.stop();
+    }
+
+    #[test]
+    fn a_tailer_of_one_session_at_a_time_is_not_asked_for_a_second() {
+        // A tailer of protocol 2 answers a second client only once the first has gone: no
+        // second session is opened to it (the sizing then follows the report on the first).
+        let dir = tempfile::tempdir().unwrap();
+        let (path, old) = old_tailer(dir.path(), b"{\"ok\":true,\"error\":null,\"result\":{\"columns\":[],\"rows\":[]},\"protocol\":2}\n");
+        let client = SocketClient::connect(&path).unwrap();
+        assert!(client.another().unwrap().is_none());
+        drop(client);
+        let (asked, second) = old.join().unwrap();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(!second, "a second session was opened");
     }
 
     #[test]

@@ -27,10 +27,14 @@ pub struct EarlyRead {
 
 impl EarlyRead {
     /// Begins reading the requests of `period` on a second connection to `db`'s file; `None`
-    /// where the session cannot be forked (through a tailer, or a file of the old layout).
+    /// through a tailer (a read there cannot be interrupted: it begins once the report knows
+    /// it sizes) and where the session cannot be forked (a file of the old layout).
     /// The session's memory cap is kept, to be put back if the read is interrupted in the
     /// middle of what-if's own (DuckDB's cap is the whole database's).
     pub fn begin(db: &Session, period: Period) -> Result<Option<EarlyRead>, WhatIfError> {
+        if db.direct_connection().is_none() {
+            return Ok(None);
+        }
         let Some(fork) = db.fork()? else { return Ok(None) };
         let (Some(main), Some(conn)) = (db.direct_connection(), fork.direct_connection()) else { return Ok(None) };
         main.execute_batch(queries::WHATIF_MEMORY_KEEP)?;

@@ -180,8 +180,8 @@ fn size_episodes(db: &Session, inc: &mut Incident, shared: Option<&SharedTrace>)
 /// Once `work` is done and the requests are read, `then` runs here with them while the other
 /// thread sizes (an incident sizes its episodes). The sizings, in the order of `periods`;
 /// `None` (`work` given no totals, `then` not run) when there was nothing to size or the
-/// session cannot be forked (through a tailer, which answers one client at a time): the
-/// caller sizes after `work`.
+/// session cannot be forked (a tailer older than this version, which answers one client at
+/// a time): the caller sizes after `work`.
 fn beside<T: Send>(
     db: &Session,
     periods: &[Period],
