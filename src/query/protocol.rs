@@ -124,11 +124,14 @@ impl SocketClient {
     }
 
     pub fn query(&self, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
-        self.ask(&Request {
+        let started = std::time::Instant::now();
+        let result = self.ask(&Request {
             sql: Some(sql.to_string()),
             params: params.to_vec(),
             ..Default::default()
-        })
+        });
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, rows = result.as_ref().map_or(0, |r| r.rows.len()), "query through the tailer {}", super::first_words(sql));
+        result
     }
 
     pub fn materialize(&self, views: &[&str], between: [String; 2]) -> Result<(), QueryError> {
