@@ -88,6 +88,8 @@ pub enum QueryError {
     Decode(String),
     #[error("tailer socket {path}: {source}")]
     Socket { path: PathBuf, source: crate::BoxError },
+    #[error("tailer socket {path}: every session is taken ({sessions} at once); try again when one of the other readers is done")]
+    Busy { path: PathBuf, sessions: usize },
     #[error("{QUERY_MEMORY_ENV}={value}: {reason}; give a size such as 512MB or 4GB, or unset it for the default ({QUERY_MEMORY_MB} MB)")]
     QueryMemory { value: String, reason: String },
 }
@@ -142,14 +144,15 @@ impl Session {
             }
             Err(e) if crate::engine::manifest::is_lock_conflict(&e) => {
                 let sock = socket_path(db);
-                if let Ok(client) = SocketClient::connect(&sock) {
-                    Ok(Session::Socket(client))
-                } else {
-                    Err(QueryError::Locked {
+                // The first request says whether a session is free (waiting for one).
+                match SocketClient::connect_waiting(&sock, BUSY_PATIENCE) {
+                    Ok(client) => Ok(Session::Socket(client)),
+                    Err(e @ QueryError::Busy { .. }) => Err(e),
+                    Err(_) => Err(QueryError::Locked {
                         db: db.to_path_buf(),
                         holder: crate::engine::manifest::probe_lock(db).describe(),
                         socket: sock,
-                    })
+                    }),
                 }
             }
             Err(e) => Err(dberr(e)),
@@ -311,6 +314,9 @@ pub struct NotUtf8Path(pub PathBuf);
 /// over 100M lines ran in 1.2 GB instead of 7.7 GB (the runbook's cause 4 is memory pressure
 /// on the trading host), and in 38 s instead of 63 s uncapped.
 pub const QUERY_MEMORY_MB: u64 = 1000;
+
+/// How long a reader waits for a session of a running tailer whose sessions are all taken.
+const BUSY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The environment variable that sets a reader's DuckDB memory ([`QUERY_MEMORY_MB`]'s
 /// default), on the file and as `tail --query-memory`'s default: one knob for a host with

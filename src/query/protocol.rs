@@ -60,19 +60,28 @@ pub(super) struct Response {
     /// The server's [`PROTOCOL`] (0: older than versions).
     #[serde(default)]
     pub protocol: u32,
+    /// Every session is taken: the server answered this connection's first request with
+    /// this and closed it (`sessions`: how many it serves at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<usize>,
 }
 
 impl Response {
     pub fn answer(r: Result<QueryResult, QueryError>) -> Response {
         match r {
-            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r), views: Some(crate::queries::views_fingerprint().to_string()), arrow: false, protocol: PROTOCOL },
+            Ok(r) => Response { ok: true, error: None, refused: false, result: Some(r), views: Some(crate::queries::views_fingerprint().to_string()), arrow: false, protocol: PROTOCOL, busy: None },
             Err(QueryError::ReadOnly(m)) => Response::failed(m, true),
             Err(e) => Response::failed(e.to_string(), false),
         }
     }
 
     pub fn failed(error: String, refused: bool) -> Response {
-        Response { ok: false, error: Some(error), refused, result: None, views: Some(crate::queries::views_fingerprint().to_string()), arrow: false, protocol: PROTOCOL }
+        Response { ok: false, error: Some(error), refused, result: None, views: Some(crate::queries::views_fingerprint().to_string()), arrow: false, protocol: PROTOCOL, busy: None }
+    }
+
+    /// The answer to a connection the server has no session for.
+    pub fn busy(sessions: usize) -> Response {
+        Response { busy: Some(sessions), ..Response::failed(format!("every session is taken ({sessions} at once)"), false) }
     }
 }
 
@@ -106,7 +115,7 @@ impl SocketClient {
     }
 
     /// The server's [`PROTOCOL`] (asked once, when no answer has said it yet).
-    fn server_protocol(&self) -> Result<u32, QueryError> {
+    pub fn server_protocol(&self) -> Result<u32, QueryError> {
         if self.protocol.borrow().is_none() {
             self.ask(&Request { views: true, ..Default::default() })?;
         }
@@ -115,12 +124,33 @@ impl SocketClient {
 
     /// A second session on the same tailer, for the crate's own queries on another thread;
     /// `None` when the tailer serves one client at a time (older than protocol 3), where a
-    /// second session would wait for this one to end.
+    /// second session would wait for this one to end, and when every session is taken (this
+    /// one then does the work after its own: waiting for a session while holding one could
+    /// wait for ever, every holder waiting too).
     pub fn another(&self) -> Result<Option<SocketClient>, QueryError> {
         if self.server_protocol()? < 3 {
             return Ok(None);
         }
-        SocketClient::connect(&self.path).map(Some)
+        let other = SocketClient::connect(&self.path)?;
+        match other.server_protocol() {
+            Ok(_) => Ok(Some(other)),
+            Err(QueryError::Busy { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Connects and asks for the server's protocol, again while every session is taken, for
+    /// up to `patience` (sessions end when their client is done, or idle for 5 s).
+    pub fn connect_waiting(path: &Path, patience: std::time::Duration) -> Result<SocketClient, QueryError> {
+        let started = std::time::Instant::now();
+        loop {
+            let client = SocketClient::connect(path)?;
+            match client.server_protocol() {
+                Err(QueryError::Busy { .. }) if started.elapsed() < patience => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(client),
+            }
+        }
     }
 
     pub fn query(&self, sql: &str, params: &[String]) -> Result<QueryResult, QueryError> {
@@ -209,6 +239,9 @@ impl SocketClient {
         let resp: Response = serde_json::from_str(&line).map_err(|e| serr(format!("bad answer: {e}").into()))?;
         self.views.replace(resp.views.clone());
         self.protocol.replace(Some(resp.protocol));
+        if let Some(sessions) = resp.busy {
+            return Err(QueryError::Busy { path: self.path.clone(), sessions });
+        }
         match (resp.ok, resp.result, resp.error) {
             (true, Some(r), _) => Ok((r, resp.arrow)),
             (_, _, Some(e)) if resp.refused => Err(QueryError::ReadOnly(e)),

@@ -1,7 +1,8 @@
 //! The query server of a process that holds the events database (`cachescope tail`): it
 //! listens on `<db>.sock` (mode 0600) and gives each client a DuckDB connection of its own
 //! for as long as the client stays (a session), up to [`MAX_SESSIONS`] clients at once, each
-//! on a thread of its own (a report's queries and its cache sizing's read are two). Every text
+//! on a thread of its own (a report's queries and its cache sizing's read are two); a further
+//! client is answered that every session is taken (it asks again, or does without). Every text
 //! is judged by a [`Guard`]; every query runs in a READ ONLY transaction that is rolled back;
 //! DuckDB's memory budget is raised by the per-query cap while any request runs (one cap for
 //! them all: the budget is the database's) and given back to the ingester after the last,
@@ -77,7 +78,7 @@ pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 /// How long a session may sit idle between requests before the server ends it.
 const IDLE: Duration = Duration::from_secs(5);
 
-/// Sessions served at once; a further client waits until one ends.
+/// Sessions served at once; a further client is answered that they are all taken.
 pub const MAX_SESSIONS: usize = 4;
 
 /// How long a client may leave an answer unread (a stream it stopped reading) before the
@@ -151,14 +152,29 @@ impl Drop for QueryServer {
 /// which ends a read or write in progress) and waits for their threads.
 fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: MemoryBudget, stop: &Arc<AtomicBool>) {
     let requests = Arc::new(Running::default());
+    let refusing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut sessions: Vec<(UnixStream, std::thread::JoinHandle<()>)> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         sessions.retain(|(_, t)| !t.is_finished());
-        if sessions.len() >= MAX_SESSIONS {
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
-        }
         match listener.accept() {
+            Ok((s, _)) if sessions.len() >= MAX_SESSIONS => {
+                // Never left waiting: a client told it may do without (a report's second
+                // session) or ask again; one that holds a session and waits for another
+                // would otherwise wait with every other holder. Beyond a few refusals at
+                // once (clients that connect and say nothing), the connection is just closed.
+                if refusing.load(Ordering::SeqCst) < MAX_SESSIONS {
+                    refusing.fetch_add(1, Ordering::SeqCst);
+                    let done = refusing.clone();
+                    let spawned = std::thread::Builder::new().name("query-busy".into()).spawn(move || {
+                        refuse_busy(s);
+                        done.fetch_sub(1, Ordering::SeqCst);
+                    });
+                    if let Err(e) = spawned {
+                        refusing.fetch_sub(1, Ordering::SeqCst);
+                        tracing::warn!("cannot start a thread to refuse a query session: {e}");
+                    }
+                }
+            }
             Ok((s, _)) => {
                 let Ok(handle) = s.try_clone() else { continue };
                 let (connector, stop, requests) = (connector.clone(), stop.clone(), requests.clone());
@@ -178,6 +194,18 @@ fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: Memor
         let _ = s.shutdown(std::net::Shutdown::Both);
         let _ = t.join();
     }
+}
+
+/// Answers a connection's first request (waiting at most [`IDLE`] for it) with
+/// [`Response::busy`], and closes it.
+fn refuse_busy(s: UnixStream) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(IDLE));
+    let _ = s.set_write_timeout(Some(IDLE));
+    let Ok(mut out) = s.try_clone() else { return };
+    let mut line = String::new();
+    let _ = BufReader::new(s).take(MAX_REQUEST_BYTES).read_line(&mut line);
+    send(&mut out, &Response::busy(MAX_SESSIONS));
 }
 
 /// The requests running now, across sessions: the first raises DuckDB's settings for queries,
@@ -592,6 +620,38 @@ mod tests {
         go_tx.send(()).unwrap();
         assert_eq!(streaming.join().unwrap(), 5_000_000);
         assert!(lowered(&limit()), "{}", limit());
+        server.stop();
+    }
+
+    #[test]
+    fn a_client_beyond_the_sessions_is_told_they_are_taken_and_none_waits_for_ever() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ev.duckdb");
+        let (_conn, server, first) = serve(dir.path(), "CREATE TABLE t AS SELECT 1 AS x");
+        first.query("SELECT x FROM t", &[]).unwrap();
+        let mut holders = vec![first];
+        while holders.len() < MAX_SESSIONS {
+            let c = SocketClient::connect(&socket_path(&db)).unwrap();
+            c.query("SELECT x FROM t", &[]).unwrap();
+            holders.push(c);
+        }
+        // A holder's second session: none, at once (a report then sizes on its own session).
+        let started = std::time::Instant::now();
+        assert!(holders[0].another().unwrap().is_none());
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        // A new reader is told so, and asks again until its patience runs out...
+        let e = SocketClient::connect_waiting(&socket_path(&db), Duration::from_millis(300)).map(|_| ()).unwrap_err();
+        assert!(matches!(e, QueryError::Busy { sessions: MAX_SESSIONS, .. }), "{e}");
+        assert!(e.to_string().contains("every session is taken"), "{e}");
+        // ...or gets the session a holder leaves; the holders' sessions go on meanwhile.
+        let waiting = std::thread::spawn({
+            let path = socket_path(&db);
+            move || SocketClient::connect_waiting(&path, Duration::from_secs(10)).map(|c| c.query("SELECT x + 1 AS y FROM t", &[]).unwrap().rows)
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(holders[1].query("SELECT x FROM t", &[]).unwrap().rows[0][0], serde_json::json!(1));
+        drop(holders.pop());
+        assert_eq!(waiting.join().unwrap().unwrap()[0][0], serde_json::json!(2));
         server.stop();
     }
 
