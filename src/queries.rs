@@ -258,8 +258,8 @@ pub const WHATIF_MEMORY_KEEP: &str = include_str!("../queries/whatif_memory_keep
 pub const WHATIF_MEMORY_RETRY: &str = include_str!("../queries/whatif_memory_retry.sql");
 /// Keeps the order of a query's rows through the tailer's socket, whatever the ingester set.
 pub const QUERY_ORDER_KEEP: &str = include_str!("../queries/query_order_keep.sql");
-/// Gives the ingester its setting back after a request.
-pub const QUERY_ORDER_RESTORE: &str = include_str!("../queries/query_order_restore.sql");
+/// The ingester's order setting, read before requests change it.
+pub const QUERY_ORDER_SETTING: &str = include_str!("../queries/query_order_setting.sql");
 /// Puts the session's memory cap back after what-if's read.
 pub const WHATIF_MEMORY_RESTORE: &str = include_str!("../queries/whatif_memory_restore.sql");
 /// What-if: the lines that set the engine's settings in a range.

@@ -209,9 +209,16 @@ fn refuse_busy(s: UnixStream) {
 }
 
 /// The requests running now, across sessions: the first raises DuckDB's settings for queries,
-/// the last gives the ingester its own back.
+/// the last gives the ingester its own back (its row order, read by the first).
 #[derive(Default)]
-struct Running(Mutex<usize>);
+struct Running(Mutex<RunningState>);
+
+#[derive(Default)]
+struct RunningState {
+    requests: usize,
+    /// The ingester's `preserve_insertion_order` (`None`: it could not be read).
+    ingester_order: Option<bool>,
+}
 
 fn send(s: &mut UnixStream, resp: &Response) -> bool {
     let mut out = serde_json::to_string(resp).unwrap_or_else(|_| "{\"ok\":false,\"error\":\"encoding\"}".into());
@@ -291,15 +298,22 @@ struct RunningRequest<'a> {
 impl<'a> RunningRequest<'a> {
     fn start(conn: &'a Connection, requests: &'a Running, memory: MemoryBudget) -> RunningRequest<'a> {
         let mut running = requests.0.lock().unwrap_or_else(|p| p.into_inner());
-        if *running == 0 {
+        if running.requests == 0 {
             if let Err(e) = set_memory_limit(conn, memory.ingest_mb + memory.query_mb) {
                 tracing::warn!("cannot raise DuckDB's memory limit for a query: {e}");
             }
+            running.ingester_order = match conn.query_row(crate::queries::QUERY_ORDER_SETTING, [], |r| r.get("preserve_insertion_order")) {
+                Ok(kept) => Some(kept),
+                Err(e) => {
+                    tracing::warn!("cannot read the ingester's preserve_insertion_order: {e}");
+                    None
+                }
+            };
             if let Err(e) = conn.execute_batch(crate::queries::QUERY_ORDER_KEEP) {
                 tracing::warn!("cannot keep the order of a query's rows: {e}");
             }
         }
-        *running += 1;
+        running.requests += 1;
         RunningRequest { conn, requests, memory }
     }
 }
@@ -307,12 +321,15 @@ impl<'a> RunningRequest<'a> {
 impl Drop for RunningRequest<'_> {
     fn drop(&mut self) {
         let mut running = self.requests.0.lock().unwrap_or_else(|p| p.into_inner());
-        *running -= 1;
-        if *running > 0 {
+        running.requests -= 1;
+        if running.requests > 0 {
             return;
         }
-        if let Err(e) = self.conn.execute_batch(crate::queries::QUERY_ORDER_RESTORE) {
-            tracing::error!("cannot give the ingester its preserve_insertion_order back after a query: {e}");
+        if let Some(order) = running.ingester_order.take() {
+            // A boolean of our own, not user input: SET takes no parameters.
+            if let Err(e) = self.conn.execute_batch(&format!("SET preserve_insertion_order = {order}")) {
+                tracing::error!("cannot give the ingester its preserve_insertion_order back after a query: {e}");
+            }
         }
         if let Err(e) = set_memory_limit(self.conn, self.memory.ingest_mb) {
             tracing::error!("cannot give DuckDB's memory limit back to {} MB after a query: {e}", self.memory.ingest_mb);
@@ -575,10 +592,11 @@ mod tests {
     }
 
     #[test]
-    fn sessions_are_served_at_once_and_the_budget_comes_back_after_the_last_request() {
+    fn sessions_are_served_at_once_and_the_settings_come_back_after_the_last_request() {
         let dir = tempfile::tempdir().unwrap();
-        let (conn, server, first) = serve(dir.path(), "SET memory_limit = '64MB'");
+        let (conn, server, first) = serve(dir.path(), "SET memory_limit = '64MB'; SET preserve_insertion_order = false");
         let limit = || -> String { conn.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0)).unwrap() };
+        let order = || -> Option<bool> { conn.query_row("SELECT current_setting('preserve_insertion_order')::BOOLEAN", [], |r| r.get(0)).unwrap() };
         let raised = |m: &str| m.starts_with("347") || m.starts_with("364");
         let lowered = |m: &str| m.starts_with("61") || m.starts_with("64");
         // The first session asks something and stays; a second one is answered meanwhile (a
@@ -594,32 +612,42 @@ mod tests {
         let got = rx.recv_timeout(Duration::from_secs(3)).expect("the second session was not answered while the first was open");
         assert_eq!(got.unwrap(), serde_json::json!(2));
         let second = asked.join().unwrap();
-        // Requests that overlap: the budget stays raised until the last one ends. The first
-        // session's stream (40 MB: more than the socket holds) is held unread while the second
-        // session's request runs and ends.
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let streaming = std::thread::spawn(move || {
-            let mut rows = 0;
-            first
-                .stream_arrow("SELECT range AS x FROM range(5000000)", &[], &mut |b| {
-                    if rows == 0 {
-                        started_tx.send(()).unwrap();
-                        go_rx.recv().unwrap();
-                    }
-                    rows += b.num_rows();
-                    Ok(())
-                })
-                .unwrap();
-            rows
-        });
-        started_rx.recv_timeout(Duration::from_secs(10)).expect("the stream began");
-        let during = second.query("SELECT current_setting('memory_limit') AS m", &[]).unwrap();
-        assert!(raised(during.rows[0][0].as_str().unwrap()), "{:?}", during.rows);
+        // Requests that overlap, each a stream of 40 MB (more than the socket holds) held
+        // unread: the first session's begins first and ends first, so the last one ends on
+        // the connection of a new session, none of whose requests began the overlap. The
+        // settings stay raised until the last ends, then the ingester's own come back.
+        let held = |client: SocketClient| {
+            let (started_tx, started_rx) = std::sync::mpsc::channel();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let streaming = std::thread::spawn(move || {
+                let mut rows = 0;
+                client
+                    .stream_arrow("SELECT range AS x FROM range(5000000)", &[], &mut |b| {
+                        if rows == 0 {
+                            started_tx.send(()).unwrap();
+                            go_rx.recv().unwrap();
+                        }
+                        rows += b.num_rows();
+                        Ok(())
+                    })
+                    .unwrap();
+                rows
+            });
+            started_rx.recv_timeout(Duration::from_secs(10)).expect("the stream began");
+            (go_tx, streaming)
+        };
+        let (go_first, first_stream) = held(first);
+        drop(second);
+        let (go_second, second_stream) = held(SocketClient::connect(&socket_path(&dir.path().join("ev.duckdb"))).unwrap());
+        assert!(raised(&limit()) && order() == Some(true), "{} {:?}", limit(), order());
+        go_first.send(()).unwrap();
+        assert_eq!(first_stream.join().unwrap(), 5_000_000);
         assert!(raised(&limit()), "a request ended while another ran, and gave the budget back: {}", limit());
-        go_tx.send(()).unwrap();
-        assert_eq!(streaming.join().unwrap(), 5_000_000);
+        assert_eq!(order(), Some(true), "a request ended while another ran, and gave the row order back");
+        go_second.send(()).unwrap();
+        assert_eq!(second_stream.join().unwrap(), 5_000_000);
         assert!(lowered(&limit()), "{}", limit());
+        assert_eq!(order(), Some(false), "the ingester's row order, given back on another session's connection");
         server.stop();
     }
 
