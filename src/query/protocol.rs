@@ -114,10 +114,14 @@ impl SocketClient {
         &self.path
     }
 
-    /// The server's [`PROTOCOL`] (asked once, when no answer has said it yet).
+    /// The server's [`PROTOCOL`] (asked once, when no answer has said it yet). A tailer older
+    /// than the question refuses it, and its answer says no protocol: 0.
     pub fn server_protocol(&self) -> Result<u32, QueryError> {
         if self.protocol.borrow().is_none() {
-            self.ask(&Request { views: true, ..Default::default() })?;
+            match self.ask(&Request { views: true, ..Default::default() }) {
+                Ok(_) | Err(QueryError::ReadOnly(_) | QueryError::Sql(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(self.protocol.borrow().unwrap_or(0))
     }

@@ -698,6 +698,21 @@ mod tests {
     }
 
     #[test]
+    fn a_tailer_older_than_the_question_of_its_protocol_still_serves_a_reader() {
+        // A tailer older than `views` refuses the question (no `sql`) without a protocol: the
+        // reader takes it as protocol 0 and goes on, with one session.
+        let dir = tempfile::tempdir().unwrap();
+        let (path, old) = old_tailer(dir.path(), b"{\"ok\":false,\"error\":\"bad request: no `sql`\",\"refused\":true,\"result\":null}\n");
+        let client = SocketClient::connect_waiting(&path, Duration::from_secs(1)).unwrap();
+        assert_eq!(client.server_protocol().unwrap(), 0);
+        assert!(client.another().unwrap().is_none());
+        drop(client);
+        let (asked, second) = old.join().unwrap();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(!second, "a second session was opened");
+    }
+
+    #[test]
     fn the_server_names_the_views_it_serves() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("ev.duckdb");
