@@ -135,9 +135,8 @@ impl SocketClient {
         if self.server_protocol()? < 3 {
             return Ok(None);
         }
-        let other = SocketClient::connect(&self.path)?;
-        match other.server_protocol() {
-            Ok(_) => Ok(Some(other)),
+        match SocketClient::connect_waiting(&self.path, std::time::Duration::ZERO) {
+            Ok(other) => Ok(Some(other)),
             Err(QueryError::Busy { .. }) => Ok(None),
             Err(e) => Err(e),
         }

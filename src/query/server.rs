@@ -684,32 +684,25 @@ mod tests {
     }
 
     #[test]
-    fn a_tailer_of_one_session_at_a_time_is_not_asked_for_a_second() {
-        // A tailer of protocol 2 answers a second client only once the first has gone: no
-        // second session is opened to it (the sizing then follows the report on the first).
-        let dir = tempfile::tempdir().unwrap();
-        let (path, old) = old_tailer(dir.path(), b"{\"ok\":true,\"error\":null,\"result\":{\"columns\":[],\"rows\":[]},\"protocol\":2}\n");
-        let client = SocketClient::connect(&path).unwrap();
-        assert!(client.another().unwrap().is_none());
-        drop(client);
-        let (asked, second) = old.join().unwrap();
-        assert_eq!(asked.len(), 1, "{asked:?}");
-        assert!(!second, "a second session was opened");
-    }
-
-    #[test]
-    fn a_tailer_older_than_the_question_of_its_protocol_still_serves_a_reader() {
-        // A tailer older than `views` refuses the question (no `sql`) without a protocol: the
-        // reader takes it as protocol 0 and goes on, with one session.
-        let dir = tempfile::tempdir().unwrap();
-        let (path, old) = old_tailer(dir.path(), b"{\"ok\":false,\"error\":\"bad request: no `sql`\",\"refused\":true,\"result\":null}\n");
-        let client = SocketClient::connect_waiting(&path, Duration::from_secs(1)).unwrap();
-        assert_eq!(client.server_protocol().unwrap(), 0);
-        assert!(client.another().unwrap().is_none());
-        drop(client);
-        let (asked, second) = old.join().unwrap();
-        assert_eq!(asked.len(), 1, "{asked:?}");
-        assert!(!second, "a second session was opened");
+    fn an_older_tailer_serves_a_reader_with_one_session() {
+        // A tailer of protocol 2 answers a second client only once the first has gone; one
+        // older than `views` refuses the question (no `sql`) without a protocol, read as 0.
+        // Neither is asked for a second session (the sizing then follows the report).
+        let answers: [(&'static [u8], u32); 2] = [
+            (b"{\"ok\":true,\"error\":null,\"result\":{\"columns\":[],\"rows\":[]},\"protocol\":2}\n", 2),
+            (b"{\"ok\":false,\"error\":\"bad request: no `sql`\",\"refused\":true,\"result\":null}\n", 0),
+        ];
+        for (answer, protocol) in answers {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, old) = old_tailer(dir.path(), answer);
+            let client = SocketClient::connect_waiting(&path, Duration::from_secs(1)).unwrap();
+            assert_eq!(client.server_protocol().unwrap(), protocol);
+            assert!(client.another().unwrap().is_none());
+            drop(client);
+            let (asked, second) = old.join().unwrap();
+            assert_eq!(asked.len(), 1, "{asked:?}");
+            assert!(!second, "a second session was opened (protocol {protocol})");
+        }
     }
 
     #[test]
