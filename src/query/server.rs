@@ -152,7 +152,6 @@ impl Drop for QueryServer {
 /// which ends a read or write in progress) and waits for their threads.
 fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: MemoryBudget, stop: &Arc<AtomicBool>) {
     let requests = Arc::new(Running::default());
-    let refusing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut sessions: Vec<(UnixStream, std::thread::JoinHandle<()>)> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         sessions.retain(|(_, t)| !t.is_finished());
@@ -160,19 +159,10 @@ fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: Memor
             Ok((s, _)) if sessions.len() >= MAX_SESSIONS => {
                 // Never left waiting: a client told it may do without (a report's second
                 // session) or ask again; one that holds a session and waits for another
-                // would otherwise wait with every other holder. Beyond a few refusals at
-                // once (clients that connect and say nothing), the connection is just closed.
-                if refusing.load(Ordering::SeqCst) < MAX_SESSIONS {
-                    refusing.fetch_add(1, Ordering::SeqCst);
-                    let done = refusing.clone();
-                    let spawned = std::thread::Builder::new().name("query-busy".into()).spawn(move || {
-                        refuse_busy(s);
-                        done.fetch_sub(1, Ordering::SeqCst);
-                    });
-                    if let Err(e) = spawned {
-                        refusing.fetch_sub(1, Ordering::SeqCst);
-                        tracing::warn!("cannot start a thread to refuse a query session: {e}");
-                    }
+                // would otherwise wait with every other holder. Every such client is
+                // answered (one closed unanswered read "connection reset" and failed).
+                if let Err(e) = std::thread::Builder::new().name("query-busy".into()).spawn(move || refuse_busy(s)) {
+                    tracing::warn!("cannot start a thread to refuse a query session: {e}");
                 }
             }
             Ok((s, _)) => {
@@ -196,12 +186,15 @@ fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: Memor
     }
 }
 
-/// Answers a connection's first request (waiting at most [`IDLE`] for it) with
+/// How long a refused connection may take to send its first request.
+const REFUSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Answers a connection's first request (waiting at most [`REFUSE_WAIT`] for it) with
 /// [`Response::busy`], and closes it.
 fn refuse_busy(s: UnixStream) {
     let _ = s.set_nonblocking(false);
-    let _ = s.set_read_timeout(Some(IDLE));
-    let _ = s.set_write_timeout(Some(IDLE));
+    let _ = s.set_read_timeout(Some(REFUSE_WAIT));
+    let _ = s.set_write_timeout(Some(REFUSE_WAIT));
     let Ok(mut out) = s.try_clone() else { return };
     let mut line = String::new();
     let _ = BufReader::new(s).take(MAX_REQUEST_BYTES).read_line(&mut line);
