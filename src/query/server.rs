@@ -11,7 +11,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -152,6 +152,7 @@ impl Drop for QueryServer {
 /// which ends a read or write in progress) and waits for their threads.
 fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: MemoryBudget, stop: &Arc<AtomicBool>) {
     let requests = Arc::new(Running::default());
+    let refusing = Arc::new(AtomicUsize::new(0));
     let mut sessions: Vec<(UnixStream, std::thread::JoinHandle<()>)> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         sessions.retain(|(_, t)| !t.is_finished());
@@ -160,8 +161,21 @@ fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: Memor
                 // Never left waiting: a client told it may do without (a report's second
                 // session) or ask again; one that holds a session and waits for another
                 // would otherwise wait with every other holder. Every such client is
-                // answered (one closed unanswered read "connection reset" and failed).
-                if let Err(e) = std::thread::Builder::new().name("query-busy".into()).spawn(move || refuse_busy(s)) {
+                // answered (one closed unanswered read "connection reset" and failed),
+                // unless [`MAX_REFUSING`] are being answered already: a flood of connections
+                // that send nothing is closed unanswered rather than given a thread each.
+                if refusing.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
+                    refusing.fetch_sub(1, Ordering::SeqCst);
+                    tracing::debug!("{MAX_REFUSING} clients are being told the sessions are taken; one more is closed unanswered");
+                    continue;
+                }
+                let count = refusing.clone();
+                let refused = std::thread::Builder::new().name("query-busy".into()).spawn(move || {
+                    refuse_busy(s);
+                    count.fetch_sub(1, Ordering::SeqCst);
+                });
+                if let Err(e) = refused {
+                    refusing.fetch_sub(1, Ordering::SeqCst);
                     tracing::warn!("cannot start a thread to refuse a query session: {e}");
                 }
             }
@@ -188,6 +202,12 @@ fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: Memor
 
 /// How long a refused connection may take to send its first request.
 const REFUSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Refused connections answered at once (a thread each, for at most [`REFUSE_WAIT`] and the
+/// answer's write); further ones are closed unanswered until one of them is done. Far more
+/// than honest clients make (a report or an incident holds at most two connections), far
+/// fewer than a process may start threads.
+const MAX_REFUSING: usize = 64;
 
 /// Answers a connection's first request (waiting at most [`REFUSE_WAIT`] for it) with
 /// [`Response::busy`], and closes it.
@@ -464,6 +484,20 @@ mod tests {
         (conn, server, client)
     }
 
+    /// A server on `<dir>/ev.duckdb` (a table `t` of one row) whose every session is held by
+    /// a client that has asked something.
+    fn every_session_held(dir: &Path) -> (Connection, QueryServer, Vec<SocketClient>) {
+        let (conn, server, first) = serve(dir, "CREATE TABLE t AS SELECT 1 AS x");
+        let mut holders = vec![first];
+        while holders.len() < MAX_SESSIONS {
+            holders.push(SocketClient::connect(&socket_path(&dir.join("ev.duckdb"))).unwrap());
+        }
+        for c in &holders {
+            c.query("SELECT x FROM t", &[]).unwrap();
+        }
+        (conn, server, holders)
+    }
+
     /// An older tailer on `<dir>/old.sock`: one session, every request answered with
     /// `answer`; it returns the requests and whether a second client came meanwhile.
     fn old_tailer(dir: &Path, answer: &'static [u8]) -> (PathBuf, std::thread::JoinHandle<(Vec<String>, bool)>) {
@@ -648,14 +682,7 @@ mod tests {
     fn a_client_beyond_the_sessions_is_told_they_are_taken_and_none_waits_for_ever() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("ev.duckdb");
-        let (_conn, server, first) = serve(dir.path(), "CREATE TABLE t AS SELECT 1 AS x");
-        first.query("SELECT x FROM t", &[]).unwrap();
-        let mut holders = vec![first];
-        while holders.len() < MAX_SESSIONS {
-            let c = SocketClient::connect(&socket_path(&db)).unwrap();
-            c.query("SELECT x FROM t", &[]).unwrap();
-            holders.push(c);
-        }
+        let (_conn, server, mut holders) = every_session_held(dir.path());
         // A holder's second session: none, at once (a report then sizes on its own session).
         let started = std::time::Instant::now();
         assert!(holders[0].another().unwrap().is_none());
@@ -673,6 +700,39 @@ mod tests {
         assert_eq!(holders[1].query("SELECT x FROM t", &[]).unwrap().rows[0][0], serde_json::json!(1));
         drop(holders.pop());
         assert_eq!(waiting.join().unwrap().unwrap()[0][0], serde_json::json!(2));
+        server.stop();
+    }
+
+    /// Threads of this process with `name`.
+    fn threads_named(name: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim_end() == name)
+            .count()
+    }
+
+    #[test]
+    fn a_flood_of_silent_clients_beyond_the_sessions_gets_no_thread_each_and_the_server_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ev.duckdb");
+        let (_conn, server, holders) = every_session_held(dir.path());
+        // Connections that never send a request, four times the refusals answered at once.
+        let flood: Vec<UnixStream> = (0..4 * MAX_REFUSING).map(|_| UnixStream::connect(socket_path(&db)).unwrap()).collect();
+        let mut most = 0;
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(600) {
+            most = most.max(threads_named("query-busy"));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(most >= MAX_REFUSING / 2, "the flood was not being answered: {most} threads");
+        assert!(most <= MAX_REFUSING, "{most} threads answering refused clients");
+        // Once they gave up on the flood, a client beyond the sessions is answered again.
+        std::thread::sleep(REFUSE_WAIT + Duration::from_millis(500));
+        let e = SocketClient::connect_waiting(&socket_path(&db), Duration::from_millis(100)).map(|_| ()).unwrap_err();
+        assert!(matches!(e, QueryError::Busy { .. }), "{e}");
+        drop(flood);
+        assert_eq!(holders[0].query("SELECT x FROM t", &[]).unwrap().rows[0][0], serde_json::json!(1));
         server.stop();
     }
 
