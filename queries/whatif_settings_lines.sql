@@ -7,21 +7,25 @@
 -- anything from $2 on. The text is compressed: reading it back for a month of lines cost 55-85
 -- ms at 10M lines, for the lines of a day a few.
 WITH s AS MATERIALIZED (
-    SELECT event, ts, file_id, line_no FROM event_rows
+    SELECT event, ts, file_id, line_no, rowid AS rid FROM event_rows
     WHERE event IN ('startup', 'capacity_change', 'retention_change')
       AND ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($3 AS TIMESTAMP)
 ),
--- A one-row table whose columns bound the scan below: DuckDB turns them into filters that
--- skip the row groups before the anchor (an expression of a subquery is not pushed down).
+-- A one-row table: the anchor (the last startup before $2) and the end, which say whose
+-- texts are read.
 bounds AS MATERIALIZED (
     SELECT coalesce(max(ts) FILTER (WHERE event = 'startup' AND ts < CAST($2 AS TIMESTAMP)), CAST($1 AS TIMESTAMP)) AS lo,
            CAST($3 AS TIMESTAMP) AS hi
     FROM s
 ),
+-- The texts are looked up by the rows' ids (DuckDB reads `raw` only in the row groups that
+-- hold them): filtering the scan by event and time read `raw` for every row from the anchor
+-- on (143k rows for the 47 lines of a report's last 15 days at 10M lines: 30 -> 24 ms; the
+-- whole history 252 -> 183 ms, one thread).
 texts AS MATERIALIZED (
     SELECT e.ts, e.file_id, e.line_no, e.raw
-    FROM event_rows e, bounds b
-    WHERE e.event IN ('startup', 'capacity_change', 'retention_change') AND e.ts >= b.lo AND e.ts < b.hi
+    FROM event_rows e
+    WHERE e.rowid IN (SELECT s.rid FROM s, bounds b WHERE s.ts >= b.lo AND s.ts < b.hi)
 )
 SELECT s.event, epoch_us(s.ts) AS us, s.line_no::BIGINT AS line_no, t.raw IS NOT NULL AS has_values,
        TRY_CAST(regexp_extract(t.raw, ' max_cache_size_gb=([0-9.eE+-]+)', 1) AS DOUBLE) AS capacity_gb,
