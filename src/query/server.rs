@@ -726,7 +726,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(most >= MAX_REFUSING / 2, "the flood was not being answered: {most} threads");
-        assert!(most <= MAX_REFUSING, "{most} threads answering refused clients");
+        // (Other tests of this process may refuse a client or two meanwhile.)
+        assert!(most <= MAX_REFUSING + 8, "{most} threads answering refused clients");
         // Once they gave up on the flood, a client beyond the sessions is answered again.
         std::thread::sleep(REFUSE_WAIT + Duration::from_millis(500));
         let e = SocketClient::connect_waiting(&socket_path(&db), Duration::from_millis(100)).map(|_| ()).unwrap_err();
