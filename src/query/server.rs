@@ -164,18 +164,12 @@ fn accept_sessions(listener: &UnixListener, connector: &Connector, memory: Memor
                 // answered (one closed unanswered read "connection reset" and failed),
                 // unless [`MAX_REFUSING`] are being answered already: a flood of connections
                 // that send nothing is closed unanswered rather than given a thread each.
-                if refusing.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
-                    refusing.fetch_sub(1, Ordering::SeqCst);
+                let Some(slot) = Refusal::take(&refusing) else {
                     tracing::debug!("{MAX_REFUSING} clients are being told the sessions are taken; one more is closed unanswered");
                     continue;
-                }
-                let count = refusing.clone();
-                let refused = std::thread::Builder::new().name("query-busy".into()).spawn(move || {
-                    refuse_busy(s);
-                    count.fetch_sub(1, Ordering::SeqCst);
-                });
-                if let Err(e) = refused {
-                    refusing.fetch_sub(1, Ordering::SeqCst);
+                };
+                // The slot is given back when the thread ends, or with the closure if none starts.
+                if let Err(e) = std::thread::Builder::new().name("query-busy".into()).spawn(move || refuse_busy(s, slot)) {
                     tracing::warn!("cannot start a thread to refuse a query session: {e}");
                 }
             }
@@ -209,9 +203,29 @@ const REFUSE_WAIT: Duration = Duration::from_secs(1);
 /// fewer than a process may start threads.
 const MAX_REFUSING: usize = 64;
 
+/// One of the [`MAX_REFUSING`] refusals answered at once, given back when dropped.
+struct Refusal(Arc<AtomicUsize>);
+
+impl Refusal {
+    /// A slot, unless they are all taken (only the accepting thread takes them).
+    fn take(refusing: &Arc<AtomicUsize>) -> Option<Refusal> {
+        if refusing.load(Ordering::SeqCst) >= MAX_REFUSING {
+            return None;
+        }
+        refusing.fetch_add(1, Ordering::SeqCst);
+        Some(Refusal(refusing.clone()))
+    }
+}
+
+impl Drop for Refusal {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Answers a connection's first request (waiting at most [`REFUSE_WAIT`] for it) with
-/// [`Response::busy`], and closes it.
-fn refuse_busy(s: UnixStream) {
+/// [`Response::busy`], and closes it; then gives its `_slot` back.
+fn refuse_busy(s: UnixStream, _slot: Refusal) {
     let _ = s.set_nonblocking(false);
     let _ = s.set_read_timeout(Some(REFUSE_WAIT));
     let _ = s.set_write_timeout(Some(REFUSE_WAIT));
