@@ -153,6 +153,51 @@ fn bad_bytes_are_quarantined_with_file_and_offset_and_the_rest_is_kept() {
     assert_eq!(query_i64(&db, "SELECT line_no FROM events WHERE key = 'k0000000002'"), 7);
 }
 
+/// A line dated by a corrupt clock (an unset one's 1970, a garbled year 9999) is quarantined:
+/// kept, it stretched every default period to it, and from the year 9999 on every analysis
+/// failed (DuckDB cannot read back a time past it). A time past the accepted ones on the
+/// command line is a usage error, not DuckDB's.
+#[test]
+fn lines_dated_by_a_corrupt_clock_are_quarantined_and_the_analyses_go_on() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    let mut body = String::new();
+    for n in 0..200 {
+        body.push_str(&if n % 10 == 0 { engine_line(n) } else { hit_line(n) });
+    }
+    let good = hit_line(500);
+    let ts_len = good.find(' ').unwrap();
+    for bogus in ["9999-12-31T23:59:59.999999Z", "1970-01-01T00:00:00.000000Z", "2262-04-12T00:00:00.000000Z"] {
+        body.push_str(&format!("{bogus}{}", &good[ts_len..]));
+    }
+    body.push_str(&hit_line(201));
+    std::fs::write(&log, &body).unwrap();
+    let db = d.path().join("ev.duckdb");
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 201);
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM ingest_errors WHERE error LIKE '%outside the times cachescope accepts (2000-01-01 .. 2199-12-31)%'"),
+        3
+    );
+    let last = common::engine_ts(201);
+    for args in [&["report", "--format", "json"][..], &["slo", "--format", "json"], &["whatif", "--format", "json"]] {
+        let out = cachescope().args(args).arg("--db").arg(&db).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains("9999-12") && !text.contains("1970-01") && !text.contains("2262-04"), "{args:?}: {text}");
+        assert!(text.contains(&last[..16]), "{args:?} ends at the last line ({last}): {text}");
+    }
+    let out = cachescope()
+        .args(["report", "--from", "2026-01-01T00:00:00Z", "--until", "9999-12-31T23:59:59Z", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--until `9999-12-31T23:59:59Z` is after the times cachescope handles"), "{err}");
+}
+
 /// Quarantined lines name their file in every transaction of it, not only the first.
 #[test]
 fn quarantined_lines_name_their_file_in_every_batch() {
@@ -187,23 +232,35 @@ fn python_and_json_logs_are_recognised_and_unknown_files_reported() {
          2026-11-26 09:30:02,000 - src.shared.feature_store - ERROR - MemoryError computing features for TSLA\n",
     )
     .unwrap();
+    // Python's logging with `datefmt='%Y-%m-%d %H:%M:%S'`: whole seconds, no `,mmm`.
+    let py_seconds = d.path().join("strategy.log");
+    std::fs::write(
+        &py_seconds,
+        "2026-11-26 09:31:00 - strategy - INFO - Cache MISS for NVDA\n2026-11-26 09:31:01 - strategy - INFO - Cache HIT for NVDA\n",
+    )
+    .unwrap();
     let js = d.path().join("events.jsonl");
     std::fs::write(&js, "{\"ts\":\"2026-11-26T09:30:00Z\",\"event\":\"miss\",\"symbol\":\"MSFT\",\"reason\":\"new_key\"}\n").unwrap();
     let junk = d.path().join("junk.bin");
     std::fs::write(&junk, b"\x00\x01\x02\x03 binary\n\x7f\x7f\n").unwrap();
     let db = d.path().join("ev.duckdb");
-    let out = cachescope().arg("ingest").arg("--db").arg(&db).args([&py, &js, &junk]).output().unwrap();
+    let out = cachescope().arg("ingest").arg("--db").arg(&db).args([&py, &py_seconds, &js, &junk]).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("junk.bin: no known format"), "{text}");
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("junk.bin (no known format)") && err.contains("--format-file"), "the error says what to do: {err}");
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python'"), 4);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python'"), 6);
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python' AND event = 'miss' AND symbol = 'AAPL'"), 1);
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python' AND event = 'compute_failed'"), 1);
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'python' AND event = 'invalidation'"), 1);
     assert_eq!(query_i64(&db, "SELECT count(*) FROM events JOIN ingest_files USING (file_id) WHERE format = 'json' AND symbol = 'MSFT'"), 1);
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM ingest_files"), 2);
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM events WHERE symbol = 'NVDA' AND ts >= TIMESTAMP '2026-11-26 09:31:00'"),
+        2,
+        "Python lines of whole seconds"
+    );
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM ingest_files"), 3);
     // The trading system's log has no cache keys: the classification says so and stays coarse.
     assert_eq!(
         query_i64(&db, "SELECT count(*) FROM miss_causes WHERE symbol = 'AAPL' AND cause = 'new_symbol' AND basis LIKE '%no cache keys%'"),

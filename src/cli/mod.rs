@@ -177,10 +177,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A time given on the command line. One before the accepted times is fine (no line is older);
+/// one after them is refused, as no analysis can run up to it.
 pub(super) fn parse_time(flag: &str, v: &str) -> anyhow::Result<chrono::NaiveDateTime> {
-    crate::engine::clock::parse_ts(v).ok_or_else(|| {
-        UsageError(format!("{flag} `{v}` is not an RFC 3339 time (e.g. 2026-11-24T14:30:00Z)")).into()
-    })
+    use crate::engine::clock;
+    let t = clock::parse_ts(v)
+        .ok_or_else(|| UsageError(format!("{flag} `{v}` is not an RFC 3339 time (e.g. 2026-11-24T14:30:00Z)")))?;
+    if t.and_utc().timestamp_micros() >= clock::ACCEPTED_MICROS.end {
+        anyhow::bail!(UsageError(format!("{flag} `{v}` is after the times cachescope handles ({}); give an earlier time", clock::accepted_span())));
+    }
+    Ok(t)
 }
 
 /// A command used wrongly.

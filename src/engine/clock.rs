@@ -53,6 +53,29 @@ pub fn fmt_ts(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// The times cachescope accepts, in log lines and on the command line, in microseconds since
+/// the epoch: from 2000-01-01 up to (not including) 2200-01-01 UTC. A line dated outside them
+/// is corrupt (an unset clock's 1970, a garbled year 9999) and is quarantined: one such line
+/// would stretch every default period to it, and past the year 9999 DuckDB cannot read back
+/// the times the analyses compute from it.
+pub const ACCEPTED_MICROS: std::ops::Range<i64> = 946_684_800_000_000..7_258_118_400_000_000;
+
+/// Whether a time (microseconds since the epoch) is one cachescope accepts ([`ACCEPTED_MICROS`]).
+pub fn accepted_micros(us: i64) -> bool {
+    ACCEPTED_MICROS.contains(&us)
+}
+
+/// Whether a time is one cachescope accepts ([`ACCEPTED_MICROS`]).
+pub fn accepted(t: NaiveDateTime) -> bool {
+    accepted_micros(t.and_utc().timestamp_micros())
+}
+
+/// The accepted times in words, for errors: `2000-01-01 .. 2199-12-31`.
+pub fn accepted_span() -> String {
+    let day = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+    format!("{} .. {}", day(ACCEPTED_MICROS.start), day(ACCEPTED_MICROS.end - 1))
+}
+
 /// Parses RFC 3339 UTC (`Z` or `+00:00`, fractional seconds optional) into naive UTC.
 /// Offsets other than zero are converted to UTC.
 pub fn parse_ts(s: &str) -> Option<NaiveDateTime> {
@@ -72,6 +95,18 @@ mod tests {
         let t2 = parse_ts("2026-11-26T10:30:00+01:00").unwrap();
         assert_eq!(fmt_ts(t2), "2026-11-26T09:30:00.000000Z");
         assert!(parse_ts("2026-11-26 09:30").is_none());
+    }
+
+    #[test]
+    fn accepted_times_are_the_years_2000_to_2199() {
+        let at = |s: &str| accepted(parse_ts(s).unwrap());
+        assert!(at("2000-01-01T00:00:00Z"));
+        assert!(at("2199-12-31T23:59:59.999999Z"));
+        assert!(!at("1999-12-31T23:59:59.999999Z"));
+        assert!(!at("1970-01-01T00:00:00Z"));
+        assert!(!at("2200-01-01T00:00:00Z"));
+        assert!(!at("9999-12-31T23:59:59Z"));
+        assert_eq!(accepted_span(), "2000-01-01 .. 2199-12-31");
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn parse_ts_micros(s: &str) -> Option<i64> {
         Some(v)
     };
     let fast = (|| {
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
             return None;
         }
         let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
@@ -117,6 +117,20 @@ pub fn parse_ts_micros(s: &str) -> Option<i64> {
         Some((midnight(y, mo, d)? + h * 3600 + mi * 60 + sec) * 1_000_000 + frac)
     })();
     fast.or_else(|| crate::engine::clock::parse_ts(s).map(|t| t.and_utc().timestamp_micros()))
+}
+
+/// A line's time (`parsed` from `text`), or why the line is quarantined: not a time, or one
+/// outside the times cachescope accepts.
+fn line_ts(text: &str, parsed: Option<i64>) -> Result<i64, String> {
+    match parsed {
+        None => Err(format!("`{}` is not a timestamp", truncate(text, 40))),
+        Some(us) if !crate::engine::clock::accepted_micros(us) => Err(format!(
+            "`{}` is outside the times cachescope accepts ({}): a corrupt clock or line",
+            truncate(text, 40),
+            crate::engine::clock::accepted_span()
+        )),
+        Some(us) => Ok(us),
+    }
 }
 
 /// Seconds since the epoch at the start of a day. The last day asked is remembered: a log's
@@ -190,7 +204,7 @@ pub fn scan_engine<'a>(
     mut on_field: impl FnMut(&'a str, Cow<'a, str>) -> Result<(), String>,
 ) -> Result<EngineLine<'a>, String> {
     let (ts_text, rest) = line.split_once(' ').ok_or("no timestamp")?;
-    let ts = parse_ts_micros(ts_text).ok_or_else(|| format!("`{}` is not a timestamp", truncate(ts_text, 40)))?;
+    let ts = line_ts(ts_text, parse_ts_micros(ts_text))?;
     let (level, rest) = rest.split_once(' ').ok_or("no level")?;
     if !matches!(level, "DEBUG" | "INFO" | "WARN" | "ERROR" | "TRACE") {
         return Err(format!("`{}` is not a level", truncate(level, 20)));
@@ -431,7 +445,7 @@ impl RegexFormat {
                     .map(|t| t.and_utc().timestamp_micros()),
                 None => parse_ts_micros(ts.as_str()),
             };
-            p.ts = Some(t.ok_or_else(|| format!("`{}` is not a timestamp", truncate(ts.as_str(), 40)))?);
+            p.ts = Some(line_ts(ts.as_str(), t)?);
         }
         for name in self.line.capture_names().flatten() {
             if name != "ts" {
@@ -475,7 +489,7 @@ pub fn parse_json(line: &str) -> Result<Parsed<'static>, String> {
         };
         match k.as_str() {
             "ts" | "timestamp" | "time" => {
-                p.ts = Some(parse_ts_micros(&text).ok_or_else(|| format!("`{}` is not a timestamp", truncate(&text, 40)))?)
+                p.ts = Some(line_ts(&text, parse_ts_micros(&text))?)
             }
             "msg" => p.message = Some(Cow::Owned(text)),
             name => p.set(name, Cow::Owned(text))?,
@@ -648,6 +662,25 @@ mod tests {
     }
 
     #[test]
+    fn lines_dated_outside_the_accepted_times_are_refused_in_every_format() {
+        let python = RegexFormat::python();
+        for (ts, ok) in [("1970-01-01T00:00:00.000000Z", false), ("9999-12-31T23:59:59.999999Z", false), ("2199-12-31T23:59:59.000000Z", true)] {
+            let (engine, py) = (
+                format!("{ts} INFO cachescope::engine: Cache MISS for AAPL event=miss symbol=AAPL"),
+                format!("{} - trading - INFO - hello", ts[..19].replace('T', " ")),
+            );
+            let json = parse_json(&format!(r#"{{"ts":"{ts}","event":"miss","symbol":"AAPL"}}"#));
+            let (engine, py) = (parse_engine(&engine), python.parse(&py));
+            for (name, r) in [("engine", engine.map(|p| p.ts)), ("json", json.map(|p| p.ts)), ("python", py.map(|p| p.ts))] {
+                match r {
+                    Ok(t) => assert!(ok && t.is_some(), "{name} {ts}: accepted"),
+                    Err(e) => assert!(!ok && e.contains("outside the times cachescope accepts (2000-01-01 .. 2199-12-31)"), "{name} {ts}: {e}"),
+                }
+            }
+        }
+    }
+
+    #[test]
     fn json_lines() {
         let p = parse_json(r#"{"ts":"2026-11-26T09:30:00Z","level":"INFO","event":"miss","symbol":"AAPL","reason":"new_key","bytes":12}"#).unwrap();
         assert_eq!((&*p.event, p.bytes), ("miss", Some(12)));
@@ -684,6 +717,8 @@ mod tests {
             ("2026-11-26T14:30:00.25Z", "2026-11-26T14:30:00.25Z"),
             ("2026-11-26T14:30:00.123456Z", "2026-11-26T14:30:00.123456Z"),
             ("2026-11-26 14:30:00,123", "2026-11-26T14:30:00.123Z"),
+            // Python's logging with a `datefmt` of whole seconds.
+            ("2026-11-26 14:30:00", "2026-11-26T14:30:00Z"),
             ("2026-11-26T15:30:00+01:00", "2026-11-26T14:30:00Z"),
         ] {
             let want = crate::engine::clock::parse_ts(norm).unwrap().and_utc().timestamp_micros();
