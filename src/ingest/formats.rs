@@ -352,6 +352,28 @@ pub struct RegexFormat {
     line: Regex,
     ts_format: Option<String>,
     rules: Vec<Rule>,
+    /// A line that does not match `line` continues the record before it (Python's
+    /// tracebacks and messages of several lines) instead of being quarantined.
+    multiline: bool,
+}
+
+/// What a line continuing a record takes from it ([`Format::continuation`]): its time and
+/// level, and whether the record already said which event it is.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    ts: Option<i64>,
+    level: Option<String>,
+    classified: bool,
+}
+
+impl Record {
+    pub fn of(p: &Parsed) -> Record {
+        Record {
+            ts: p.ts,
+            level: p.level.as_deref().map(str::to_owned),
+            classified: p.event != Event::Other.as_str(),
+        }
+    }
 }
 
 /// The user-defined format file.
@@ -361,6 +383,8 @@ struct FormatFile {
     name: String,
     line: String,
     ts_format: Option<String>,
+    #[serde(default)]
+    multiline: bool,
     #[serde(default)]
     events: BTreeMap<String, String>,
 }
@@ -381,6 +405,7 @@ impl RegexFormat {
             name: "python".into(),
             line: r(r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:,\d{1,6})?) - (?P<name>\S+) - (?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) - (?P<message>.*)$"),
             ts_format: None,
+            multiline: true,
             rules: vec![
                 Rule { event: Event::Hit.as_str().into(), re: r(r"Cache HIT for (?P<symbol>\S+)"), warn_or_worse: false },
                 Rule { event: Event::Miss.as_str().into(), re: r(r"Cache MISS for (?P<symbol>\S+)"), warn_or_worse: false },
@@ -431,6 +456,7 @@ impl RegexFormat {
             name: f.name,
             line,
             ts_format: f.ts_format,
+            multiline: f.multiline,
             rules,
         })
     }
@@ -458,6 +484,13 @@ impl RegexFormat {
             p.level = Some(Cow::Borrowed("WARN"));
         }
         let message: &'a str = caps.name("message").map(|m| m.as_str()).unwrap_or("");
+        self.name_event(&mut p, message)?;
+        Ok(p)
+    }
+
+    /// Names the event of a record from its message: the first rule that matches it (rules
+    /// for failures only at WARN or worse), else `other`.
+    fn name_event<'a>(&self, p: &mut Parsed<'a>, message: &'a str) -> Result<(), String> {
         p.event = Cow::Borrowed(Event::Other.as_str());
         let warn_or_worse = matches!(p.level.as_deref(), Some("WARN" | "ERROR" | "CRITICAL"));
         for rule in self.rules.iter().filter(|r| warn_or_worse || !r.warn_or_worse) {
@@ -471,7 +504,36 @@ impl RegexFormat {
                 break;
             }
         }
-        Ok(p)
+        Ok(())
+    }
+
+    /// A line of a multi-line record (one that does not match `line`): an event at the
+    /// record's time and level, named by the rules as part of the record's message, unless
+    /// the record already named one (a traceback's `MemoryError` after an unnamed `ERROR`
+    /// record is a compute failure; after `MemoryError computing ...` it is `other`). Indented
+    /// lines name nothing: in a traceback they are source code (`raise MemoryError(...)`).
+    fn continuation<'a>(&self, line: &'a str, record: &mut Record) -> Option<Parsed<'a>> {
+        if !self.multiline || line.contains('\0') {
+            return None;
+        }
+        let mut p = Parsed {
+            ts: record.ts,
+            level: record.level.clone().map(Cow::Owned),
+            message: Some(Cow::Borrowed(line)),
+            ..Parsed::default()
+        };
+        let indented = line.starts_with(char::is_whitespace);
+        if record.classified || indented || self.name_event(&mut p, line).is_err() {
+            p = Parsed {
+                event: Cow::Borrowed(Event::Other.as_str()),
+                ts: p.ts,
+                level: p.level,
+                message: p.message,
+                ..Parsed::default()
+            };
+        }
+        record.classified |= p.event != Event::Other.as_str();
+        Some(p)
     }
 }
 
@@ -523,6 +585,20 @@ impl Format {
             Format::Engine => parse_engine(line),
             Format::Json => parse_json(line),
             Format::Regex(r) => r.parse(line),
+        }
+    }
+
+    /// Whether a record may span lines ([`Format::continuation`]).
+    pub fn multiline(&self) -> bool {
+        matches!(self, Format::Regex(r) if r.multiline)
+    }
+
+    /// `line`, which [`Format::parse`] refused, as a line of `record` when the format's
+    /// records span lines (Python's); `None` when it is not one (it is quarantined).
+    pub fn continuation<'a>(&self, line: &'a str, record: &mut Record) -> Option<Parsed<'a>> {
+        match self {
+            Format::Regex(r) => r.continuation(line, record),
+            Format::Engine | Format::Json => None,
         }
     }
 }
@@ -678,6 +754,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn lines_of_a_python_record_continue_it_and_name_a_failure_once() {
+        let f = Format::Regex(RegexFormat::python());
+        let unnamed = f.parse("2026-11-26 09:30:00,123 - trading - ERROR - feature computation failed for TSLA").unwrap();
+        assert_eq!(unnamed.event, "other");
+        let mut r = Record::of(&unnamed);
+        let tb = f.continuation("Traceback (most recent call last):", &mut r).unwrap();
+        assert_eq!((&*tb.event, tb.ts, tb.level.as_deref()), ("other", unnamed.ts, Some("ERROR")));
+        let code = f.continuation("    raise MemoryError(f\"cannot allocate {n} bytes\")", &mut r).unwrap();
+        assert_eq!(code.event, "other", "a traceback's source line names nothing");
+        let oom = f.continuation("MemoryError: cannot allocate 1073741824 bytes", &mut r).unwrap();
+        assert_eq!(oom.event, "compute_failed");
+        let again = f.continuation("MemoryError: during handling of the above", &mut r).unwrap();
+        assert_eq!(again.event, "other", "one record, one failure");
+        // Named by its own message: the traceback names nothing more.
+        let named = f.parse("2026-11-26 09:30:01,000 - trading - ERROR - MemoryError computing features for NVDA").unwrap();
+        let mut r = Record::of(&named);
+        assert_eq!(f.continuation("MemoryError: x", &mut r).unwrap().event, "other");
+        // At INFO, failure rules do not apply, as to a one-line record.
+        let info = f.parse("2026-11-26 09:30:02,000 - trading - INFO - memory report").unwrap();
+        assert_eq!(f.continuation("MemoryError: x", &mut Record::of(&info)).unwrap().event, "other");
+        assert!(f.continuation("NUL \0 byte", &mut Record::of(&info)).is_none(), "binary garbage is quarantined");
+        for single in [Format::Engine, Format::Json] {
+            assert!(single.continuation("  File \"x.py\", line 1", &mut Record::of(&info)).is_none());
+        }
+    }
+
+    #[test]
+    fn a_custom_format_continues_records_only_when_it_says_multiline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.toml");
+        let body = "name = \"myapp\"\nline = '^(?P<ts>\\S+ \\S+) \\[(?P<level>\\w+)\\] (?P<message>.*)$'\nts_format = \"%Y-%m-%d %H:%M:%S\"\n";
+        let rec = "2026-11-26 09:30:00 [ERROR] failed";
+        std::fs::write(&p, body).unwrap();
+        let single = Format::Regex(RegexFormat::from_toml(&p).unwrap());
+        let mut r = Record::of(&single.parse(rec).unwrap());
+        assert!(single.continuation("  at line 2", &mut r).is_none());
+        std::fs::write(&p, format!("{body}multiline = true\n")).unwrap();
+        let multi = Format::Regex(RegexFormat::from_toml(&p).unwrap());
+        let mut r = Record::of(&multi.parse(rec).unwrap());
+        assert_eq!(multi.continuation("  at line 2", &mut r).unwrap().message.as_deref(), Some("  at line 2"));
     }
 
     #[test]

@@ -36,7 +36,7 @@ use checkpoint::FileState;
 use batch::Names;
 use pipeline::Pipeline;
 use sink::{Chunk, Schemas, Sink};
-use formats::{Format, Formats};
+use formats::{Format, Formats, Record};
 use source::{Item, LineReader};
 
 /// Lines per transaction (about ten seconds of work). Memory does not grow with it: rows
@@ -118,6 +118,9 @@ pub struct Ingester {
     schemas: Schemas,
     db: PathBuf,
     files: HashMap<String, FileState>,
+    /// Per file, the record its next line may continue (multi-line formats), with that line's
+    /// number: another line (read again after a failed commit) continues nothing.
+    records: HashMap<String, (u64, Record)>,
     formats: Formats,
     forced: Option<Format>,
     batch_lines: usize,
@@ -198,6 +201,7 @@ impl Ingester {
             schemas: Schemas::default(),
             db: db.to_path_buf(),
             files,
+            records: HashMap::new(),
             formats,
             forced: None,
             batch_lines: DEFAULT_BATCH_LINES,
@@ -588,8 +592,23 @@ impl Ingester {
                     Ok(text) => match format.parse(text) {
                         Ok(p) => {
                             batch.push(&p, text, fp, file_no, &mut self.names, offset, line_no);
+                            if format.multiline() {
+                                match self.records.get_mut(fp) {
+                                    Some(r) => *r = (line_no + 1, Record::of(&p)),
+                                    None => drop(self.records.insert(fp.to_owned(), (line_no + 1, Record::of(&p)))),
+                                }
+                            }
                         }
-                        Err(e) => batch.errors.push((offset, line_no, prefix(bytes), e)),
+                        Err(e) => {
+                            let record = self.records.get_mut(fp).filter(|(next, _)| *next == line_no);
+                            match record.and_then(|(next, r)| format.continuation(text, r).map(|p| (next, p))) {
+                                Some((next, p)) => {
+                                    batch.push(&p, text, fp, file_no, &mut self.names, offset, line_no);
+                                    *next = line_no + 1;
+                                }
+                                None => batch.errors.push((offset, line_no, prefix(bytes), e)),
+                            }
+                        }
                     },
                     Err(e) => batch.errors.push((offset, line_no, prefix(bytes), format!("not valid UTF-8 ({e})"))),
                 },
