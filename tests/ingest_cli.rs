@@ -198,6 +198,39 @@ fn lines_dated_by_a_corrupt_clock_are_quarantined_and_the_analyses_go_on() {
     assert!(err.contains("--until `9999-12-31T23:59:59Z` is after the times cachescope handles"), "{err}");
 }
 
+/// A directory, a pipe or a device given as a log is reported and skipped by `ingest` (the
+/// other logs are read) and refused by `tail` at once: a pipe cannot be read again from a
+/// checkpoint, `/dev/zero` never ends, and a directory's logs are to be named.
+#[test]
+fn a_directory_a_pipe_or_a_device_is_not_read_as_a_log() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    mixed_log(&log, 50, 5);
+    let dir = d.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let fifo = d.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let db = d.path().join("ev.duckdb");
+    let out = cachescope()
+        .arg("ingest")
+        .arg("--db")
+        .arg(&db)
+        .args([dir.as_path(), fifo.as_path(), Path::new("/dev/zero"), log.as_path()])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 file(s) not read") && err.contains("not a regular file") && err.contains("DIR/*.log"), "{err}");
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 50, "the log beside them is read");
+    let out = cachescope().arg("tail").arg("--db").arg(&db).arg(&log).arg(&dir).timeout(Duration::from_secs(60)).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{} is not a regular file", dir.display())), "{err}");
+}
+
 /// Quarantined lines name their file in every transaction of it, not only the first.
 #[test]
 fn quarantined_lines_name_their_file_in_every_batch() {

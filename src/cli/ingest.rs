@@ -192,6 +192,9 @@ impl std::fmt::Display for PartialIngest {
         if self.unread.iter().any(|u| u.ends_with("(no known format)")) {
             parts.push("name the format of the others with --format or a --format-file".into());
         }
+        if self.unread.iter().any(|u| u.ends_with(&format!("({})", crate::ingest::FileStatus::NotAFile))) {
+            parts.push("give the log files themselves (plain, .gz or .zst; for a directory, DIR/*.log): ingest reads a file again from where it stopped, which a pipe cannot do".into());
+        }
         write!(f, "{}", parts.join("; "))
     }
 }

@@ -436,6 +436,12 @@ impl Ingester {
             path: shown.to_path_buf(),
             source,
         };
+        // Only a regular file can be read again from a byte offset (the checkpoint): a pipe
+        // cannot seek, a device may never end, a directory holds the logs to name instead.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            report.status = FileStatus::NotAFile;
+            return Ok(report);
+        }
         let (fp, fp_file) = match self.fingerprint_and_file(path) {
             Ok(Some(x)) => x,
             Ok(None) => {

@@ -35,6 +35,8 @@ pub enum FileStatus {
     Vanished,
     #[serde(rename = "no known format")]
     NoKnownFormat,
+    #[serde(rename = "not a regular file (a directory, pipe or device)")]
+    NotAFile,
     #[serde(rename = "stopped (test)")]
     Stopped,
 }
@@ -50,6 +52,7 @@ impl FileStatus {
             FileStatus::Replaced => "replaced while being opened; read on the next pass",
             FileStatus::Vanished => "vanished",
             FileStatus::NoKnownFormat => "no known format",
+            FileStatus::NotAFile => "not a regular file (a directory, pipe or device)",
             FileStatus::Stopped => "stopped (test)",
         }
     }

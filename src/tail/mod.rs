@@ -36,6 +36,8 @@ pub enum TailError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Query(#[from] crate::query::QueryError),
+    #[error("{0} is not a regular file (a directory, pipe or device): tail follows log files and reads each again from where it stopped, which a pipe cannot do; give the files themselves (for a directory, DIR/*.log)")]
+    NotAFile(PathBuf),
     #[error("cannot watch {path}: {source}")]
     Watch {
         path: PathBuf,
@@ -99,6 +101,10 @@ impl Tailer {
 
     /// Runs until `shutdown` is set; `report` sees the totals after every commit.
     pub fn run(mut self, shutdown: &AtomicBool, mut report: impl FnMut(&TailTotals)) -> Result<TailTotals, TailError> {
+        // A log that does not exist yet is waited for; one that is not a file never becomes one.
+        if let Some(p) = self.logs.iter().find(|p| std::fs::metadata(p).is_ok_and(|m| !m.is_file())) {
+            return Err(TailError::NotAFile(p.clone()));
+        }
         let budget = MemoryBudget {
             ingest_mb: crate::ingest::INGEST_MEMORY_MB,
             query_mb: self.query_memory_mb,
