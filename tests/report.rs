@@ -141,6 +141,31 @@ fn incident_for_the_last_alert_names_level_owner_causes_evidence_and_chart() {
     assert!(html.contains("<svg"));
 }
 
+/// A database with no requests yet (a tailer that has not read a line): the cron report,
+/// `--fail-on-breach` included, reports no traffic over the last day instead of failing
+/// with "the period is empty", and so does the export.
+#[test]
+fn a_database_with_no_requests_yet_reports_no_traffic() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("empty.log");
+    std::fs::write(&log, "").unwrap();
+    let db = d.path().join("events.duckdb");
+    cachescope().arg("ingest").arg("--db").arg(&db).arg(&log).assert().success();
+    let out = run(&["report", "--format", "json", "--fail-on-breach"], &db);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["requests"], 0, "{j}");
+    let (from, until) = (j["period"]["from"].as_str().unwrap(), j["period"]["until"].as_str().unwrap());
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+    assert_eq!((at(until) - at(from)).num_hours(), 24, "{from} .. {until}");
+    assert!((chrono::Utc::now() - at(until).to_utc()).num_minutes().abs() < 5, "ends now: {until}");
+    let out = run(&["report", "--format", "md"], &db);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no traffic"), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = cachescope().args(["export", "--host", "web-1", "--out"]).arg(d.path().join("fleet")).arg("--db").arg(&db).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no requests"), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
 #[test]
 fn slo_reports_alert_states_at_a_moment() {
     let d = tempfile::tempdir().unwrap();

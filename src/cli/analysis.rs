@@ -75,13 +75,15 @@ pub(super) fn period_of(db: &crate::query::Session, p: PeriodArgs) -> anyhow::Re
     let PeriodArgs { from, until, .. } = p;
     let now = chrono::Utc::now().naive_utc();
     let range = data_range(db)?;
-    let from = match from {
-        Some(f) => parse_time("--from", &f)?,
-        None => range.map(|r| r.from).unwrap_or(now),
-    };
     let until = match until {
         Some(u) => parse_time("--until", &u)?,
         None => range.map(|r| r.until).unwrap_or(now),
+    };
+    // A database with no requests yet (a tailer just started) gets the day before `until`:
+    // an empty report says so ("no traffic"), where an empty period was a usage error.
+    let from = match from {
+        Some(f) => parse_time("--from", &f)?,
+        None => range.map(|r| r.from).unwrap_or(until - chrono::Duration::days(1)),
     };
     if until <= from {
         anyhow::bail!(UsageError("the period is empty: --until must be after --from".into()));
