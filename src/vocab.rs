@@ -193,6 +193,19 @@ words! {
     }
 }
 
+/// A line's `reason=` in the engine's words (a miss's or a retirement's), `""` when it has
+/// none, `other` for any other text: what the ingester counts by and the tailer labels its
+/// metrics with, so that free text in a log cannot make a count, or a series, per line.
+pub fn reason_word(reason: Option<&str>) -> &'static str {
+    match reason {
+        None | Some("") => "",
+        Some(r) => MissReason::parse(r)
+            .map(MissReason::as_str)
+            .or_else(|| RetireReason::parse(r).map(RetireReason::as_str))
+            .unwrap_or("other"),
+    }
+}
+
 impl RetireReason {
     /// The event that records it.
     pub fn event(self) -> Event {

@@ -59,7 +59,15 @@ fn value(s: &Scrape, metric: &str, label: Option<(&str, &str)>) -> f64 {
 fn tail_exports_log_derived_series_and_its_health() {
     let d = tempfile::tempdir().unwrap();
     let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/disk_full/trading-system.log.zst")).unwrap();
-    let text = String::from_utf8(zstd::decode_all(&z[..]).unwrap()).unwrap();
+    let mut text = String::from_utf8(zstd::decode_all(&z[..]).unwrap()).unwrap();
+    // Misses whose reason= is free text (another program's words): one `other` series, not
+    // one per line.
+    let last_ts = text.lines().last().unwrap().split(' ').next().unwrap().to_string();
+    for i in 0..100 {
+        text.push_str(&format!(
+            "{last_ts} INFO cachescope::engine: Cache MISS for ZZZ event=miss op=get_or_compute symbol=ZZZ feature_set=returns key=free{i} slot=s1 bytes=1 latency_us=1 reason=words_{i}\n"
+        ));
+    }
     let log = d.path().join("trading-system.log");
     std::fs::write(&log, &text).unwrap();
     let db = d.path().join("ev.duckdb");
@@ -98,6 +106,9 @@ fn tail_exports_log_derived_series_and_its_health() {
     assert_eq!(value(&s, "featurestore_requests_total", Some(("result", "hit"))), hits);
     assert_eq!(value(&s, "featurestore_requests_total", Some(("result", "miss"))), misses);
     assert_eq!(value(&s, "featurestore_misses_total", Some(("reason", "write_failed"))), wf_misses);
+    assert_eq!(value(&s, "featurestore_misses_total", Some(("reason", "other"))), 100.0);
+    let reasons = s.samples.iter().filter(|x| x.metric == "featurestore_misses_total").count();
+    assert!(reasons <= cachescope::vocab::MissReason::ALL.len() + 2, "{reasons} miss series");
     assert_eq!(value(&s, "featurestore_write_failures_total", None), failures);
     assert!((value(&s, "featurestore_hit_ratio", None) - hits / (hits + misses)).abs() < 1e-9);
     assert_eq!(value(&s, "cachescope_tail_bytes_total", None), text.len() as f64);

@@ -12,7 +12,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::formats::Parsed;
 use super::minutes::MinuteCounts;
-use crate::vocab::Event;
+use crate::vocab::{reason_word, Event};
 
 /// Distinct names (symbols, feature sets, file ids) kept in memory for `hit_rows`: a few MB
 /// at most, so a tailer stays small; past it, hits with new names are stored whole.
@@ -163,8 +163,9 @@ pub(crate) struct Batch {
     /// Text held by the builders (whole events' lines), to bound a chunk's memory.
     text_bytes: usize,
     pub(crate) errors: Vec<(u64, u64, String, String)>,
-    /// Whole events of this batch by (event, reason), for exporters (hits: `hits`).
-    counts: Vec<((String, String), u64)>,
+    /// Whole events of this batch by (event, reason), for exporters (hits: `hits`): events of
+    /// the vocabulary only, reasons as [`reason_word`] says, so a short list.
+    counts: Vec<((Event, &'static str), u64)>,
     /// The batch's requests by minute and feature set (`request_minutes`).
     pub(crate) minutes: MinuteCounts,
 }
@@ -175,7 +176,7 @@ pub(crate) struct Finished {
     pub hit_rows: Option<RecordBatch>,
     pub rows: u64,
     /// Events by (event, reason).
-    pub counts: Vec<((String, String), u64)>,
+    pub counts: Vec<((Event, &'static str), u64)>,
 }
 
 impl Batch {
@@ -248,10 +249,12 @@ impl Batch {
         if !full || p.event == Event::Miss.as_str() {
             self.minutes.request(p.ts, p.feature_set.as_deref(), !full, p.bytes, p.latency_us);
         }
-        let reason = p.reason.as_deref().unwrap_or("");
-        match self.counts.iter_mut().find(|((e, r), _)| e == p.event.as_ref() && r == reason) {
-            Some((_, n)) => *n += 1,
-            None => self.counts.push(((p.event.to_string(), reason.to_string()), 1)),
+        if let Some(event) = Event::parse(&p.event) {
+            let key = (event, reason_word(p.reason.as_deref()));
+            match self.counts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => self.counts.push((key, 1)),
+            }
         }
     }
 
@@ -304,7 +307,7 @@ impl Batch {
     pub(crate) fn finish(&mut self, event_rows: &SchemaRef, hit_rows: &SchemaRef) -> Finished {
         let mut counts = std::mem::take(&mut self.counts);
         if self.hits > 0 {
-            counts.push(((Event::Hit.as_str().to_string(), String::new()), self.hits as u64));
+            counts.push(((Event::Hit, ""), self.hits as u64));
         }
         let rows = self.len() as u64;
         let events = (self.rows > 0).then(|| {

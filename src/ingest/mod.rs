@@ -127,7 +127,7 @@ pub struct Ingester {
     chunk_rows: usize,
     faults: Faults,
     batches: u64,
-    committed: HashMap<(String, String), u64>,
+    committed: HashMap<(crate::vocab::Event, &'static str), u64>,
     /// Fingerprints by path, valid while (device, inode, size, mtime) stay the same: a tail
     /// pass re-checks every rotated sibling, and compressed archives never change.
     fingerprints: std::cell::RefCell<HashMap<PathBuf, ((u64, u64, u64, i128), String)>>,
@@ -154,8 +154,8 @@ pub const INGEST_MEMORY_MB: u64 = 128;
 /// What was committed since the last [`Ingester::take_committed`].
 #[derive(Debug, Clone, Default)]
 pub struct Committed {
-    /// Events by (event, reason).
-    pub events: HashMap<(String, String), u64>,
+    /// Events by (event, reason: [`crate::vocab::reason_word`]).
+    pub events: HashMap<(crate::vocab::Event, &'static str), u64>,
     pub lines: u64,
     pub bytes: u64,
     pub quarantined: u64,

@@ -86,7 +86,7 @@ pub(super) struct Tx {
     pub rows: u64,
     pub quarantined: u64,
     /// Events by (event, reason).
-    pub counts: HashMap<(String, String), u64>,
+    pub counts: HashMap<(crate::vocab::Event, &'static str), u64>,
     /// Requests by minute and feature set, added to `request_minutes` at the commit.
     minutes: MinuteCounts,
     /// Rows in `classify_batch` not yet classified.

@@ -64,26 +64,26 @@ impl TailMetrics {
     /// Adds what a pass committed, and sets the lag.
     pub fn record(&self, c: &Committed, lag_bytes: u64) {
         let f = &self.families;
-        for ((event, reason), n) in &c.events {
-            let reason = if reason.is_empty() { "unknown" } else { reason.as_str() };
-            match Event::parse(event) {
-                Some(Event::Hit) => {
+        for (&(event, reason), n) in &c.events {
+            let reason = if reason.is_empty() { "unknown" } else { reason };
+            match event {
+                Event::Hit => {
                     f.requests.get_or_create(&[("result", "hit".into())]).inc_by(*n);
                 }
-                Some(Event::Miss) => {
+                Event::Miss => {
                     f.requests.get_or_create(&[("result", "miss".into())]).inc_by(*n);
                     f.misses.get_or_create(&[("reason", reason.into())]).inc_by(*n);
                 }
-                Some(Event::Eviction) => {
+                Event::Eviction => {
                     f.evictions.get_or_create(&[("reason", reason.into())]).inc_by(*n);
                 }
-                Some(Event::Invalidation) => {
+                Event::Invalidation => {
                     f.invalidations.get_or_create(&[("reason", reason.into())]).inc_by(*n);
                 }
-                Some(Event::WriteFailed) => {
+                Event::WriteFailed => {
                     f.write_failures.inc_by(*n);
                 }
-                Some(Event::ComputeFailed) => {
+                Event::ComputeFailed => {
                     f.compute_failures.inc_by(*n);
                 }
                 _ => {}
