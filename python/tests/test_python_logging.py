@@ -71,3 +71,33 @@ def test_tracebacks_and_multi_line_messages_continue_their_record(tmp_path):
         assert one("SELECT count(*) FROM events WHERE event = 'miss'") == "11"
         assert one("SELECT count(*) FROM events WHERE event = 'hit'") == "30"
         assert one("SELECT count(*) FROM events WHERE message = '  vwap: 829ea4b7' AND level = 'INFO'") == "1"
+
+
+def test_a_json_logger_of_python_is_read_by_its_messages(tmp_path):
+    """python-json-logger's records (`asctime`, `levelname`, `message`, `exc_info`): the
+    same events as the text layout, with their times."""
+    try:
+        from pythonjsonlogger.json import JsonFormatter
+    except ImportError:  # python-json-logger < 3.1
+        from pythonjsonlogger.jsonlogger import JsonFormatter
+    path = tmp_path / "trading-system.jsonl"
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(JsonFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    log = logging.getLogger("src.shared.feature_store.json")
+    log.propagate = False
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    _write_day(log)
+    log.warning("Cache MISS for AMD")
+    handler.close()
+    lines = path.read_text().splitlines()
+    assert all(line.startswith("{") for line in lines), "one JSON object per record"
+    db, one = _ingest_and_count(tmp_path, path)
+    assert one("SELECT count(*) FROM events") == str(len(lines))
+    assert one("SELECT count(*) FROM events WHERE ts IS NULL") == "0", "asctime is the time"
+    assert one("SELECT count(*) FROM events WHERE event = 'miss'") == "12"
+    assert one("SELECT count(*) FROM events WHERE event = 'hit'") == "30"
+    assert one("SELECT count(*) FROM events WHERE event = 'miss' AND level = 'WARN' AND symbol = 'AMD'") == "1"
+    # One failure named by its message, one by its traceback's last line.
+    assert one("SELECT count(*) FROM events WHERE event = 'compute_failed' AND level = 'ERROR'") == "2"
+    assert one("SELECT requests FROM (SELECT sum(hits + misses) AS requests FROM request_minutes)") == "42"

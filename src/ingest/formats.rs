@@ -543,6 +543,7 @@ pub fn parse_json(line: &str) -> Result<Parsed<'static>, String> {
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let obj = v.as_object().ok_or("not a JSON object")?;
     let mut p = Parsed::default();
+    let mut exception = None;
     for (k, val) in obj {
         let text = match val {
             serde_json::Value::String(s) => s.clone(),
@@ -550,18 +551,44 @@ pub fn parse_json(line: &str) -> Result<Parsed<'static>, String> {
             other => other.to_string(),
         };
         match k.as_str() {
-            "ts" | "timestamp" | "time" => {
-                p.ts = Some(line_ts(&text, parse_ts_micros(&text))?)
-            }
+            // Python's JSON loggers (python-json-logger) write `asctime` and `levelname`;
+            // Logstash and Elastic's layouts `@timestamp`.
+            "ts" | "timestamp" | "time" | "asctime" | "@timestamp" => p.ts = Some(line_ts(&text, parse_ts_micros(&text))?),
             "msg" => p.message = Some(Cow::Owned(text)),
+            "levelname" => p.level = Some(Cow::Owned(text)),
+            // `logger.exception`'s traceback: its last line is the exception.
+            "exc_info" => exception = text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned),
             name => p.set(name, Cow::Owned(text))?,
         }
     }
+    if p.level.as_deref() == Some("WARNING") {
+        p.level = Some(Cow::Borrowed("WARN"));
+    }
     if p.event.is_empty() {
+        // No `event`: a Python logger's record, named by its message as the `python` format
+        // names one (`Cache MISS for AAPL` is a miss).
         p.event = Cow::Borrowed(Event::Other.as_str());
+        // A traceback names what its record does not, as in the `python` format.
+        let texts = [p.message.clone().map(Cow::into_owned), exception];
+        for text in texts.iter().flatten() {
+            if p.event != Event::Other.as_str() {
+                break;
+            }
+            let mut named = Parsed { level: p.level.clone(), ..Parsed::default() };
+            PYTHON.name_event(&mut named, text)?;
+            p.event = Cow::Owned(named.event.into_owned());
+            let own = |c: Option<Cow<'_, str>>| c.map(|c| Cow::Owned(c.into_owned()));
+            p.symbol = p.symbol.take().or(own(named.symbol));
+            p.feature_set = p.feature_set.take().or(own(named.feature_set));
+            p.key = p.key.take().or(own(named.key));
+            p.reason = p.reason.take().or(own(named.reason));
+        }
     }
     Ok(p)
 }
+
+/// The `python` format, whose message rules also name the events of a Python JSON logger.
+static PYTHON: std::sync::LazyLock<RegexFormat> = std::sync::LazyLock::new(RegexFormat::python);
 
 /// A format a file is read with.
 #[derive(Debug, Clone)]
@@ -612,7 +639,7 @@ pub struct Formats {
 impl Default for Formats {
     fn default() -> Self {
         Formats {
-            list: vec![Format::Engine, Format::Json, Format::Regex(RegexFormat::python())],
+            list: vec![Format::Engine, Format::Json, Format::Regex(PYTHON.clone())],
         }
     }
 }
@@ -805,6 +832,20 @@ mod tests {
         assert_eq!((&*p.event, p.bytes), ("miss", Some(12)));
         assert!(parse_json("[1,2]").is_err());
         assert!(parse_json(r#"{"ts":"yesterday"}"#).is_err());
+    }
+
+    #[test]
+    fn json_of_a_python_logger_is_named_by_its_message_or_its_traceback() {
+        let p = parse_json(r#"{"asctime": "2026-11-26 09:30:00,123", "name": "fs", "levelname": "WARNING", "message": "Cache MISS for AMD"}"#).unwrap();
+        assert_eq!((&*p.event, p.symbol.as_deref(), p.level.as_deref()), ("miss", Some("AMD"), Some("WARN")));
+        assert_eq!(p.ts, parse_ts_micros("2026-11-26T09:30:00.123Z"));
+        let p = parse_json(r#"{"@timestamp": "2026-11-26T09:30:00Z", "levelname": "ERROR", "message": "feature computation failed", "exc_info": "Traceback (most recent call last):\n    raise MemoryError()\nMemoryError: cannot allocate"}"#).unwrap();
+        assert_eq!(p.event, "compute_failed");
+        // At INFO, a failure's words name nothing; an explicit `event` is kept as it is.
+        let p = parse_json(r#"{"asctime": "2026-11-26 09:30:00,123", "levelname": "INFO", "message": "MemoryError seen"}"#).unwrap();
+        assert_eq!(p.event, "other");
+        let p = parse_json(r#"{"ts": "2026-11-26T09:30:00Z", "event": "hit", "message": "Cache MISS for AMD"}"#).unwrap();
+        assert_eq!(p.event, "hit");
     }
 
     #[test]
