@@ -198,6 +198,30 @@ fn lines_dated_by_a_corrupt_clock_are_quarantined_and_the_analyses_go_on() {
     assert!(err.contains("--until `9999-12-31T23:59:59Z` is after the times cachescope handles"), "{err}");
 }
 
+/// Python's asctime is the writing host's wall clock: `--timezone` reads it in that zone (New
+/// York's offset changes in the log's year); times that say their zone (the engine's `Z`) are
+/// kept as they are, and an unknown zone is a usage error.
+#[test]
+fn times_without_a_zone_are_read_in_the_zone_given() {
+    let d = tempfile::tempdir().unwrap();
+    let py = d.path().join("trading-system.log");
+    std::fs::write(&py, "2026-11-24 09:30:00,250 - fs - INFO - Cache MISS for AAPL\n2026-07-01 09:30:00 - fs - INFO - Cache MISS for MSFT\n").unwrap();
+    let engine = d.path().join("engine.log");
+    std::fs::write(&engine, engine_line(1)).unwrap();
+    let db = d.path().join("ev.duckdb");
+    cachescope().args(["ingest", "--timezone", "America/New_York", "--db"]).arg(&db).arg(&py).arg(&engine).assert().success();
+    let at = |sql: &str| {
+        let c = duckdb::Connection::open(&db).unwrap();
+        c.query_row(sql, [], |r| r.get::<_, String>(0)).unwrap()
+    };
+    assert_eq!(at("SELECT strftime(ts, '%Y-%m-%d %H:%M:%S.%f') FROM events WHERE symbol = 'AAPL'"), "2026-11-24 14:30:00.250000");
+    assert_eq!(at("SELECT strftime(ts, '%Y-%m-%d %H:%M:%S') FROM events WHERE symbol = 'MSFT'"), "2026-07-01 13:30:00");
+    assert_eq!(at("SELECT strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ') FROM events WHERE key = 'k0000000001'"), common::engine_ts(1));
+    let out = cachescope().args(["ingest", "--timezone", "New York", "--db"]).arg(&db).arg(&py).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("America/New_York"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// A directory, a pipe or a device given as a log is reported and skipped by `ingest` (the
 /// other logs are read) and refused by `tail` at once: a pipe cannot be read again from a
 /// checkpoint, `/dev/zero` never ends, and a directory's logs are to be named.

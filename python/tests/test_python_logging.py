@@ -101,3 +101,33 @@ def test_a_json_logger_of_python_is_read_by_its_messages(tmp_path):
     # One failure named by its message, one by its traceback's last line.
     assert one("SELECT count(*) FROM events WHERE event = 'compute_failed' AND level = 'ERROR'") == "2"
     assert one("SELECT requests FROM (SELECT sum(hits + misses) AS requests FROM request_minutes)") == "42"
+
+
+def test_local_times_are_read_in_the_zone_the_host_writes_them(tmp_path, monkeypatch):
+    """Python's asctime is the host's local time: on a New York host, --timezone (or `local`
+    with the host's TZ) gives the records their true UTC times; without it they are 4-5 hours
+    off."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        path = tmp_path / "ny.log"
+        log, handler = _logger(path)
+        before = time.time()
+        log.info("Cache MISS for MSFT")
+        log.info("Cache HIT for MSFT")
+        after = time.time()
+        handler.close()
+        for zone in ("America/New_York", "local", "UTC"):
+            db = tmp_path / f"{zone.replace('/', '_')}.duckdb"
+            run("ingest", "--timezone", zone, "--db", str(db), str(path))
+            out = run("sql", "--format", "csv", "--db", str(db), "SELECT epoch(min(ts)), epoch(max(ts)) FROM events")
+            first, last = map(float, out.splitlines()[1].split(","))
+            if zone == "UTC":
+                assert first - before > 3 * 3600 or before - first > 3 * 3600, "read as UTC, New York's times are hours off"
+            else:
+                assert before - 0.002 <= first <= last <= after + 0.002, (zone, before, first, last, after)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

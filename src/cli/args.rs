@@ -62,6 +62,11 @@ pub struct LogSources {
     /// A user-defined format (TOML of named-capture regexes); may be repeated.
     #[arg(long = "format-file")]
     pub format_files: Vec<PathBuf>,
+    /// The zone of times written without one (Python's asctime is the writing host's local
+    /// time): an IANA name such as America/New_York, `local` (this machine's) or UTC. Times
+    /// with Z or an offset (the engine's) are read as they say.
+    #[arg(long, default_value = "UTC", value_parser = crate::ingest::zone::Zone::parse)]
+    pub timezone: crate::ingest::zone::Zone,
 }
 
 #[derive(Debug, Subcommand)]

@@ -82,7 +82,7 @@ pub(super) fn cmd_demo(dir: Option<PathBuf>) -> anyhow::Result<()> {
     })?;
     let db = dir.join("events.duckdb");
     let _ = std::fs::remove_file(&db);
-    let mut ing = open_ingester(&db, None, &[], Vec::new())?;
+    let mut ing = open_ingester(&db, None, &[], Vec::new(), crate::ingest::zone::Zone::Utc)?;
     let sum = ing.ingest(&[dir.join("trading-system.log")], false, |_| {})?;
     drop(ing);
     eprintln!("{}", sum.line());

@@ -54,14 +54,20 @@ impl DaysBar {
     }
 }
 
-pub(super) fn open_ingester(db: &Path, format: Option<&str>, format_files: &[PathBuf], archives: Vec<String>) -> anyhow::Result<crate::ingest::Ingester> {
+pub(super) fn open_ingester(
+    db: &Path,
+    format: Option<&str>,
+    format_files: &[PathBuf],
+    archives: Vec<String>,
+    zone: crate::ingest::zone::Zone,
+) -> anyhow::Result<crate::ingest::Ingester> {
     use crate::ingest::formats::{Formats, RegexFormat};
     let custom = format_files
         .iter()
         .map(|p| RegexFormat::from_toml(p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut bar = DaysBar::new(format!("cachescope: {}: a database without up-to-date derived tables: building them from its events, once", db.display()));
-    let mut ing = crate::ingest::Ingester::open_with(db, Formats::with_custom(custom), &mut |done, total| bar.update(done, total))?;
+    let mut ing = crate::ingest::Ingester::open_with(db, Formats::with_custom(custom).in_zone(zone), &mut |done, total| bar.update(done, total))?;
     bar.finish();
     if let Some(f) = format {
         ing.force_format(f)?;
@@ -71,9 +77,9 @@ pub(super) fn open_ingester(db: &Path, format: Option<&str>, format_files: &[Pat
 }
 
 pub(super) fn cmd_tail(src: LogSources, rescan_ms: u64, metrics_addr: Option<std::net::SocketAddr>, query_memory_mb: u64) -> anyhow::Result<()> {
-    let LogSources { logs, db, rotated, archives, format, format_files } = src;
+    let LogSources { logs, db, rotated, archives, format, format_files, timezone } = src;
     let db = db.unwrap_or_else(crate::ingest::default_db);
-    let ing = open_ingester(&db, format.as_deref(), &format_files, archives)?;
+    let ing = open_ingester(&db, format.as_deref(), &format_files, archives, timezone)?;
     // SAFETY: the handler only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
@@ -128,9 +134,9 @@ pub const EXIT_INGEST_PARTIAL: u8 = 3;
 
 pub(super) fn cmd_ingest(src: LogSources, batch_lines: usize, json: bool) -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    let LogSources { logs, db, rotated, archives, format, format_files } = src;
+    let LogSources { logs, db, rotated, archives, format, format_files, timezone } = src;
     let db = db.unwrap_or_else(crate::ingest::default_db);
-    let mut ing = open_ingester(&db, format.as_deref(), &format_files, archives)?;
+    let mut ing = open_ingester(&db, format.as_deref(), &format_files, archives, timezone)?;
     ing.set_batch_lines(batch_lines);
     let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     let bar = std::io::stderr().is_terminal().then(|| {

@@ -9,6 +9,7 @@ use std::path::Path;
 use regex::Regex;
 use serde::Deserialize;
 
+use super::zone::{has_zone, Zone};
 use crate::vocab::{Event, Field};
 
 /// One parsed line, before it becomes a row.
@@ -355,6 +356,8 @@ pub struct RegexFormat {
     /// A line that does not match `line` continues the record before it (Python's
     /// tracebacks and messages of several lines) instead of being quarantined.
     multiline: bool,
+    /// The zone of its times when they do not say theirs.
+    zone: Zone,
 }
 
 /// What a line continuing a record takes from it ([`Format::continuation`]): its time and
@@ -406,6 +409,7 @@ impl RegexFormat {
             line: r(r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:,\d{1,6})?) - (?P<name>\S+) - (?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) - (?P<message>.*)$"),
             ts_format: None,
             multiline: true,
+            zone: Zone::Utc,
             rules: vec![
                 Rule { event: Event::Hit.as_str().into(), re: r(r"Cache HIT for (?P<symbol>\S+)"), warn_or_worse: false },
                 Rule { event: Event::Miss.as_str().into(), re: r(r"Cache MISS for (?P<symbol>\S+)"), warn_or_worse: false },
@@ -457,6 +461,7 @@ impl RegexFormat {
             line,
             ts_format: f.ts_format,
             multiline: f.multiline,
+            zone: Zone::Utc,
             rules,
         })
     }
@@ -466,10 +471,13 @@ impl RegexFormat {
         let mut p = Parsed::default();
         if let Some(ts) = caps.name("ts") {
             let t = match &self.ts_format {
-                Some(f) => chrono::NaiveDateTime::parse_from_str(ts.as_str(), f)
-                    .ok()
-                    .map(|t| t.and_utc().timestamp_micros()),
-                None => parse_ts_micros(ts.as_str()),
+                Some(f) => match chrono::DateTime::parse_from_str(ts.as_str(), f) {
+                    Ok(t) => Some(t.timestamp_micros()),
+                    Err(_) => chrono::NaiveDateTime::parse_from_str(ts.as_str(), f)
+                        .ok()
+                        .and_then(|t| self.zone.to_utc(t.and_utc().timestamp_micros())),
+                },
+                None => in_zone(ts.as_str(), parse_ts_micros(ts.as_str()), self.zone),
             };
             p.ts = Some(line_ts(ts.as_str(), t)?);
         }
@@ -539,7 +547,7 @@ impl RegexFormat {
 
 /// JSON lines: an object per line with `ts`/`timestamp`/`time`, `level`, `event`,
 /// `message`/`msg` and any of the event columns.
-pub fn parse_json(line: &str) -> Result<Parsed<'static>, String> {
+pub fn parse_json(line: &str, zone: Zone) -> Result<Parsed<'static>, String> {
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let obj = v.as_object().ok_or("not a JSON object")?;
     let mut p = Parsed::default();
@@ -553,7 +561,7 @@ pub fn parse_json(line: &str) -> Result<Parsed<'static>, String> {
         match k.as_str() {
             // Python's JSON loggers (python-json-logger) write `asctime` and `levelname`;
             // Logstash and Elastic's layouts `@timestamp`.
-            "ts" | "timestamp" | "time" | "asctime" | "@timestamp" => p.ts = Some(line_ts(&text, parse_ts_micros(&text))?),
+            "ts" | "timestamp" | "time" | "asctime" | "@timestamp" => p.ts = Some(line_ts(&text, in_zone(&text, parse_ts_micros(&text), zone))?),
             "msg" => p.message = Some(Cow::Owned(text)),
             "levelname" => p.level = Some(Cow::Owned(text)),
             // `logger.exception`'s traceback: its last line is the exception.
@@ -587,6 +595,11 @@ pub fn parse_json(line: &str) -> Result<Parsed<'static>, String> {
     Ok(p)
 }
 
+/// A time parsed from `text`, read in `zone` if the text does not say its own.
+fn in_zone(text: &str, parsed: Option<i64>, zone: Zone) -> Option<i64> {
+    parsed.and_then(|us| if has_zone(text) { Some(us) } else { zone.to_utc(us) })
+}
+
 /// The `python` format, whose message rules also name the events of a Python JSON logger.
 static PYTHON: std::sync::LazyLock<RegexFormat> = std::sync::LazyLock::new(RegexFormat::python);
 
@@ -594,7 +607,8 @@ static PYTHON: std::sync::LazyLock<RegexFormat> = std::sync::LazyLock::new(Regex
 #[derive(Debug, Clone)]
 pub enum Format {
     Engine,
-    Json,
+    /// JSON lines, naive times read in this zone.
+    Json(Zone),
     Regex(RegexFormat),
 }
 
@@ -602,7 +616,7 @@ impl Format {
     pub fn name(&self) -> &str {
         match self {
             Format::Engine => "engine",
-            Format::Json => "json",
+            Format::Json(_) => "json",
             Format::Regex(r) => &r.name,
         }
     }
@@ -610,7 +624,7 @@ impl Format {
     pub fn parse<'a>(&self, line: &'a str) -> Result<Parsed<'a>, String> {
         match self {
             Format::Engine => parse_engine(line),
-            Format::Json => parse_json(line),
+            Format::Json(zone) => parse_json(line, *zone),
             Format::Regex(r) => r.parse(line),
         }
     }
@@ -625,7 +639,7 @@ impl Format {
     pub fn continuation<'a>(&self, line: &'a str, record: &mut Record) -> Option<Parsed<'a>> {
         match self {
             Format::Regex(r) => r.continuation(line, record),
-            Format::Engine | Format::Json => None,
+            Format::Engine | Format::Json(_) => None,
         }
     }
 }
@@ -639,7 +653,7 @@ pub struct Formats {
 impl Default for Formats {
     fn default() -> Self {
         Formats {
-            list: vec![Format::Engine, Format::Json, Format::Regex(PYTHON.clone())],
+            list: vec![Format::Engine, Format::Json(Zone::Utc), Format::Regex(PYTHON.clone())],
         }
     }
 }
@@ -657,6 +671,18 @@ impl Formats {
         Formats { list }
     }
 
+    /// Times written without a zone (Python's `asctime`) read in `zone` (`--timezone`).
+    pub fn in_zone(mut self, zone: Zone) -> Formats {
+        for f in &mut self.list {
+            match f {
+                Format::Engine => {}
+                Format::Json(z) => *z = zone,
+                Format::Regex(r) => r.zone = zone,
+            }
+        }
+        self
+    }
+
     /// The first format that parses `first_line`.
     pub fn detect(&self, first_line: &str) -> Option<&Format> {
         self.list.iter().find(|f| f.parse(first_line).is_ok())
@@ -670,6 +696,10 @@ impl Formats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_json_utc(line: &str) -> Result<Parsed<'static>, String> {
+        parse_json(line, Zone::Utc)
+    }
 
     #[test]
     fn fast_timestamps_agree_with_chrono_and_reject_impossible_dates() {
@@ -772,7 +802,7 @@ mod tests {
                 format!("{ts} INFO cachescope::engine: Cache MISS for AAPL event=miss symbol=AAPL"),
                 format!("{} - trading - INFO - hello", ts[..19].replace('T', " ")),
             );
-            let json = parse_json(&format!(r#"{{"ts":"{ts}","event":"miss","symbol":"AAPL"}}"#));
+            let json = parse_json_utc(&format!(r#"{{"ts":"{ts}","event":"miss","symbol":"AAPL"}}"#));
             let (engine, py) = (parse_engine(&engine), python.parse(&py));
             for (name, r) in [("engine", engine.map(|p| p.ts)), ("json", json.map(|p| p.ts)), ("python", py.map(|p| p.ts))] {
                 match r {
@@ -805,7 +835,7 @@ mod tests {
         let info = f.parse("2026-11-26 09:30:02,000 - trading - INFO - memory report").unwrap();
         assert_eq!(f.continuation("MemoryError: x", &mut Record::of(&info)).unwrap().event, "other");
         assert!(f.continuation("NUL \0 byte", &mut Record::of(&info)).is_none(), "binary garbage is quarantined");
-        for single in [Format::Engine, Format::Json] {
+        for single in [Format::Engine, Format::Json(Zone::Utc)] {
             assert!(single.continuation("  File \"x.py\", line 1", &mut Record::of(&info)).is_none());
         }
     }
@@ -828,23 +858,23 @@ mod tests {
 
     #[test]
     fn json_lines() {
-        let p = parse_json(r#"{"ts":"2026-11-26T09:30:00Z","level":"INFO","event":"miss","symbol":"AAPL","reason":"new_key","bytes":12}"#).unwrap();
+        let p = parse_json_utc(r#"{"ts":"2026-11-26T09:30:00Z","level":"INFO","event":"miss","symbol":"AAPL","reason":"new_key","bytes":12}"#).unwrap();
         assert_eq!((&*p.event, p.bytes), ("miss", Some(12)));
-        assert!(parse_json("[1,2]").is_err());
-        assert!(parse_json(r#"{"ts":"yesterday"}"#).is_err());
+        assert!(parse_json_utc("[1,2]").is_err());
+        assert!(parse_json_utc(r#"{"ts":"yesterday"}"#).is_err());
     }
 
     #[test]
     fn json_of_a_python_logger_is_named_by_its_message_or_its_traceback() {
-        let p = parse_json(r#"{"asctime": "2026-11-26 09:30:00,123", "name": "fs", "levelname": "WARNING", "message": "Cache MISS for AMD"}"#).unwrap();
+        let p = parse_json_utc(r#"{"asctime": "2026-11-26 09:30:00,123", "name": "fs", "levelname": "WARNING", "message": "Cache MISS for AMD"}"#).unwrap();
         assert_eq!((&*p.event, p.symbol.as_deref(), p.level.as_deref()), ("miss", Some("AMD"), Some("WARN")));
         assert_eq!(p.ts, parse_ts_micros("2026-11-26T09:30:00.123Z"));
-        let p = parse_json(r#"{"@timestamp": "2026-11-26T09:30:00Z", "levelname": "ERROR", "message": "feature computation failed", "exc_info": "Traceback (most recent call last):\n    raise MemoryError()\nMemoryError: cannot allocate"}"#).unwrap();
+        let p = parse_json_utc(r#"{"@timestamp": "2026-11-26T09:30:00Z", "levelname": "ERROR", "message": "feature computation failed", "exc_info": "Traceback (most recent call last):\n    raise MemoryError()\nMemoryError: cannot allocate"}"#).unwrap();
         assert_eq!(p.event, "compute_failed");
         // At INFO, a failure's words name nothing; an explicit `event` is kept as it is.
-        let p = parse_json(r#"{"asctime": "2026-11-26 09:30:00,123", "levelname": "INFO", "message": "MemoryError seen"}"#).unwrap();
+        let p = parse_json_utc(r#"{"asctime": "2026-11-26 09:30:00,123", "levelname": "INFO", "message": "MemoryError seen"}"#).unwrap();
         assert_eq!(p.event, "other");
-        let p = parse_json(r#"{"ts": "2026-11-26T09:30:00Z", "event": "hit", "message": "Cache MISS for AMD"}"#).unwrap();
+        let p = parse_json_utc(r#"{"ts": "2026-11-26T09:30:00Z", "event": "hit", "message": "Cache MISS for AMD"}"#).unwrap();
         assert_eq!(p.event, "hit");
     }
 
@@ -865,6 +895,10 @@ mod tests {
         let f = RegexFormat::from_toml(&p).unwrap();
         let x = f.parse("2026-11-26 09:30:00 [INFO] cache miss AAPL because evicted").unwrap();
         assert_eq!((&*x.event, x.symbol.as_deref(), x.reason.as_deref()), ("miss", Some("AAPL"), Some("evicted")));
+        // A naive ts_format is read in the zone given (`--timezone`).
+        let ny = Formats::with_custom(vec![f.clone()]).in_zone(Zone::parse("America/New_York").unwrap());
+        let x = ny.by_name("myapp").unwrap().parse("2026-11-26 09:30:00 [INFO] cache miss AAPL because evicted").unwrap();
+        assert_eq!(x.ts, parse_ts_micros("2026-11-26T14:30:00Z"));
         std::fs::write(&p, "name = \"x\"\nline = '(unclosed'\n").unwrap();
         let e = RegexFormat::from_toml(&p).unwrap_err().to_string();
         assert!(e.contains("`line`") && e.contains("f.toml"), "{e}");

@@ -14,6 +14,7 @@ pub mod derived;
 mod episodes;
 mod minutes;
 pub mod formats;
+pub mod zone;
 mod setup;
 mod pipeline;
 mod sink;
