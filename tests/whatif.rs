@@ -298,6 +298,18 @@ fn svg_periods_and_bad_arguments() {
     assert!(String::from_utf8_lossy(&md.stdout).contains("keys in the sample: expect errors of several percentage points"));
     let one = cachescope().args(["whatif", "--sample", "1", "--format", "json", "--db"]).arg(&db).output().unwrap();
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&one.stdout).unwrap(), w, "--sample 1 is the exact pass");
+    // A retention longer than any history, asked or in the log's own startup line: as long
+    // as forever (it panicked subtracting 1e9 days from the period's start).
+    let forever = cachescope().args(["whatif", "--retention-days", "1e9", "--format", "json", "--db"]).arg(&db).output().unwrap();
+    assert!(forever.status.success(), "{}", String::from_utf8_lossy(&forever.stderr));
+    let text = std::fs::read_to_string(&log).unwrap().replacen(" retention_days=", " retention_days=1e9 was=", 1);
+    let (log2, db2) = (d.path().join("forever.log"), d.path().join("forever.duckdb"));
+    std::fs::write(&log2, text).unwrap();
+    cachescope().arg("ingest").arg("--db").arg(&db2).arg(&log2).assert().success();
+    let out = cachescope().args(["whatif", "--format", "json", "--db"]).arg(&db2).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let w2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(w2["current"]["retention_days"], 1e9, "{w2}");
     let empty = cachescope().args(["whatif", "--from", "2030-01-01T00:00:00Z", "--until", "2030-01-02T00:00:00Z", "--db"]).arg(&db).output().unwrap();
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no requests"), "{}", String::from_utf8_lossy(&empty.stderr));

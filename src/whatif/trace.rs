@@ -143,14 +143,29 @@ impl Trace {
     }
 }
 
+/// Retentions longer than this (1,000 years) act as this one: every log is younger, and the
+/// times computed from it stay within chrono's and i64's range (`--retention-days 1e9`, or a
+/// log's own `retention_days=1e9`, panicked subtracting it from the period's start).
+const LONGEST_RETENTION_DAYS: f64 = 365_250.0;
+
 /// The engine's retention (`retention_days`) in ms, rounded as the engine rounds it.
 pub fn retention_ms(days: f64) -> i64 {
-    (days * 86_400_000.0) as i64
+    (days.min(LONGEST_RETENTION_DAYS) * 86_400_000.0) as i64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retention_of_any_length_is_a_time_span_that_can_be_subtracted() {
+        assert_eq!(retention_ms(7.0), 604_800_000);
+        let far = retention_ms(1e300);
+        assert_eq!(far, retention_ms(LONGEST_RETENTION_DAYS));
+        let now = chrono::DateTime::from_timestamp_millis(1_795_000_000_000).unwrap().naive_utc();
+        assert!(now.checked_sub_signed(chrono::Duration::milliseconds(far + retention_ms(2.0))).is_some());
+        assert!(far.checked_add(1_795_000_000_000).is_some());
+    }
 
     #[test]
     fn an_op_keeps_its_kind_key_and_size() {
