@@ -148,9 +148,18 @@ fn midnight(y: i64, mo: i64, d: i64) -> Option<i64> {
     Some(secs)
 }
 
-/// An integer field's value, or why it is not one.
+/// The largest `bytes=` or `latency_us=` a line may say: 1 TiB, or 12.7 days. A larger (or a
+/// negative) figure is a corrupt line, quarantined: kept, it made every sum it entered garbage
+/// (`bytes=9223372036854775807` wrapped the minute's total round to a negative one).
+const MAX_FIGURE: i64 = 1 << 40;
+
+/// An integer field's value (a byte count or a latency), or why it is not one.
 fn int_field(name: &str, value: &str) -> Result<i64, String> {
-    parse_int(value).map_err(|_| format!("{name}=`{value}` is not an integer"))
+    match parse_int(value) {
+        Ok(v) if (0..=MAX_FIGURE).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("{name}=`{value}` is out of range (0 to {MAX_FIGURE})")),
+        Err(_) => Err(format!("{name}=`{value}` is not an integer")),
+    }
 }
 
 /// A decimal integer: digits only, quickly; anything else (sign, overflow) through `str::parse`.
@@ -854,6 +863,20 @@ mod tests {
         let multi = Format::Regex(RegexFormat::from_toml(&p).unwrap());
         let mut r = Record::of(&multi.parse(rec).unwrap());
         assert_eq!(multi.continuation("  at line 2", &mut r).unwrap().message.as_deref(), Some("  at line 2"));
+    }
+
+    #[test]
+    fn byte_counts_and_latencies_beyond_any_request_are_refused() {
+        let line = |fields: &str| parse_engine_owned(&format!("2026-11-26T14:30:00Z INFO cachescope::engine: Cache HIT for A event=hit symbol=A {fields}"));
+        assert_eq!(line("bytes=1099511627776 latency_us=5").map(|p| p.0), Ok(Some(1 << 40)));
+        for bad in ["bytes=1099511627777", "bytes=-1", "latency_us=9223372036854775807", "bytes=99999999999999999999"] {
+            let e = line(bad).unwrap_err();
+            assert!(e.contains("out of range") || e.contains("not an integer"), "{bad}: {e}");
+        }
+    }
+
+    fn parse_engine_owned(l: &str) -> Result<(Option<i64>, Option<i64>), String> {
+        parse_engine(l).map(|p| (p.bytes, p.latency_us))
     }
 
     #[test]
