@@ -222,6 +222,37 @@ fn times_without_a_zone_are_read_in_the_zone_given() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("America/New_York"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// The files of one run share transactions: 20 small files make one commit (a commit's
+/// derived-table work has a fixed cost: 300 files took 44 s at a commit each), or one per
+/// `--batch-lines`; every line lands once, and a second run adds nothing.
+#[test]
+fn many_small_files_are_committed_together() {
+    let d = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for f in 0..20u64 {
+        let p = d.path().join(format!("part-{f:02}.log"));
+        let body: String = (f * 30..f * 30 + 30).map(|n| if n % 4 == 0 { engine_line(n) } else { hit_line(n) }).collect();
+        std::fs::write(&p, body).unwrap();
+        files.push(p);
+    }
+    let commits = |db: &Path, extra: &[&str]| {
+        let out = cachescope().env("RUST_LOG", "cachescope=debug").arg("ingest").args(extra).arg("--db").arg(db).args(&files).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains(" committed ")).count()
+    };
+    let db = d.path().join("one.duckdb");
+    assert_eq!(commits(&db, &[]), 1);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 600);
+    assert_eq!(query_i64(&db, "SELECT sum(events) FROM ingest_files"), 600);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM miss_causes"), 150);
+    assert_eq!(commits(&db, &[]), 0, "nothing new");
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 600);
+    let db = d.path().join("batches.duckdb");
+    assert_eq!(commits(&db, &["--batch-lines", "100"]), 5, "a commit once 120 lines wait");
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM events"), 600);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM miss_causes"), 150);
+}
+
 /// A directory, a pipe or a device given as a log is reported and skipped by `ingest` (the
 /// other logs are read) and refused by `tail` at once: a pipe cannot be read again from a
 /// checkpoint, `/dev/zero` never ends, and a directory's logs are to be named.

@@ -13,15 +13,24 @@ use super::checkpoint::FileState;
 use super::sink::{Chunk, Sink, Tx};
 use super::IngestError;
 
+/// What a checkpoint saved: the file's rows and quarantined lines since its last one, and
+/// the transaction, if it was committed.
+pub(super) struct Checkpointed {
+    pub rows: u64,
+    pub quarantined: u64,
+    pub tx: Option<Tx>,
+}
+
 enum Cmd {
     Append(Chunk),
-    Commit(Box<FileState>, Vec<(i32, String)>),
+    /// The file's checkpoint, then (with the names) the commit, or not yet.
+    Checkpoint(Box<FileState>, Option<Vec<(i32, String)>>),
 }
 
 /// A worker thread appending and committing on a [`Sink`].
 pub(super) struct Pipeline {
     to_sink: SyncSender<Cmd>,
-    replies: Receiver<Result<Tx, IngestError>>,
+    replies: Receiver<Result<Checkpointed, IngestError>>,
     worker: JoinHandle<(Sink, Option<IngestError>)>,
 }
 
@@ -42,10 +51,13 @@ impl Pipeline {
                                 failed = sink.append(chunk).err();
                             }
                         }
-                        Cmd::Commit(state, names) => {
+                        Cmd::Checkpoint(state, names) => {
                             let r = match failed.take() {
                                 Some(e) => Err(e),
-                                None => sink.commit(&state, &names),
+                                None => sink.checkpoint(&state).and_then(|(rows, quarantined)| {
+                                    let tx = names.map(|n| sink.commit(&n)).transpose()?;
+                                    Ok(Checkpointed { rows, quarantined, tx })
+                                }),
                             };
                             let stop = r.is_err();
                             if answer.send(r).is_err() || stop {
@@ -65,10 +77,11 @@ impl Pipeline {
         self.to_sink.send(Cmd::Append(chunk)).map_err(|_| IngestError::AppendThread)
     }
 
-    /// Commits everything appended so far with `state` and the new `names`; waits.
-    pub fn commit(&self, state: &FileState, names: &[(i32, String)]) -> Result<Tx, IngestError> {
+    /// Saves `state` as the file's checkpoint after everything appended so far, then, given
+    /// the new `names`, commits; waits.
+    pub fn checkpoint(&self, state: &FileState, names: Option<&[(i32, String)]>) -> Result<Checkpointed, IngestError> {
         self.to_sink
-            .send(Cmd::Commit(Box::new(state.clone()), names.to_vec()))
+            .send(Cmd::Checkpoint(Box::new(state.clone()), names.map(<[_]>::to_vec)))
             .map_err(|_| IngestError::AppendThread)?;
         self.replies.recv().map_err(|_| IngestError::AppendThread)?
     }

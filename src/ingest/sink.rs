@@ -85,6 +85,9 @@ pub(super) struct Tx {
     path: String,
     pub rows: u64,
     pub quarantined: u64,
+    /// Rows and quarantined lines of the file being read since its last checkpoint.
+    file_rows: u64,
+    file_quarantined: u64,
     /// Events by (event, reason).
     pub counts: HashMap<(crate::vocab::Event, &'static str), u64>,
     /// Requests by minute and feature set, added to `request_minutes` at the commit.
@@ -205,6 +208,8 @@ impl Sink {
         }
         self.tx.rows += finished.rows;
         self.tx.quarantined += errors.len() as u64;
+        self.tx.file_rows += finished.rows;
+        self.tx.file_quarantined += errors.len() as u64;
         for (k, n) in finished.counts {
             *self.tx.counts.entry(k).or_default() += n;
         }
@@ -220,11 +225,22 @@ impl Sink {
         Ok(())
     }
 
-    /// Commits what was appended with the new `names` and `checkpoint` (whose `events` and
-    /// `quarantined` are before this transaction's: they are added here, where they are
-    /// counted); returns what the transaction held. On an error the caller calls
-    /// [`abort`](Self::abort).
-    pub fn commit(&mut self, checkpoint: &FileState, names: &[(i32, String)]) -> Result<Tx, IngestError> {
+    /// Saves the file's `checkpoint` in the open transaction (opening it). Its `events` and
+    /// `quarantined` are before the rows appended since its last checkpoint: they are added
+    /// here, where they are counted, and returned. Several files' checkpoints may wait for
+    /// one [`commit`](Self::commit): a run over many small files commits once.
+    pub fn checkpoint(&mut self, checkpoint: &FileState) -> Result<(u64, u64), IngestError> {
+        self.begin()?;
+        let mut checkpoint = checkpoint.clone();
+        checkpoint.events += self.tx.file_rows;
+        checkpoint.quarantined += self.tx.file_quarantined;
+        checkpoint::save(&self.conn, &self.db, &checkpoint)?;
+        Ok((std::mem::take(&mut self.tx.file_rows), std::mem::take(&mut self.tx.file_quarantined)))
+    }
+
+    /// Commits what was appended and checkpointed, with the new `names`; returns what the
+    /// transaction held. On an error the caller calls [`abort`](Self::abort).
+    pub fn commit(&mut self, names: &[(i32, String)]) -> Result<Tx, IngestError> {
         self.begin()?;
         let dberr = db_error(&self.db);
         if !names.is_empty() {
@@ -256,10 +272,6 @@ impl Sink {
             classify::done(&self.conn).map_err(dberr)?;
             advance_ms = lap.ms();
         }
-        let mut checkpoint = checkpoint.clone();
-        checkpoint.events += self.tx.rows;
-        checkpoint.quarantined += self.tx.quarantined;
-        checkpoint::save(&self.conn, &self.db, &checkpoint)?;
         super::derived::record_events(&self.conn).map_err(db_error(&self.db))?;
         self.conn.execute_batch("COMMIT").map_err(db_error(&self.db))?;
         tracing::debug!(
