@@ -253,6 +253,36 @@ fn many_small_files_are_committed_together() {
     assert_eq!(query_i64(&db, "SELECT count(*) FROM miss_causes"), 150);
 }
 
+/// Logs given out of time order (a shell's glob: `part-1, part-10, part-11, part-2, ...`)
+/// are read oldest first, by their first line: their misses are classified in the log's
+/// order and agree with the engine's reasons as when the day is read whole.
+#[test]
+fn logs_given_out_of_order_are_read_oldest_first() {
+    let d = tempfile::tempdir().unwrap();
+    let whole = fixture_log(d.path(), "mixed_day");
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let per = lines.len().div_ceil(12);
+    let mut parts: Vec<std::path::PathBuf> = Vec::new();
+    for (i, chunk) in lines.chunks(per).enumerate() {
+        let p = d.path().join(format!("part-{}", i + 1));
+        std::fs::write(&p, chunk.join("\n") + "\n").unwrap();
+        parts.push(p);
+    }
+    parts.sort();
+    assert_eq!(parts[1].file_name().unwrap(), "part-10", "the shell's order");
+    let agree = |db: &Path| query_i64(db, "SELECT count(*) FILTER (WHERE cause = logged_reason) - count(*) FROM miss_causes");
+    let db = d.path().join("parts.duckdb");
+    let out = cachescope().args(["ingest", "--batch-lines", "2000", "--db"]).arg(&db).args(&parts).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let whole_db = d.path().join("whole.duckdb");
+    cachescope().arg("ingest").arg("--db").arg(&whole_db).arg(&whole).assert().success();
+    assert_eq!(agree(&whole_db), 0);
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM miss_causes"), query_i64(&whole_db, "SELECT count(*) FROM miss_causes"));
+    assert_eq!(agree(&db), 0, "every miss's cause as the engine logged it");
+    assert_eq!(query_i64(&db, "SELECT coalesce(sum(late_events), 0) FROM classify_state"), 0, "no line read late");
+}
+
 /// A directory, a pipe or a device given as a log is reported and skipped by `ingest` (the
 /// other logs are read) and refused by `tail` at once: a pipe cannot be read again from a
 /// checkpoint, `/dev/zero` never ends, and a directory's logs are to be named.

@@ -138,6 +138,7 @@ pub(super) fn cmd_ingest(src: LogSources, batch_lines: usize, json: bool) -> any
     let db = db.unwrap_or_else(crate::ingest::default_db);
     let mut ing = open_ingester(&db, format.as_deref(), &format_files, archives, timezone)?;
     ing.set_batch_lines(batch_lines);
+    let logs = ing.in_time_order(&logs);
     let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(total);

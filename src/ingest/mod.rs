@@ -757,6 +757,12 @@ impl Ingester {
 
     /// The format of `path`: the first of its first 20 lines that a known format parses.
     fn detect(&self, path: &Path) -> Result<Option<Format>, IngestError> {
+        Ok(self.first_parsed(path)?.map(|(f, _)| f))
+    }
+
+    /// The format of `path` and the time of its first line it parses (the forced format, else
+    /// the first that parses one of its first lines).
+    fn first_parsed(&self, path: &Path) -> Result<Option<(Format, Option<i64>)>, IngestError> {
         let mut r = LineReader::at(path, 0)
             .map_err(|source| IngestError::Io {
                 path: path.to_path_buf(),
@@ -767,10 +773,13 @@ impl Ingester {
         for _ in 0..20 {
             match r.next_item() {
                 Ok(Some(Item::Line { bytes, .. })) => {
-                    if let Ok(text) = std::str::from_utf8(bytes) {
-                        if let Some(f) = self.formats.detect(text) {
-                            return Ok(Some(f.clone()));
-                        }
+                    let Ok(text) = std::str::from_utf8(bytes) else { continue };
+                    let found = match &self.forced {
+                        Some(f) => f.parse(text).ok().map(|p| (f.clone(), p.ts)),
+                        None => self.formats.detect(text).map(|f| (f.clone(), f.parse(text).ok().and_then(|p| p.ts))),
+                    };
+                    if found.is_some() {
+                        return Ok(found);
                     }
                 }
                 Ok(Some(Item::TooLong { .. })) => {}
@@ -778,6 +787,24 @@ impl Ingester {
             }
         }
         Ok(None)
+    }
+
+    /// `paths` oldest first, by the time of each one's first line (regular files whose first
+    /// lines parse; the others after them, as given). A shell's glob gives `app.log.1,
+    /// app.log.10, app.log.2`: read in that order, the misses of an older file read after a
+    /// newer one's were classified as late, against the log's order.
+    pub fn in_time_order(&self, paths: &[PathBuf]) -> Vec<PathBuf> {
+        let mut keyed: Vec<(Option<i64>, &PathBuf)> = paths
+            .iter()
+            .map(|p| {
+                // Not a pipe: opening one for reading waits for a writer.
+                let file = std::fs::metadata(p).is_ok_and(|m| m.is_file());
+                let first = if file { self.first_parsed(p).ok().flatten().and_then(|(_, ts)| ts) } else { None };
+                (first, p)
+            })
+            .collect();
+        keyed.sort_by_key(|(ts, _)| (ts.is_none(), *ts));
+        keyed.into_iter().map(|(_, p)| p.clone()).collect()
     }
 
     /// Saves the batch and the file's checkpoint in the open transaction and, `now`, commits
