@@ -9,7 +9,9 @@ use std::path::Path;
 use regex::Regex;
 use serde::Deserialize;
 
-use super::zone::{has_zone, Zone};
+use super::timestamps::{in_zone, line_ts, parse_ts_micros};
+use super::zone::Zone;
+pub use super::json_format::parse_json;
 use crate::vocab::{Event, Field};
 
 /// One parsed line, before it becomes a row.
@@ -38,7 +40,7 @@ impl<'a> Parsed<'a> {
     /// Sets a column by its field's name; other names are ignored. Numbers that do not parse
     /// are an error.
     #[inline(always)]
-    fn set(&mut self, name: &str, value: Cow<'a, str>) -> Result<(), String> {
+    pub(super) fn set(&mut self, name: &str, value: Cow<'a, str>) -> Result<(), String> {
         let Some(field) = Field::parse(name) else { return Ok(()) };
         let slot = match field {
             Field::Key => &mut self.key,
@@ -69,83 +71,6 @@ impl<'a> Parsed<'a> {
         *slot = Some(value);
         Ok(())
     }
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (or with a space) quickly; falls back to chrono
-/// for other RFC 3339 shapes. Returns microseconds since the epoch.
-pub fn parse_ts_micros(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        let mut v = 0i64;
-        for &c in b.get(r)? {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + (c - b'0') as i64;
-        }
-        Some(v)
-    };
-    let fast = (|| {
-        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
-            return None;
-        }
-        let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-        let (h, mi, sec) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-        let mut i = 19;
-        let mut frac = 0i64;
-        if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
-            i += 1;
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            let n = i - start;
-            if n == 0 {
-                return None;
-            }
-            let mut v = digits(start..start + n.min(6))?;
-            for _ in n.min(6)..6 {
-                v *= 10;
-            }
-            frac = v;
-        }
-        if i != b.len() && !(i + 1 == b.len() && b[i] == b'Z') {
-            return None;
-        }
-        if h > 23 || mi > 59 || sec > 59 {
-            return None;
-        }
-        Some((midnight(y, mo, d)? + h * 3600 + mi * 60 + sec) * 1_000_000 + frac)
-    })();
-    fast.or_else(|| crate::engine::clock::parse_ts(s).map(|t| t.and_utc().timestamp_micros()))
-}
-
-/// A line's time (`parsed` from `text`), or why the line is quarantined: not a time, or one
-/// outside the times cachescope accepts.
-fn line_ts(text: &str, parsed: Option<i64>) -> Result<i64, String> {
-    match parsed {
-        None => Err(format!("`{}` is not a timestamp", truncate(text, 40))),
-        Some(us) if !crate::engine::clock::accepted_micros(us) => Err(format!(
-            "`{}` is outside the times cachescope accepts ({}): a corrupt clock or line",
-            truncate(text, 40),
-            crate::engine::clock::accepted_span()
-        )),
-        Some(us) => Ok(us),
-    }
-}
-
-/// Seconds since the epoch at the start of a day. The last day asked is remembered: a log's
-/// lines share their date, and chrono's calendar check was ~5% of parsing a line.
-fn midnight(y: i64, mo: i64, d: i64) -> Option<i64> {
-    thread_local!(static LAST: std::cell::Cell<(i64, i64)> = const { std::cell::Cell::new((-1, 0)) });
-    let key = y * 10_000 + mo * 100 + d;
-    let (k, secs) = LAST.get();
-    if k == key {
-        return Some(secs);
-    }
-    let secs = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32)?.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
-    LAST.set((key, secs));
-    Some(secs)
 }
 
 /// The largest `bytes=` or `latency_us=` a line may say: 1 TiB, or 12.7 days. A larger (or a
@@ -339,7 +264,7 @@ fn memchr_space(b: &[u8]) -> Option<usize> {
     b[i..].iter().position(|&c| c == b' ').map(|n| i + n)
 }
 
-fn truncate(s: &str, n: usize) -> &str {
+pub(super) fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -507,7 +432,7 @@ impl RegexFormat {
 
     /// Names the event of a record from its message: the first rule that matches it (rules
     /// for failures only at WARN or worse), else `other`.
-    fn name_event<'a>(&self, p: &mut Parsed<'a>, message: &'a str) -> Result<(), String> {
+    pub(super) fn name_event<'a>(&self, p: &mut Parsed<'a>, message: &'a str) -> Result<(), String> {
         p.event = Cow::Borrowed(Event::Other.as_str());
         let warn_or_worse = matches!(p.level.as_deref(), Some("WARN" | "ERROR" | "CRITICAL"));
         for rule in self.rules.iter().filter(|r| warn_or_worse || !r.warn_or_worse) {
@@ -554,63 +479,8 @@ impl RegexFormat {
     }
 }
 
-/// JSON lines: an object per line with `ts`/`timestamp`/`time`, `level`, `event`,
-/// `message`/`msg` and any of the event columns.
-pub fn parse_json(line: &str, zone: Zone) -> Result<Parsed<'static>, String> {
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let obj = v.as_object().ok_or("not a JSON object")?;
-    let mut p = Parsed::default();
-    let mut exception = None;
-    for (k, val) in obj {
-        let text = match val {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => continue,
-            other => other.to_string(),
-        };
-        match k.as_str() {
-            // Python's JSON loggers (python-json-logger) write `asctime` and `levelname`;
-            // Logstash and Elastic's layouts `@timestamp`.
-            "ts" | "timestamp" | "time" | "asctime" | "@timestamp" => p.ts = Some(line_ts(&text, in_zone(&text, parse_ts_micros(&text), zone))?),
-            "msg" => p.message = Some(Cow::Owned(text)),
-            "levelname" => p.level = Some(Cow::Owned(text)),
-            // `logger.exception`'s traceback: its last line is the exception.
-            "exc_info" => exception = text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned),
-            name => p.set(name, Cow::Owned(text))?,
-        }
-    }
-    if p.level.as_deref() == Some("WARNING") {
-        p.level = Some(Cow::Borrowed("WARN"));
-    }
-    if p.event.is_empty() {
-        // No `event`: a Python logger's record, named by its message as the `python` format
-        // names one (`Cache MISS for AAPL` is a miss).
-        p.event = Cow::Borrowed(Event::Other.as_str());
-        // A traceback names what its record does not, as in the `python` format.
-        let texts = [p.message.clone().map(Cow::into_owned), exception];
-        for text in texts.iter().flatten() {
-            if p.event != Event::Other.as_str() {
-                break;
-            }
-            let mut named = Parsed { level: p.level.clone(), ..Parsed::default() };
-            PYTHON.name_event(&mut named, text)?;
-            p.event = Cow::Owned(named.event.into_owned());
-            let own = |c: Option<Cow<'_, str>>| c.map(|c| Cow::Owned(c.into_owned()));
-            p.symbol = p.symbol.take().or(own(named.symbol));
-            p.feature_set = p.feature_set.take().or(own(named.feature_set));
-            p.key = p.key.take().or(own(named.key));
-            p.reason = p.reason.take().or(own(named.reason));
-        }
-    }
-    Ok(p)
-}
-
-/// A time parsed from `text`, read in `zone` if the text does not say its own.
-fn in_zone(text: &str, parsed: Option<i64>, zone: Zone) -> Option<i64> {
-    parsed.and_then(|us| if has_zone(text) { Some(us) } else { zone.to_utc(us) })
-}
-
 /// The `python` format, whose message rules also name the events of a Python JSON logger.
-static PYTHON: std::sync::LazyLock<RegexFormat> = std::sync::LazyLock::new(RegexFormat::python);
+pub(super) static PYTHON: std::sync::LazyLock<RegexFormat> = std::sync::LazyLock::new(RegexFormat::python);
 
 /// A format a file is read with.
 #[derive(Debug, Clone)]
@@ -708,32 +578,6 @@ mod tests {
 
     fn parse_json_utc(line: &str) -> Result<Parsed<'static>, String> {
         parse_json(line, Zone::Utc)
-    }
-
-    #[test]
-    fn fast_timestamps_agree_with_chrono_and_reject_impossible_dates() {
-        let mut day = chrono::NaiveDate::from_ymd_opt(1899, 12, 25).unwrap();
-        while day < chrono::NaiveDate::from_ymd_opt(2101, 3, 5).unwrap() {
-            let t = day.and_hms_micro_opt(23, 59, 58, 123_456).unwrap();
-            let text = t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-            assert_eq!(parse_ts_micros(&text), Some(t.and_utc().timestamp_micros()), "{text}");
-            day = day + chrono::Duration::days(13);
-        }
-        for bad in ["2026-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-04-31T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-00T00:00:00Z"] {
-            assert_eq!(parse_ts_micros(bad), None, "{bad}");
-        }
-        assert!(parse_ts_micros("2024-02-29T00:00:00Z").is_some());
-        // Lines of one day reuse its midnight; the next day, and an impossible one after a
-        // valid one, are computed again.
-        let at = |s: &str| parse_ts_micros(s).map(|v| v / 1_000_000);
-        assert_eq!(at("2026-02-28T00:00:00Z"), Some(1_772_236_800));
-        assert_eq!(at("2026-02-28T23:59:59Z"), Some(1_772_236_800 + 86_399));
-        assert_eq!(at("2026-02-29T00:00:00Z"), None);
-        assert_eq!(at("2026-03-01T00:00:01Z"), Some(1_772_236_800 + 86_401));
-        // (A second of 60 is a leap second to chrono's RFC 3339 reader, the fallback.)
-        for bad in ["2026-03-01T23:60:00Z", "2026-03-01T24:00:00Z", "2026-03-01T99:00:00Z"] {
-            assert_eq!(parse_ts_micros(bad), None, "{bad}");
-        }
     }
 
     proptest::proptest! {
@@ -880,28 +724,6 @@ mod tests {
     }
 
     #[test]
-    fn json_lines() {
-        let p = parse_json_utc(r#"{"ts":"2026-11-26T09:30:00Z","level":"INFO","event":"miss","symbol":"AAPL","reason":"new_key","bytes":12}"#).unwrap();
-        assert_eq!((&*p.event, p.bytes), ("miss", Some(12)));
-        assert!(parse_json_utc("[1,2]").is_err());
-        assert!(parse_json_utc(r#"{"ts":"yesterday"}"#).is_err());
-    }
-
-    #[test]
-    fn json_of_a_python_logger_is_named_by_its_message_or_its_traceback() {
-        let p = parse_json_utc(r#"{"asctime": "2026-11-26 09:30:00,123", "name": "fs", "levelname": "WARNING", "message": "Cache MISS for AMD"}"#).unwrap();
-        assert_eq!((&*p.event, p.symbol.as_deref(), p.level.as_deref()), ("miss", Some("AMD"), Some("WARN")));
-        assert_eq!(p.ts, parse_ts_micros("2026-11-26T09:30:00.123Z"));
-        let p = parse_json_utc(r#"{"@timestamp": "2026-11-26T09:30:00Z", "levelname": "ERROR", "message": "feature computation failed", "exc_info": "Traceback (most recent call last):\n    raise MemoryError()\nMemoryError: cannot allocate"}"#).unwrap();
-        assert_eq!(p.event, "compute_failed");
-        // At INFO, a failure's words name nothing; an explicit `event` is kept as it is.
-        let p = parse_json_utc(r#"{"asctime": "2026-11-26 09:30:00,123", "levelname": "INFO", "message": "MemoryError seen"}"#).unwrap();
-        assert_eq!(p.event, "other");
-        let p = parse_json_utc(r#"{"ts": "2026-11-26T09:30:00Z", "event": "hit", "message": "Cache MISS for AMD"}"#).unwrap();
-        assert_eq!(p.event, "hit");
-    }
-
-    #[test]
     fn detection_picks_the_right_format() {
         let f = Formats::default();
         assert_eq!(f.detect("2026-11-26T14:30:00.000000Z INFO cachescope::engine: FeatureStore started event=startup").unwrap().name(), "engine");
@@ -927,21 +749,4 @@ mod tests {
         assert!(e.contains("`line`") && e.contains("f.toml"), "{e}");
     }
 
-    #[test]
-    fn fast_timestamps_agree_with_chrono() {
-        for (s, norm) in [
-            ("2026-11-26T14:30:00Z", "2026-11-26T14:30:00Z"),
-            ("2026-11-26T14:30:00.25Z", "2026-11-26T14:30:00.25Z"),
-            ("2026-11-26T14:30:00.123456Z", "2026-11-26T14:30:00.123456Z"),
-            ("2026-11-26 14:30:00,123", "2026-11-26T14:30:00.123Z"),
-            // Python's logging with a `datefmt` of whole seconds.
-            ("2026-11-26 14:30:00", "2026-11-26T14:30:00Z"),
-            ("2026-11-26T15:30:00+01:00", "2026-11-26T14:30:00Z"),
-        ] {
-            let want = crate::engine::clock::parse_ts(norm).unwrap().and_utc().timestamp_micros();
-            assert_eq!(parse_ts_micros(s), Some(want), "{s}");
-        }
-        assert_eq!(parse_ts_micros("2026-13-26T14:30:00Z"), None);
-        assert_eq!(parse_ts_micros("yesterday"), None);
-    }
 }

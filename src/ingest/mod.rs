@@ -14,6 +14,8 @@ pub mod derived;
 mod episodes;
 mod minutes;
 pub mod formats;
+mod json_format;
+mod timestamps;
 pub mod zone;
 mod setup;
 mod pipeline;
