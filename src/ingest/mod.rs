@@ -22,6 +22,7 @@ mod pipeline;
 mod sink;
 pub mod source;
 mod summary;
+mod transaction;
 
 pub use sink::Steps;
 pub use summary::{FileReport, FileStatus, IngestSummary, Progress};
@@ -122,7 +123,7 @@ pub struct Ingester {
     db: PathBuf,
     files: HashMap<String, FileState>,
     /// Checkpoints saved in the open transaction and not committed yet.
-    staged: Staged,
+    staged: transaction::Staged,
     /// Whether a file's last checkpoint waits for the run's commit (inside [`Ingester::ingest`]).
     defer: bool,
     /// Per file, the record its next line may continue (multi-line formats), with that line's
@@ -157,18 +158,6 @@ pub struct Ingester {
 /// until the classification was kept by the ingester: its steps inside a long catch-up
 /// transaction ran out of 64 MB (a 2M-line log, #13), so 128 MB for now.
 pub const INGEST_MEMORY_MB: u64 = 128;
-
-/// Checkpoints in the open transaction, not committed yet: a run over many small files
-/// commits them once (300 files of 50 lines took 44 s, a commit each, ~150 ms of derived
-/// tables' work apiece).
-#[derive(Debug, Default)]
-struct Staged {
-    /// `files` as committed, taken at the transaction's first checkpoint: put back if it
-    /// rolls back.
-    files: Option<HashMap<String, FileState>>,
-    lines: u64,
-    bytes: u64,
-}
 
 /// What was committed since the last [`Ingester::take_committed`].
 #[derive(Debug, Clone, Default)]
@@ -221,7 +210,7 @@ impl Ingester {
             db: db.to_path_buf(),
             files,
             records: HashMap::new(),
-            staged: Staged::default(),
+            staged: transaction::Staged::default(),
             defer: false,
             formats,
             forced: None,
@@ -427,65 +416,6 @@ impl Ingester {
             self.flush_if_due()?;
         }
         Ok(sum)
-    }
-
-    /// Commits the waiting checkpoints once they cover `batch_lines`.
-    fn flush_if_due(&mut self) -> Result<(), IngestError> {
-        if self.staged.lines >= self.batch_lines as u64 {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Commits the checkpoints waiting in the open transaction, if any; on an error nothing
-    /// of it lands.
-    fn flush(&mut self) -> Result<(), IngestError> {
-        if self.staged.files.is_none() {
-            return Ok(());
-        }
-        if self.faults.fail_commit_after == Some(self.batches) {
-            self.roll_back();
-            return Err(IngestError::InjectedFailure);
-        }
-        let sink = self.sink.as_mut().expect("the sink is back between files");
-        match sink.commit(self.names.pending()) {
-            Ok(tx) => {
-                self.committed_tx(tx);
-                Ok(())
-            }
-            Err(e) => {
-                self.roll_back();
-                Err(e)
-            }
-        }
-    }
-
-    /// Rolls the open transaction back: its rows, names and checkpoints are forgotten (the
-    /// files are read again from their committed checkpoints).
-    fn roll_back(&mut self) {
-        if let Some(sink) = self.sink.as_mut() {
-            sink.abort();
-        }
-        self.names.rolled_back();
-        if let Some(files) = self.staged.files.take() {
-            self.files = files;
-        }
-        self.staged = Staged::default();
-    }
-
-    /// Takes a commit's work into account; returns whether a test hook says to stop.
-    fn committed_tx(&mut self, tx: sink::Tx) -> bool {
-        self.names.committed();
-        for (k, n) in tx.counts {
-            *self.committed.entry(k).or_default() += n;
-        }
-        let staged = std::mem::take(&mut self.staged);
-        self.committed_lines += staged.lines;
-        self.committed_bytes += staged.bytes;
-        self.committed_quarantined += tx.quarantined;
-        self.last_commit = Some(chrono::Utc::now().naive_utc());
-        self.batches += 1;
-        self.faults.stop_after_batches == Some(self.batches)
     }
 
     /// Reads an archive when archives are wanted (`rotated`) or when its identity is known
@@ -809,41 +739,6 @@ impl Ingester {
         keyed.into_iter().map(|(_, p)| p.clone()).collect()
     }
 
-    /// Saves the batch and the file's checkpoint in the open transaction and, `now`, commits
-    /// it (else the run commits it: [`flush`](Self::flush)). Returns whether a test hook says
-    /// to stop as if killed. On an error the caller rolls back.
-    #[allow(clippy::too_many_arguments)]
-    fn commit(
-        &mut self,
-        pipe: &Pipeline,
-        batch: &mut Batch,
-        state: &mut FileState,
-        reader: &LineReader,
-        line_no: u64,
-        report: &mut FileReport,
-        now: bool,
-    ) -> Result<bool, IngestError> {
-        self.send_chunk(pipe, batch)?;
-        let mut next = state.clone();
-        next.offset = reader.position();
-        next.line_no = line_no;
-        next.tail_hash = reader.tail_hash();
-        if now && self.faults.fail_commit_after == Some(self.batches) {
-            return Err(IngestError::InjectedFailure);
-        }
-        let saved = pipe.checkpoint(&next, now.then(|| self.names.pending()))?;
-        next.events += saved.rows;
-        next.quarantined += saved.quarantined;
-        report.lines += line_no - state.line_no;
-        report.events += saved.rows;
-        report.quarantined += saved.quarantined;
-        self.staged.files.get_or_insert_with(|| self.files.clone());
-        self.staged.lines += line_no - state.line_no;
-        self.staged.bytes += next.offset - state.offset;
-        *state = next;
-        self.files.insert(state.file_id.clone(), state.clone());
-        Ok(saved.tx.is_some_and(|tx| self.committed_tx(tx)))
-    }
 }
 
 /// Maps a DuckDB error on `db` to [`IngestError::Db`].
