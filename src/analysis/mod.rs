@@ -346,10 +346,8 @@ pub fn session(db: &Path) -> Result<Session, AnalysisError> {
 /// The time range of all requests in the database, within the times cachescope accepts (a
 /// database ingested before they were checked may hold a line of the year 9999).
 pub fn data_range(db: &Session) -> Result<Option<Period>, AnalysisError> {
-    use crate::engine::clock::ACCEPTED_MICROS;
     let r: RangeRow = row(db, queries::DATA_RANGE, &[])?;
-    let bound = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|d| d.naive_utc()).unwrap_or_default();
-    let (first, last) = (bound(ACCEPTED_MICROS.start), bound(ACCEPTED_MICROS.end - 1));
+    let (first, last) = crate::engine::clock::accepted_bounds();
     match (r.first_ts.as_deref().and_then(parse_ts), r.last_ts.as_deref().and_then(parse_ts)) {
         (Some(a), Some(b)) => Ok(Some(Period {
             from: a.clamp(first, last),

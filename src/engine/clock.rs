@@ -70,10 +70,16 @@ pub fn accepted(t: NaiveDateTime) -> bool {
     accepted_micros(t.and_utc().timestamp_micros())
 }
 
+/// The first and the last accepted time.
+pub fn accepted_bounds() -> (NaiveDateTime, NaiveDateTime) {
+    let at = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|d| d.naive_utc()).unwrap_or_default();
+    (at(ACCEPTED_MICROS.start), at(ACCEPTED_MICROS.end - 1))
+}
+
 /// The accepted times in words, for errors: `2000-01-01 .. 2199-12-31`.
 pub fn accepted_span() -> String {
-    let day = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
-    format!("{} .. {}", day(ACCEPTED_MICROS.start), day(ACCEPTED_MICROS.end - 1))
+    let (first, last) = accepted_bounds();
+    format!("{} .. {}", first.format("%Y-%m-%d"), last.format("%Y-%m-%d"))
 }
 
 /// Parses RFC 3339 UTC (`Z` or `+00:00`, fractional seconds optional) into naive UTC.

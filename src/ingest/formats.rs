@@ -299,15 +299,21 @@ pub struct RegexFormat {
 #[derive(Debug, Clone, Default)]
 pub struct Record {
     ts: Option<i64>,
-    level: Option<String>,
+    level: Option<Cow<'static, str>>,
     classified: bool,
 }
 
 impl Record {
+    /// Remembered at every record line of a multi-line format: the usual levels are not
+    /// copied (a copy per line, for the few lines that continue a record).
     pub fn of(p: &Parsed) -> Record {
+        let level = p.level.as_deref().map(|l| match ["DEBUG", "INFO", "WARN", "ERROR", "CRITICAL"].into_iter().find(|w| *w == l) {
+            Some(w) => Cow::Borrowed(w),
+            None => Cow::Owned(l.to_owned()),
+        });
         Record {
             ts: p.ts,
-            level: p.level.as_deref().map(str::to_owned),
+            level,
             classified: p.event != Event::Other.as_str(),
         }
     }
@@ -460,7 +466,7 @@ impl RegexFormat {
         }
         let mut p = Parsed {
             ts: record.ts,
-            level: record.level.clone().map(Cow::Owned),
+            level: record.level.clone(),
             message: Some(Cow::Borrowed(line)),
             ..Parsed::default()
         };
